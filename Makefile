@@ -1,0 +1,69 @@
+# halab — every target installs what it needs and does nothing when it is already there.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB ?= labs/seed.yaml
+PYTEST_ARGS ?=
+
+# Debian packages halab needs on the host (Debian 12).
+DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
+        libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
+        ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync
+
+.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean
+
+help:
+	@echo "make lab-up     bring up the default lab ($(LAB))"
+	@echo "make lab-down   destroy it"
+	@echo "make test       run the whole test suite (unit + lab)"
+	@echo "make unit       run the unit tests only (no VMs, seconds)"
+	@echo "make render     render $(LAB) into .halab/<lab>/"
+	@echo "make deps       install Debian packages and the .venv (idempotent)"
+	@echo "make lint       ruff"
+
+deps: debs venv
+
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "==> apt-get install $$missing"; \
+	  ./scripts/apt-install $$missing; \
+	else echo "==> Debian packages: all present"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | debs
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,libvirt]'
+	@touch $@
+
+render: venv
+	$(BIN)/halab render $(LAB)
+
+lab-up: deps
+	$(BIN)/halab up $(LAB)
+
+lab-down: venv
+	$(BIN)/halab down $(LAB) --yes
+
+unit: venv
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+lab-test: deps
+	$(BIN)/pytest -m lab $(PYTEST_ARGS)
+
+# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+test: deps
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+lint: venv
+	$(BIN)/ruff check halab tests bench
+
+bench: venv
+	$(BIN)/python bench/render
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,39 @@
+"""Progress output: each long step prints its name, then how long it took."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    console.print(message)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}")
+
+
+def error(message: str) -> None:
+    err_console.print(f"[red]error:[/] {message}", markup=True)
+
+
+@contextmanager
+def step(title: str) -> Iterator[None]:
+    """Print `==> title`, run the block, then `✓ title (N.Ns)` or `✗ title` on failure."""
+    console.print(f"[bold]==>[/] {title}")
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException:
+        console.print(f"[red]✗[/] {title} failed after {time.monotonic() - start:.1f}s")
+        raise
+    console.print(f"[green]✓[/] {title} [dim]({time.monotonic() - start:.1f}s)[/]")
+    sys.stdout.flush()
