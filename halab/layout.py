@@ -1,0 +1,29 @@
+"""Where files live on the VMs. Templates, the PKI upload and the checks all use these paths."""
+
+HALAB_ETC = "/etc/halab"
+
+# etcd (Debian's etcd-server package; our unit replaces the package's).
+ETCD_ENV = "/etc/default/etcd"
+ETCD_UNIT = "/etc/systemd/system/etcd.service"
+ETCD_DATA_DIR = "/var/lib/etcd/halab"
+ETCD_PKI = "/etc/etcd/pki"
+# A client identity for etcdctl, the LB's health checks and flanneld.
+CLIENT_PKI = "/etc/halab/pki"
+ETCDCTL_PROFILE = "/etc/profile.d/halab-etcdctl.sh"
+
+# Kubernetes.
+KUBE_BIN = "/usr/local/bin"
+KUBE_PKI = "/var/lib/kubernetes/pki"
+KUBE_CONFIG_DIR = "/etc/kubernetes"
+KUBELET_DIR = "/var/lib/kubelet"
+KUBE_PROXY_DIR = "/var/lib/kube-proxy"
+FLANNEL_ETCD_PREFIX = "/coreos.com/network"
+FLANNEL_NETWORK_JSON = "/etc/halab/flannel-network.json"
+CNI_CONF_DIR = "/etc/cni/net.d"
+CNI_BIN_DIR = "/usr/lib/cni"
+
+# Load balancers.
+NGINX_CONF = "/etc/nginx/nginx.conf"
+POUND_CONF = "/etc/pound/pound.cfg"
+POUND_PKI = "/etc/pound/pki"
+HAPROXY_CONF = "/etc/haproxy/haproxy.cfg"

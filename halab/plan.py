@@ -1,0 +1,171 @@
+"""Derived facts of a lab: names, URLs, timings, backends and paths every other module agrees on.
+
+A `Plan` is computed from a valid `Topology` (pure). Templates, provisioning and verification read
+the plan rather than recomputing things like etcd's `initial-cluster` or the LB's backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+from halab import layout, versions
+from halab.topology import Topology, nth_ip
+
+Accel = Literal["kvm", "tcg"]
+
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+APISERVER_PORT = 6443
+
+# etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,
+# so idle clusters flap with 100/1000 ms; 5x slower timings keep one leader.
+ETCD_TIMINGS: dict[Accel, tuple[int, int]] = {"kvm": (100, 1000), "tcg": (500, 5000)}
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    name: str
+    role: str
+    ip: str
+    zone: str | None
+    memory: int
+    cpus: int
+    domain: str  # the libvirt domain name vagrant-libvirt gives it
+
+
+@dataclass(frozen=True)
+class EtcdPlan:
+    tls: bool
+    scheme: str
+    heartbeat_ms: int
+    election_timeout_ms: int
+    token: str
+    members: tuple[HostPlan, ...]
+    initial_cluster: str
+    member_client_urls: tuple[str, ...]
+    client_url: str  # what clients outside the masters use: the LB, or the only master
+
+
+@dataclass(frozen=True)
+class KubePlan:
+    version: str
+    service_cidr: str
+    first_service_ip: str
+    dns_service_ip: str
+    pod_cidr: str
+    flannel_backend: str
+    flannel_prefix: str
+    cluster_domain: str
+    api_url: str  # through the LB (or the only master)
+    apiserver_sans_ip: tuple[str, ...]
+    apiserver_sans_dns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: str
+    description: str
+    box: str
+    accel: Accel
+    subnet: str
+    netmask: str
+    management_subnet: str
+    domain_prefix: str
+    network_name: str
+    management_network_name: str
+    hosts: tuple[HostPlan, ...]
+    lb_kind: str
+    etcd: EtcdPlan
+    kube: KubePlan | None
+
+    def role(self, role: str) -> tuple[HostPlan, ...]:
+        return tuple(h for h in self.hosts if h.role == role)
+
+    @property
+    def masters(self) -> tuple[HostPlan, ...]:
+        return self.role("master")
+
+    @property
+    def minions(self) -> tuple[HostPlan, ...]:
+        return self.role("minion")
+
+    @property
+    def lb(self) -> HostPlan | None:
+        lbs = self.role("lb")
+        return lbs[0] if lbs else None
+
+    def host(self, name: str) -> HostPlan | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    @property
+    def box_name(self) -> str:
+        return f"halab/{self.box}"
+
+
+def _front(topo: Topology) -> str:
+    """The address clients use: the load balancer if there is one, else the single master."""
+    lbs = topo.by_role("lb")
+    return str(lbs[0].ip) if lbs else str(topo.by_role("master")[0].ip)
+
+
+def build(topo: Topology, accel: Accel = "tcg") -> Plan:
+    prefix = f"halab-{topo.name}-"
+    hosts = tuple(
+        HostPlan(
+            name=h.name, role=h.role, ip=str(h.ip), zone=h.zone,
+            memory=h.memory or topo.defaults.memory, cpus=h.cpus or topo.defaults.cpus,
+            domain=f"{prefix}{h.name}",
+        )
+        for h in topo.hosts
+    )
+    masters = tuple(h for h in hosts if h.role == "master")
+    front = _front(topo)
+
+    scheme = "https" if topo.etcd.tls else "http"
+    heartbeat, election = ETCD_TIMINGS[accel]
+    if topo.etcd.heartbeat_ms is not None and topo.etcd.election_timeout_ms is not None:
+        heartbeat, election = topo.etcd.heartbeat_ms, topo.etcd.election_timeout_ms
+    etcd = EtcdPlan(
+        tls=topo.etcd.tls, scheme=scheme, heartbeat_ms=heartbeat, election_timeout_ms=election,
+        token=f"halab-{topo.name}",
+        members=masters,
+        initial_cluster=",".join(f"{m.name}={scheme}://{m.ip}:{ETCD_PEER_PORT}" for m in masters),
+        member_client_urls=tuple(f"{scheme}://{m.ip}:{ETCD_CLIENT_PORT}" for m in masters),
+        client_url=f"{scheme}://{front}:{ETCD_CLIENT_PORT}",
+    )
+
+    kube = None
+    k = topo.kubernetes
+    if k.enabled:
+        svc: IPv4Network = k.service_cidr
+        first_svc = str(nth_ip(svc, 1))
+        lb_ips = [str(h.ip) for h in topo.by_role("lb")]
+        kube = KubePlan(
+            version=(k.version or versions.KUBERNETES_VERSION).lstrip("v"),
+            service_cidr=str(svc), first_service_ip=first_svc,
+            dns_service_ip=str(nth_ip(svc, 10)),
+            pod_cidr=str(k.pod_cidr), flannel_backend=k.flannel_backend,
+            flannel_prefix=layout.FLANNEL_ETCD_PREFIX, cluster_domain=k.cluster_domain,
+            api_url=f"https://{front}:{APISERVER_PORT}",
+            apiserver_sans_ip=tuple(dict.fromkeys(
+                [m.ip for m in masters] + lb_ips + [first_svc, "127.0.0.1"])),
+            apiserver_sans_dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                f"kubernetes.default.svc.{k.cluster_domain}", "localhost"),
+        )
+
+    subnet = topo.network.subnet
+    return Plan(
+        lab=topo.name, description=topo.description, box=topo.box, accel=accel,
+        subnet=str(subnet), netmask=str(subnet.netmask),
+        management_subnet=str(topo.network.management),
+        domain_prefix=prefix, network_name=f"halab-{topo.name}",
+        management_network_name=f"halab-{topo.name}-mgmt",
+        hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
+    )
+
+
+def gateway(plan: Plan) -> IPv4Address:
+    """The host side of the lab's private network (libvirt's bridge takes the first address)."""
+    return next(IPv4Network(plan.subnet).hosts())

@@ -1,0 +1,370 @@
+"""The topology file: typed model, YAML loading, and validation with file:line:field errors.
+
+Everything here is pure. `load()` checks the whole file and raises one `TopologyError` listing every
+problem before anything is written or created, so a bad file never leaves half a lab behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+from halab.errors import HalabError
+
+Role = Literal["lb", "master", "minion"]
+LBKind = Literal["nginx", "pound", "haproxy"]
+FlannelBackend = Literal["vxlan", "host-gw"]
+
+# A lab name becomes part of libvirt domain, network and volume names: keep it DNS-label safe and
+# short enough that "halab-<lab>-<host>" stays readable.
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
+HOST_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+TWO_MASTERS_REASON = (
+    "exactly 2 masters is refused: etcd needs a majority, so with two replicas losing either one "
+    "loses quorum — two masters are worse for availability than one. Use 1 master, or 3 (or 5)."
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Network(_Model):
+    subnet: IPv4Network = Field(description="private lab network; every host ip lives in it")
+    management: IPv4Network = Field(
+        default=IPv4Network("192.168.121.0/24"),
+        description="Vagrant's management network (DHCP, NAT); one per lab, must not overlap",
+    )
+
+
+class Defaults(_Model):
+    memory: StrictInt = Field(default=1024, ge=256, le=65536, description="MiB per VM")
+    cpus: StrictInt = Field(default=1, ge=1, le=16)
+
+
+class LoadBalancer(_Model):
+    kind: LBKind = "nginx"
+
+
+class Etcd(_Model):
+    tls: StrictBool = True
+    # None means "pick for the accelerator": etcd's defaults under KVM, slower under TCG emulation.
+    heartbeat_ms: StrictInt | None = Field(default=None, ge=10, le=5000)
+    election_timeout_ms: StrictInt | None = Field(default=None, ge=50, le=50000)
+
+
+class Kubernetes(_Model):
+    enabled: StrictBool = True
+    version: str | None = None
+    service_cidr: IPv4Network = IPv4Network("10.32.0.0/24")
+    pod_cidr: IPv4Network = IPv4Network("10.200.0.0/16")
+    flannel_backend: FlannelBackend = "vxlan"
+    cluster_domain: str = "cluster.local"
+
+
+class Host(_Model):
+    name: str
+    role: Role
+    ip: IPv4Address
+    zone: str | None = None
+    memory: StrictInt | None = Field(default=None, ge=256, le=65536)
+    cpus: StrictInt | None = Field(default=None, ge=1, le=16)
+
+
+class Topology(_Model):
+    name: str
+    description: str = ""
+    box: str = "trixie"
+    network: Network
+    defaults: Defaults = Defaults()
+    lb: LoadBalancer = LoadBalancer()
+    etcd: Etcd = Etcd()
+    kubernetes: Kubernetes = Kubernetes()
+    hosts: list[Host] = Field(min_length=1)
+
+    def by_role(self, role: Role) -> list[Host]:
+        return [h for h in self.hosts if h.role == role]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a topology file, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class TopologyError(HalabError):
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        plural = "s" if len(problems) > 1 else ""
+        body = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"{len(problems)} problem{plural} in the topology; nothing was created:\n{body}",
+            "fix the file and run the command again (`halab validate FILE` checks it alone)",
+        )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A valid topology, where it came from, and warnings that did not stop it."""
+
+    topology: Topology
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+Path_ = tuple[str | int, ...]
+
+
+def field_name(path: Path_) -> str:
+    """('hosts', 2, 'ip') -> 'hosts[2].ip' — the way a user reads it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Located:
+    """YAML data plus the line of every key and item, so errors can point at the file."""
+
+    def __init__(self, text: str, file: str):
+        self.file = file
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[Problem] = []
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            self.data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+        if node is not None:
+            self._walk(node, ())
+
+    def _walk(self, node: yaml.Node, path: Path_) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    self.problems.append(Problem(self.file, line, field_name(path + (key,)),
+                                                 f"duplicate key (first given on line {seen[key]})"))
+                seen[key] = line
+                self.lines[path + (key,)] = line
+                self._walk(value_node, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, path + (i,))
+
+    def line(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor present in the file."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        return Problem(self.file, self.line(path), field_name(path), message)
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    """The pydantic model that owns the mapping at `path` (for did-you-mean suggestions)."""
+    model: type[BaseModel] = Topology
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        ann = info.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        sub = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind, msg, given = err["type"], err["msg"], err.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"{given!r} is not one of {msg.split('Input should be ', 1)[-1]}"
+    if kind in ("ip_v4_address", "ip_v4_network", "ip_any_network"):
+        return f"{given!r} is not a valid IPv4 {'address' if 'address' in kind else 'network'}" + (
+            " (a network must have no host bits set, e.g. 192.168.33.0/24)"
+            if "network" in kind else "")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{msg.lower()}, got {type(given).__name__} {given!r}"
+    return f"{msg}, got {given!r}" if given is not None and not isinstance(given, dict) else msg
+
+
+def _schema_problems(doc: _Located, exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        path = tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            key = str(path[-1])
+            model = _model_at(path[:-1])
+            known = sorted(model.model_fields) if model else []
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            problems.append(doc.problem(path, f"unknown key; {hint}"))
+        else:
+            problems.append(doc.problem(path, _explain(err)))
+    return problems
+
+
+def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], list[str]]:
+    """Checks that span fields: names, addresses, quorum, overlaps."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    p = problems.append
+    net = topo.network.subnet
+
+    if not LAB_NAME_RE.match(topo.name):
+        p(doc.problem(("name",), f"{topo.name!r} is not safe in libvirt names: use 2–24 lowercase "
+                                 "letters, digits and '-', starting with a letter"))
+    if net.prefixlen > 29:
+        p(doc.problem(("network", "subnet"), f"{net} is too small for a lab; use /24 or similar"))
+    mgmt = topo.network.management
+    if mgmt.overlaps(net):
+        p(doc.problem(("network", "management"), f"{mgmt} overlaps the lab subnet {net}"))
+
+    names: dict[str, int] = {}
+    ips: dict[IPv4Address, int] = {}
+    for i, host in enumerate(topo.hosts):
+        if not HOST_NAME_RE.match(host.name):
+            p(doc.problem(("hosts", i, "name"), f"{host.name!r} is not a valid host name: use "
+                                                "lowercase letters, digits and '-'"))
+        if host.name in names:
+            p(doc.problem(("hosts", i, "name"),
+                          f"duplicate host name {host.name!r} (also hosts[{names[host.name]}])"))
+        names.setdefault(host.name, i)
+        if host.ip in ips:
+            p(doc.problem(("hosts", i, "ip"),
+                          f"duplicate ip {host.ip} (also hosts[{ips[host.ip]}])"))
+        ips.setdefault(host.ip, i)
+        if host.ip not in net:
+            p(doc.problem(("hosts", i, "ip"), f"{host.ip} is outside the subnet {net}"))
+        elif host.ip in (net.network_address, net.broadcast_address):
+            which = "network" if host.ip == net.network_address else "broadcast"
+            p(doc.problem(("hosts", i, "ip"), f"{host.ip} is the subnet's {which} address"))
+        elif host.ip == next(net.hosts()):
+            p(doc.problem(("hosts", i, "ip"), f"{host.ip} is taken by the host's libvirt bridge "
+                                              "(the subnet's first address); pick another"))
+        if host.zone is not None and not ZONE_RE.match(host.zone):
+            p(doc.problem(("hosts", i, "zone"), f"{host.zone!r}: use lowercase letters, digits "
+                                                "and '-'"))
+
+    masters, lbs, minions = (topo.by_role(r) for r in ("master", "lb", "minion"))
+    if not masters:
+        p(doc.problem(("hosts",), "at least one host needs role: master (etcd runs there)"))
+    elif len(masters) == 2:
+        p(doc.problem(("hosts",), TWO_MASTERS_REASON))
+    elif len(masters) > 2 and len(masters) % 2 == 0:
+        warnings.append(f"{doc.file}: {len(masters)} masters: an even count tolerates no more "
+                        f"failures than {len(masters) - 1}; an odd number is better")
+    if len(masters) > 1 and not lbs:
+        p(doc.problem(("hosts",), f"{len(masters)} masters but no load balancer: add a host with "
+                                  "role: lb so clients survive a master going down"))
+    if len(lbs) > 1:
+        p(doc.problem(("hosts",), "more than one host with role: lb is not supported yet"))
+
+    etcd = topo.etcd
+    if etcd.heartbeat_ms is not None and etcd.election_timeout_ms is not None:
+        if etcd.election_timeout_ms < 5 * etcd.heartbeat_ms:
+            p(doc.problem(("etcd", "election_timeout_ms"), "must be at least 5 × heartbeat_ms "
+                          f"({5 * etcd.heartbeat_ms}); etcd refuses to start otherwise"))
+    elif (etcd.heartbeat_ms is None) != (etcd.election_timeout_ms is None):
+        given = "heartbeat_ms" if etcd.heartbeat_ms is not None else "election_timeout_ms"
+        p(doc.problem(("etcd", given), "set heartbeat_ms and election_timeout_ms together, or "
+                                       "neither (halab then picks values for the accelerator)"))
+
+    kube = topo.kubernetes
+    if kube.enabled:
+        if kube.version is not None and not VERSION_RE.match(kube.version):
+            p(doc.problem(("kubernetes", "version"), f"{kube.version!r}: use X.Y.Z, e.g. 1.34.2"))
+        if not minions:
+            p(doc.problem(("hosts",), "the kube tier is enabled but there is no host with role: "
+                                      "minion; add one or set kubernetes.enabled: false"))
+        ranges = {"network.subnet": net, "network.management": mgmt,
+                  "kubernetes.service_cidr": kube.service_cidr,
+                  "kubernetes.pod_cidr": kube.pod_cidr}
+        for name in ("service_cidr", "pod_cidr"):
+            mine = getattr(kube, name)
+            for other_name, other in ranges.items():
+                if other_name != f"kubernetes.{name}" and mine.overlaps(other):
+                    p(doc.problem(("kubernetes", name), f"{mine} overlaps {other_name} {other}"))
+                    break
+        if kube.pod_cidr.prefixlen > 22:
+            p(doc.problem(("kubernetes", "pod_cidr"), "flannel gives each node a /24; the pod "
+                                                      "CIDR must be /22 or larger"))
+        if kube.service_cidr.prefixlen > 28:
+            p(doc.problem(("kubernetes", "service_cidr"), "too small; use /24 or larger"))
+    return problems, warnings
+
+
+def loads(text: str, file: str = "<topology>") -> Loaded:
+    """Parse and check a whole topology; raise TopologyError listing every problem found."""
+    try:
+        doc = _Located(text, file)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        what = getattr(exc, "problem", None) or str(exc)
+        raise TopologyError([Problem(file, line, "", f"YAML syntax error: {what}")]) from None
+    if not isinstance(doc.data, dict):
+        raise TopologyError([Problem(file, 1, "", "the file must be a YAML mapping with at least "
+                                                  "'name', 'network' and 'hosts'")])
+    problems = list(doc.problems)
+    try:
+        topo = Topology.model_validate(doc.data)
+    except ValidationError as exc:
+        raise TopologyError(problems + _schema_problems(doc, exc)) from None
+    more, warnings = _semantic_problems(doc, topo)
+    if problems or more:
+        raise TopologyError(problems + more)
+    return Loaded(topo, Path(file), warnings)
+
+
+def load(path: str | Path) -> Loaded:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HalabError(f"no topology file at {path}",
+                         "ready labs are in labs/: seed.yaml, zones.yaml, etcd-only.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HalabError(f"cannot read {path}: {exc}") from None
+    return loads(text, str(path))
+
+
+def first_usable(net: IPv4Network) -> IPv4Address:
+    return next(net.hosts())
+
+
+def nth_ip(net: IPv4Network, n: int) -> IPv4Address:
+    return ipaddress.IPv4Address(int(net.network_address) + n)
