@@ -399,7 +399,9 @@ class PKIStore:
         self._write(path, key_to_pem(key), 0o600)
         return key, problem
 
-    def _sync_pub(self, req: CertRequest, key: PrivateKey, key_problem: str | None):
+    def _sync_pub(
+        self, req: CertRequest, key: PrivateKey, key_problem: str | None
+    ) -> tuple[str, str | None]:
         path = self.pub_path(req.name)
         pub = public_key_pem(key)
         existed = path.exists()
@@ -410,8 +412,17 @@ class PKIStore:
             return "created", None
         return "reissued", key_problem or "public key did not match the private key"
 
-    def _sync_cert(self, req, key, key_problem, cas, now):
-        spec: CertSpec = req.spec
+    def _sync_cert(
+        self,
+        req: CertRequest,
+        key: PrivateKey,
+        key_problem: str | None,
+        cas: dict[str, CertificateAuthority],
+        now: dt.datetime | None,
+    ) -> tuple[str, str | None, x509.Certificate]:
+        """(created | kept | reissued, why, certificate); CAs are renewed with their old key."""
+        spec = req.spec
+        assert spec is not None
         if req.kind == "cert" and req.issuer not in cas:
             raise ValueError(f"{req.name}: issuer {req.issuer!r} must come earlier in the list")
         ca = cas.get(req.issuer) if req.kind == "cert" else None
