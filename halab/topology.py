@@ -333,8 +333,12 @@ def loads(text: str, file: str = "<topology>") -> Loaded:
         doc = _Located(text, file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
+        # An error at the end of the stream points past the last line: name the last line.
+        line = min(mark.line + 1, max(text.count("\n"), 1)) if mark else None
         what = getattr(exc, "problem", None) or str(exc)
+        context, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and ctx_mark:
+            what += f" ({context} that starts on line {ctx_mark.line + 1})"
         raise TopologyError([Problem(file, line, "", f"YAML syntax error: {what}")]) from None
     if not isinstance(doc.data, dict):
         raise TopologyError([Problem(file, 1, "", "the file must be a YAML mapping with at least "

@@ -1,0 +1,103 @@
+"""Topology loading and validation: the ready labs load; every invalid fixture fails precisely."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from halab.topology import TopologyError, load, loads
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+INVALID = sorted((Path(__file__).parent / "testdata" / "invalid").glob("*.yaml"))
+EXPECT = re.compile(r"^# expect: (\d+) (.*)$")
+
+
+@pytest.mark.parametrize("lab", ["seed", "zones", "etcd-only"])
+def test_ready_labs_are_valid(lab: str) -> None:
+    loaded = load(ROOT / "labs" / f"{lab}.yaml")
+    assert loaded.topology.name == lab
+    assert loaded.warnings == []
+
+
+def test_seed_lab_matches_the_seeds() -> None:
+    topo = load(ROOT / "labs" / "seed.yaml").topology
+    ips = {h.name: str(h.ip) for h in topo.hosts}
+    assert ips == {"lb1": "192.168.33.11", "master1": "192.168.33.21",
+                   "master2": "192.168.33.22", "master3": "192.168.33.23",
+                   "minion1": "192.168.33.31", "minion2": "192.168.33.32"}
+    assert topo.lb.kind == "nginx" and topo.kubernetes.enabled
+
+
+def test_etcd_only_lab_has_no_kube_tier() -> None:
+    topo = load(ROOT / "labs" / "etcd-only.yaml").topology
+    assert not topo.kubernetes.enabled
+    assert [h.role for h in topo.hosts] == ["lb", "master", "master", "master"]
+
+
+def test_zones_lab_spreads_masters_over_three_zones() -> None:
+    topo = load(ROOT / "labs" / "zones.yaml").topology
+    assert {h.zone for h in topo.by_role("master")} == {"a", "b", "c"}
+    assert {h.zone for h in topo.by_role("minion")} == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("fixture", INVALID, ids=lambda p: p.stem)
+def test_invalid_fixture_is_rejected_with_file_line_and_field(fixture: Path) -> None:
+    first = fixture.read_text().splitlines()[0]
+    m = EXPECT.match(first)
+    assert m, f"{fixture.name}: first line must be '# expect: LINE FIELD: MESSAGE'"
+    line, rest = int(m.group(1)), m.group(2)
+    field, _, message = rest.partition(": ")
+    with pytest.raises(TopologyError) as info:
+        load(fixture)
+    problems = info.value.problems
+    assert any(p.line == line and p.field == field and message in p.message for p in problems), (
+        f"expected line {line} field {field!r} message containing {message!r}; got:\n"
+        + "\n".join(str(p) for p in problems))
+    # The rendered message names the file and the line.
+    assert f"{fixture}:{line}:" in str(info.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = """\
+name: many
+network: {subnet: 192.168.33.0/24}
+kubernetes: {enabled: false}
+hosts:
+  - {name: lb1, role: lb, ip: 192.168.33.11}
+  - {name: master1, role: master, ip: 192.168.99.21}
+  - {name: master1, role: master, ip: 192.168.33.11}
+"""
+    with pytest.raises(TopologyError) as info:
+        loads(text, "many.yaml")
+    text_of = str(info.value)
+    assert "many.yaml:6: hosts[1].ip: 192.168.99.21 is outside" in text_of
+    assert "many.yaml:7: hosts[2].name: duplicate host name 'master1'" in text_of
+    assert "many.yaml:7: hosts[2].ip: duplicate ip 192.168.33.11" in text_of
+    assert "losing either one loses quorum" in text_of
+
+
+def test_even_master_count_above_two_warns() -> None:
+    hosts = "\n".join(f"  - {{name: master{i}, role: master, ip: 192.168.33.{20 + i}}}"
+                      for i in range(1, 5))
+    text = ("name: four\nnetwork: {subnet: 192.168.33.0/24}\nkubernetes: {enabled: false}\n"
+            f"hosts:\n  - {{name: lb1, role: lb, ip: 192.168.33.11}}\n{hosts}\n")
+    loaded = loads(text, "four.yaml")
+    assert len(loaded.warnings) == 1 and "4 masters" in loaded.warnings[0]
+
+
+def test_unknown_key_without_close_match_lists_known_keys() -> None:
+    text = ("name: x1\nnetwork: {subnet: 192.168.33.0/24}\nkubernetes: {enabled: false}\n"
+            "hosts:\n  - {name: m1, role: master, ip: 192.168.33.21, qqqq: 1}\n")
+    with pytest.raises(TopologyError, match="known keys: cpus, ip, memory, name, role, zone"):
+        loads(text, "x.yaml")
+
+
+def test_missing_file_says_where_the_ready_labs_are(tmp_path: Path) -> None:
+    from halab.errors import HalabError
+    with pytest.raises(HalabError) as info:
+        load(tmp_path / "nope.yaml")
+    assert "labs/" in str(info.value)
