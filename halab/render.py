@@ -141,10 +141,13 @@ def write(rendered: Rendered, out: Path) -> list[str]:
     old = _read_tree(out / "hosts")
     staging = Path(tempfile.mkdtemp(prefix=".hosts-", dir=out))
     try:
+        made: set[Path] = set()
         for host, files in rendered.hosts.items():
             for path, text in files.items():
                 target = staging / host / path.lstrip("/")
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in made:  # mkdir is a slow syscall; make each dir once
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
                 target.write_text(text, encoding="utf-8")
         _write_atomic(out / "Vagrantfile", rendered.vagrantfile)
         retired = out / ".hosts-old"
