@@ -108,7 +108,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
 
 class TopologyError(HalabError):
@@ -168,8 +168,8 @@ class _Located:
                 key = str(key_node.value)
                 line = key_node.start_mark.line + 1
                 if key in seen:
-                    self.problems.append(Problem(self.file, line, field_name(path + (key,)),
-                                                 f"duplicate key (first given on line {seen[key]})"))
+                    first = f"duplicate key (first given on line {seen[key]})"
+                    self.problems.append(Problem(self.file, line, field_name(path + (key,)), first))
                 seen[key] = line
                 self.lines[path + (key,)] = line
                 self._walk(value_node, path + (key,))
