@@ -282,6 +282,10 @@ def lab_certificates(lab: LabPKIInput) -> list[CertRequest]:
         reqs += [_cert(f"etcd/{name}-server", ETCD_CA, server),
                  _cert(f"etcd/{name}-peer", ETCD_CA, peer)]
     reqs.append(_cert("etcd/client", ETCD_CA, CertSpec("halab-etcd-client", client=True)))
+    if lb:
+        # An HTTP-terminating LB (Pound) serves etcd's port with a certificate of its own.
+        lb_spec = CertSpec("halab-lb", ip_sans=lb, server=True)
+        reqs.append(_cert("etcd/lb-server", ETCD_CA, lb_spec))
     if not lab.kube_enabled:
         return reqs
 

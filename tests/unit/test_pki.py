@@ -183,7 +183,7 @@ def test_etcd_only_lab_has_no_kubernetes_pki():
     names = [r.name for r in pki.lab_certificates(dataclasses.replace(LAB, kube_enabled=False))]
     assert names == ["etcd-ca", "etcd/master1-server", "etcd/master1-peer",
                      "etcd/master2-server", "etcd/master2-peer", "etcd/master3-server",
-                     "etcd/master3-peer", "etcd/client"]
+                     "etcd/master3-peer", "etcd/client", "etcd/lb-server"]
 
 
 # ── re-runs ─────────────────────────────────────────────────────────────────────────────────────
@@ -214,7 +214,8 @@ def test_new_lb_ip_reissues_what_clients_reach_through_the_lb(store):
     summary = store.sync(pki.lab_certificates(dataclasses.replace(LAB, lb_ips=["10.240.0.10",
                                                                               "10.240.0.9"])))
     assert set(summary.reissued) == {"etcd/master1-server", "etcd/master2-server",
-                                     "etcd/master3-server", "kubernetes/apiserver"}
+                                     "etcd/master3-server", "etcd/lb-server",
+                                     "kubernetes/apiserver"}
     assert "10.240.0.9" in sans(cert(store.directory, "kubernetes/apiserver"))[1]
 
 

@@ -1,0 +1,115 @@
+"""etcd facts from `etcdctl -w json` output, and the etcdctl command lines that produce them.
+
+Pure: the runner executes the commands on a VM; this module builds them and reads their output.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from halab import layout
+from halab.plan import Plan
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+
+    @property
+    def hex_id(self) -> str:
+        return f"{self.id:x}"
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    endpoint: str
+    member_id: int
+    leader: int
+    raft_term: int
+    raft_index: int
+    version: str
+
+    @property
+    def is_leader(self) -> bool:
+        return self.member_id == self.leader and self.leader != 0
+
+
+def parse_member_list(text: str) -> list[Member]:
+    data = json.loads(text)
+    return [Member(id=int(m["ID"]), name=m.get("name", ""),
+                   peer_urls=tuple(m.get("peerURLs", [])),
+                   client_urls=tuple(m.get("clientURLs", [])))
+            for m in data.get("members", [])]
+
+
+def parse_endpoint_status(text: str) -> list[EndpointStatus]:
+    """`endpoint status -w json` prints one JSON array; unreachable endpoints are just absent."""
+    out = []
+    for item in json.loads(text or "[]"):
+        st = item["Status"]
+        out.append(EndpointStatus(
+            endpoint=item["Endpoint"], member_id=int(st["header"]["member_id"]),
+            leader=int(st.get("leader", 0)), raft_term=int(st.get("raftTerm", 0)),
+            raft_index=int(st.get("raftIndex", 0)), version=st.get("version", "")))
+    return out
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What the members say about each other at one moment."""
+
+    members: tuple[Member, ...]
+    statuses: tuple[EndpointStatus, ...]
+
+    def leaders(self) -> set[int]:
+        return {s.leader for s in self.statuses if s.leader}
+
+    def leader_name(self) -> str | None:
+        ids = self.leaders()
+        if len(ids) != 1:
+            return None
+        (lid,) = ids
+        return next((m.name for m in self.members if m.id == lid), None)
+
+    def terms(self) -> set[int]:
+        return {s.raft_term for s in self.statuses}
+
+    def problems(self, expected: int) -> list[str]:
+        """Why this is not a healthy cluster of `expected` members with one agreed leader."""
+        out = []
+        if len(self.statuses) < expected:
+            out.append(f"{len(self.statuses)} of {expected} members answered")
+        if len(self.leaders()) != 1:
+            out.append(f"members name {len(self.leaders())} leaders")
+        if len(self.terms()) > 1:
+            out.append(f"members disagree on the raft term: {sorted(self.terms())}")
+        return out
+
+
+def etcdctl(plan: Plan, args: str, endpoints: list[str] | str | None = None) -> str:
+    """An etcdctl command line with the lab's client certificate (run with sudo on a VM)."""
+    if endpoints is None:
+        endpoints = list(plan.etcd.member_client_urls)
+    eps = endpoints if isinstance(endpoints, str) else ",".join(endpoints)
+    tls = ""
+    if plan.etcd.tls:
+        tls = (f" --cacert={layout.CLIENT_PKI}/etcd-ca.crt"
+               f" --cert={layout.CLIENT_PKI}/etcd-client.crt"
+               f" --key={layout.CLIENT_PKI}/etcd-client.key")
+    return (f"ETCDCTL_API=3 etcdctl --endpoints={shlex.quote(eps)}{tls} "
+            f"--dial-timeout=2s --command-timeout=5s {args}")
+
+
+def curl_health(plan: Plan, url: str) -> str:
+    """etcd's /health over plain HTTP/1.1: passes through every LB kind, Pound included."""
+    tls = ""
+    if plan.etcd.tls:
+        tls = (f" --cacert {layout.CLIENT_PKI}/etcd-ca.crt"
+               f" --cert {layout.CLIENT_PKI}/etcd-client.crt"
+               f" --key {layout.CLIENT_PKI}/etcd-client.key")
+    return f"curl -sS --max-time 5{tls} {shlex.quote(url + '/health')}"
