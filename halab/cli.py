@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from halab import __version__, plan, render, ui
+from halab import __version__, lab, plan, render, ui
+from halab.cli_box import add_box_commands
 from halab.errors import HalabError
 from halab.home import labs_dir
 from halab.topology import Loaded, load
@@ -26,6 +27,14 @@ EPILOG = """\
 examples:
   halab validate labs/seed.yaml       check a topology file, create nothing
   halab render labs/seed.yaml         write .halab/seed/Vagrantfile and hosts/<host>/...
+  halab up labs/etcd-only.yaml        boot and provision a lab (etcd + load balancer)
+  halab status                        one row per host: VM state, etcd role, raft term, LB
+  halab halt master1 [--hard]         stop a master and watch the cluster keep going
+  halab start master1                 bring it back
+  halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
+
+LAB arguments take a topology file or the name of a lab brought up before; with one lab up
+they can be left out.
 """
 
 
@@ -85,6 +94,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default .halab/<lab>/)")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="tune etcd timings for software emulation (tcg, default) or KVM")
+    p = command("up", lambda a: lab.up(a.lab), "boot and provision a lab",
+                "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
+                "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
+                "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
+                "the load balancer, each healthy before the next. Running it again changes "
+                "only what differs and reports the number of changes.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+
+    p = command("status", lambda a: lab.status(a.lab), "show every host of a lab",
+                "One row per host: role, zone, VM state, IP, etcd membership and leader, raft "
+                "term, and for the load balancer the masters it can reach.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+
+    p = command("halt", lambda a: lab.halt(a.lab, a.host, a.hard), "stop one VM",
+                "Shut a VM down gracefully (default) or pull its plug (--hard).")
+    p.add_argument("host")
+    p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
+    p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
+
+    p = command("start", lambda a: lab.start(a.lab, a.host), "start a halted VM again")
+    p.add_argument("host")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("ssh", lambda a: lab.ssh(a.lab, a.host, a.command), "log in to a VM",
+                "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="optional command to run")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("down", lambda a: lab.down(a.lab, a.yes), "destroy a lab",
+                "Destroy exactly this lab's VMs, volumes and networks (found by the lab's "
+                "name), and its .halab/<lab>/ directory. Other labs are not touched.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    add_box_commands(sub)
     return parser
 
 

@@ -53,6 +53,14 @@ MINION_KUBE_FILES = [
 ]
 
 
+KUBE_PATHS = frozenset(path for path, _ in MASTER_KUBE_FILES + MINION_KUBE_FILES)
+
+
+def is_kube_file(path: str) -> bool:
+    """Files only the kube tier uses (left off the VMs while that tier is skipped)."""
+    return path in KUBE_PATHS
+
+
 @dataclass(frozen=True)
 class LBService:
     """One port the load balancer forwards to every master."""

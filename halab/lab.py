@@ -1,0 +1,421 @@
+"""Lab operations: up, status, halt, start, ssh, down. Each prints its steps and their durations.
+
+This is the conductor: the pure modules say what a lab should be (plan, render, provision), the
+providers and the runner make it so on this host and its VMs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from halab import etcd, home, labdir, pki, plan, preflight, provision, render, ui
+from halab.errors import HalabError
+from halab.labdir import State
+from halab.providers import hostfacts
+from halab.providers.libvirt import Libvirt
+from halab.providers.vagrant import VagrantLab
+from halab.runner import RemoteError, Runner, parallel
+from halab.topology import Loaded, load
+
+SSH_TIMEOUT = 420  # a TCG VM takes 1–3 minutes to boot when several boot at once
+ETCD_TIMEOUT = 240
+LB_TIMEOUT = 90
+
+
+def _load(topology: str) -> Loaded:
+    loaded = load(topology)
+    for w in loaded.warnings:
+        ui.warn(w)
+    return loaded
+
+
+@dataclass
+class Lab:
+    """A lab from its topology file, with its directory and (lazily) its connections."""
+
+    topology: str
+    loaded: Loaded
+    plan: plan.Plan
+    dir: Path
+    state: State | None
+    _runner: Runner | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, topology: str, accel: str | None = None) -> Lab:
+        loaded = _load(topology)
+        d = labdir.lab_path(loaded.topology.name)
+        state = labdir.read_state(d)
+        chosen = accel or (state.accel if state else "tcg")
+        return cls(topology, loaded, plan.build(loaded.topology, chosen), d, state)  # type: ignore[arg-type]
+
+    @classmethod
+    def existing(cls, arg: str | None) -> Lab:
+        """A lab that `up` has created (found by name, topology path, or as the only one)."""
+        lab = cls.open(labdir.resolve_topology(arg))
+        if lab.state is None:
+            raise HalabError(f"lab {lab.plan.lab!r} has not been brought up",
+                             f"run `halab up {lab.topology}` first")
+        return lab
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.dir / "ssh_config"
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            self._runner = Runner(self.ssh_config)
+        return self._runner
+
+    def host(self, name: str) -> plan.HostPlan:
+        h = self.plan.host(name)
+        if h is None:
+            names = ", ".join(x.name for x in self.plan.hosts)
+            raise HalabError(f"lab {self.plan.lab!r} has no host {name!r}", f"hosts: {names}")
+        return h
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+# ── up ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def up(topology: str) -> int:
+    from halab.providers import boxbuild, host
+
+    started = time.monotonic()
+    lab = Lab.open(topology)
+    p = lab.plan
+    ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {topology} — {len(p.hosts)} VMs "
+            f"({len(p.masters)} masters, LB {p.lb_kind if p.lb else 'none'})")
+    with ui.step("preflight"):
+        host.ensure_daemons()
+        lv = Libvirt()
+        states = lv.states(p)
+        running = {h for h, s in states.items() if s == "running"}
+        facts = hostfacts.gather(lv.network_subnets())
+        found = preflight.problems(p, facts, running)
+        if found:
+            raise HalabError("this host cannot run the lab:\n" + "\n".join(f"  - {x}" for x in found))
+    with ui.step(f"box halab/{p.box}"):
+        record, how = boxbuild.ensure_box(p.box)
+        ui.info(f"  {how}: {record.box_name}")
+    accel = host.detect_accel()
+    ui.info("  KVM works: VMs use hardware virtualisation" if accel == "kvm" else
+            "  KVM is not usable here: VMs use software emulation (TCG); etcd timings are "
+            f"relaxed to {plan.ETCD_TIMINGS['tcg'][0]}/{plan.ETCD_TIMINGS['tcg'][1]} ms")
+    if accel != p.accel:
+        lab = Lab.open(topology, accel)
+        p = lab.plan
+    state = lab.state or State(topology=str(Path(topology).resolve()), accel=accel)
+    state.accel, state.topology = accel, str(Path(topology).resolve())
+    changes = 0
+
+    with ui.step("render and certificates"):
+        rendered = render.render(p)
+        changed = render.write(rendered, lab.dir)
+        store = pki.PKIStore(lab.dir / "pki")
+        summary = store.sync(pki.lab_certificates(provision.pki_input(p)))
+        lab.ssh_config.write_text(labdir.ssh_config_text(p, home.ssh_key_path()))
+        labdir.write_state(lab.dir, state)
+        ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
+
+    with ui.step(f"boot {len(p.hosts)} VMs"):
+        missing = [h.name for h in p.hosts if h.name not in running]
+        if missing:
+            ui.info(f"  vagrant up ({', '.join(missing)}); this takes minutes under emulation")
+            VagrantLab(lab.dir, accel).up(None, lambda line: ui.info(f"  {line}"))
+            changes += len(missing)
+        else:
+            ui.info(f"  all {len(p.hosts)} VMs are already running")
+        parallel([h.name for h in p.hosts],
+                 lambda h: lab.runner.wait_reachable(h, SSH_TIMEOUT))
+
+    try:
+        changes += _provision(lab, rendered, store, state)
+    finally:
+        lab.close()
+    took = time.monotonic() - started
+    ui.info(f"[bold green]lab {p.lab!r} is up[/] — {changes} change{'s' if changes != 1 else ''}"
+            f", {took:.0f}s. Next: `halab status`, `halab ssh {p.masters[0].name}`, "
+            f"`halab halt {p.masters[0].name}`, `halab down {p.lab}`")
+    return 0
+
+
+def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: State) -> int:
+    p = lab.plan
+    kube_reason = _kube_skip_reason(p)
+    desired = provision.desired_files(p, rendered, store)
+    if kube_reason:
+        desired = {h: {path: f for path, f in files.items() if not render.is_kube_file(path)}
+                   for h, files in desired.items()}
+    with ui.step("upload files"):
+        def sync(host: str) -> list[str]:
+            remote = lab.runner.sha256(host, desired[host])
+            diff = provision.changed_paths(desired[host], remote)
+            lab.runner.upload(host, {path: desired[host][path] for path in diff})
+            if any(provision.is_unit(path) for path in diff):
+                lab.runner.run(host, "systemctl daemon-reload", what="systemctl daemon-reload")
+            return diff
+        changed = parallel([h.name for h in p.hosts], sync)
+        n_files = sum(len(v) for v in changed.values())
+        for h, diff in changed.items():
+            if diff:
+                ui.info(f"  {h}: {len(diff)} file{'s' if len(diff) != 1 else ''}")
+        if not n_files:
+            ui.info("  every file is already in place")
+    restarts = 0
+    for tier in provision.tiers(p):
+        with ui.step(f"tier {tier.name}"):
+            restarts += TIER_ACTIONS[tier.name](lab, tier, changed)
+        if tier.name not in state.tiers_done:
+            state.tiers_done.append(tier.name)
+            labdir.write_state(lab.dir, state)
+    if kube_reason:
+        ui.info(f"[yellow]kube tier skipped[/]: {kube_reason}")
+    return n_files + restarts
+
+
+def _kube_skip_reason(p: plan.Plan) -> str | None:
+    if p.kube is None:
+        return None
+    return ("this halab does not provision the Kubernetes tier yet; etcd and the load balancer "
+            "are up (use labs/etcd-only.yaml for an etcd-only lab)")
+
+
+def _active(lab: Lab, host: str, service: str) -> bool:
+    r = lab.runner.run(host, f"systemctl is-active {service}", check=False)
+    return r.stdout.strip() == "active"
+
+
+def _etcd_tier(lab: Lab, tier: provision.Tier, changed: dict[str, list[str]]) -> int:
+    """Start a new cluster all at once; restart changed members one at a time (keeps quorum)."""
+    masters = [m.name for m in lab.plan.masters]
+    inactive = [m for m, up_ in parallel(masters, lambda m: _active(lab, m, "etcd")).items()
+                if not up_]
+    actions = 0
+    if inactive:
+        ui.info(f"  starting etcd on {', '.join(inactive)}")
+        parallel(inactive, lambda m: lab.runner.run(
+            m, "systemctl enable etcd && systemctl start --no-block etcd", what="starting etcd"))
+        actions += len(inactive)
+    wait_etcd(lab, ETCD_TIMEOUT)
+    for m in masters:
+        if m not in inactive and tier.services_for(changed.get(m, [])):
+            ui.info(f"  restarting etcd on {m} (its configuration changed)")
+            lab.runner.run(m, "systemctl restart etcd", what="restarting etcd", timeout=180)
+            wait_etcd(lab, ETCD_TIMEOUT)
+            actions += 1
+    return actions
+
+
+def etcd_view(lab: Lab, via: str | None = None) -> etcd.ClusterView:
+    """Members and per-member status, asked from one reachable master."""
+    p = lab.plan
+    via = via or p.masters[0].name
+    members = etcd.parse_member_list(lab.runner.run(
+        via, etcd.etcdctl(p, "member list -w json"), what="etcdctl member list").stdout)
+    statuses = etcd.parse_endpoint_status(lab.runner.run(
+        via, etcd.etcdctl(p, "endpoint status -w json"), check=False,
+        what="etcdctl endpoint status").stdout or "[]")
+    return etcd.ClusterView(tuple(members), tuple(statuses))
+
+
+def wait_etcd(lab: Lab, timeout: float) -> etcd.ClusterView:
+    """Until every member answers and all agree on one leader (bounded by `timeout`)."""
+    expected = len(lab.plan.masters)
+    deadline = time.monotonic() + timeout
+    why = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            view = etcd_view(lab)
+            issues = view.problems(expected)
+            if not issues:
+                ui.info(f"  etcd: {expected} members healthy, leader {view.leader_name()}, "
+                        f"term {max(view.terms())}")
+                return view
+            why = "; ".join(issues)
+        except (RemoteError, ValueError) as exc:
+            why = str(exc).splitlines()[-1]
+        time.sleep(3)
+    raise RemoteError(lab.plan.masters[0].name, f"waiting {timeout:.0f}s for etcd quorum", why,
+                      "look at `journalctl -u etcd` on the masters (`halab ssh master1`)")
+
+
+def _lb_tier(lab: Lab, tier: provision.Tier, changed: dict[str, list[str]]) -> int:
+    lb = lab.plan.lb
+    assert lb is not None
+    service = lab.plan.lb_kind
+    actions = 0
+    if tier.services_for(changed.get(lb.name, [])) or not _active(lab, lb.name, service):
+        ui.info(f"  (re)starting {service} on {lb.name}")
+        lab.runner.run(lb.name, f"systemctl enable {service} && systemctl restart {service}",
+                       what=f"starting {service}")
+        actions = 1
+    wait_lb(lab, LB_TIMEOUT)
+    return actions
+
+
+def wait_lb(lab: Lab, timeout: float) -> None:
+    """Until etcd answers /health through the load balancer's address."""
+    p = lab.plan
+    assert p.lb is not None
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        r = lab.runner.run(p.lb.name, etcd.curl_health(p, p.etcd.client_url), check=False)
+        if r.ok and '"health":"true"' in r.stdout.replace(" ", ""):
+            ui.info(f"  etcd answers through {p.lb_kind} at {p.etcd.client_url}")
+            return
+        last = r.stdout + r.stderr
+        time.sleep(2)
+    raise RemoteError(p.lb.name, f"waiting {timeout:.0f}s for etcd through {p.lb_kind}", last,
+                      f"look at `journalctl -u {p.lb_kind}` on {p.lb.name}")
+
+
+TIER_ACTIONS = {"etcd": _etcd_tier, "load balancer": _lb_tier}
+
+
+# ── status, halt, start, ssh, down ─────────────────────────────────────────────────────────
+
+
+def status(arg: str | None) -> int:
+    from rich.table import Table
+
+    from halab.providers import host
+
+    lab = Lab.existing(arg)
+    p = lab.plan
+    host.ensure_daemons()
+    states = Libvirt().states(p)
+    running = [h.name for h in p.hosts if states[h.name] == "running"]
+    masters_up = [m.name for m in p.masters if m.name in running]
+    view = None
+    for m in masters_up:
+        try:
+            view = etcd_view(lab, via=m)
+            break
+        except RemoteError:
+            continue
+    backends: dict[str, str] = {}
+    if p.lb and p.lb.name in running:
+        backends = _lb_backends(lab)
+    table = Table(title=f"lab {p.lab} ({lab.topology})")
+    for col in ("host", "role", "zone", "VM", "ip", "etcd", "raft term", "LB backends up"):
+        table.add_column(col)
+    by_name = {m.name: m for m in view.members} if view else {}
+    status_of = {s.member_id: s for s in view.statuses} if view else {}
+    for h in p.hosts:
+        etcd_col, term = "", ""
+        if h.role == "master":
+            member = by_name.get(h.name)
+            st = status_of.get(member.id) if member else None
+            if member is None:
+                etcd_col = "not a member" if view else "?"
+            elif st is None:
+                etcd_col = "member, unreachable"
+            else:
+                etcd_col = "leader" if st.is_leader else "follower"
+                term = str(st.raft_term)
+        table.add_row(h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term,
+                      backends.get(h.name, "") if h.role == "lb" else "")
+    ui.console.print(table)
+    lab.close()
+    return 0
+
+
+def _lb_backends(lab: Lab) -> dict[str, str]:
+    """Which masters the LB host can reach on each forwarded port."""
+    p = lab.plan
+    assert p.lb is not None
+    ports = [s.port for s in render.lb_services(p)]
+    probes = " ; ".join(
+        f"timeout 2 bash -c '</dev/tcp/{m.ip}/{port}' 2>/dev/null && echo {m.name}:{port}"
+        for m in p.masters for port in ports)
+    try:
+        out = lab.runner.run(p.lb.name, probes + " ; true", sudo=False, timeout=60).stdout
+    except RemoteError:
+        return {p.lb.name: "?"}
+    up_ = [line.strip() for line in out.splitlines() if line.strip()]
+    names = sorted({u.split(":")[0] for u in up_ if all(f"{u.split(':')[0]}:{port}" in up_
+                                                       for port in ports)})
+    return {p.lb.name: ", ".join(names) or "none"}
+
+
+def halt(arg: str | None, host_name: str, hard: bool) -> int:
+    from halab.providers import host
+
+    lab = Lab.existing(arg)
+    h = lab.host(host_name)
+    host.ensure_daemons()
+    with ui.step(f"halt {h.name} ({'power off' if hard else 'graceful shutdown'})"):
+        if hard:
+            Libvirt().power_off(h.domain)
+        else:
+            VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
+    return 0
+
+
+def start(arg: str | None, host_name: str) -> int:
+    from halab.providers import host
+
+    lab = Lab.existing(arg)
+    h = lab.host(host_name)
+    host.ensure_daemons()
+    with ui.step(f"start {h.name}"):
+        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
+        lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
+    lab.close()
+    return 0
+
+
+def ssh(arg: str | None, host_name: str, command: list[str]) -> int:
+    lab = Lab.existing(arg)
+    lab.host(host_name)
+    ssh_bin = shutil.which("ssh")
+    if not ssh_bin:
+        raise HalabError("ssh is not installed", "run `make deps` (openssh-client)")
+    os.execv(ssh_bin, ["ssh", "-F", str(lab.ssh_config), host_name, *command])
+    return 0  # not reached
+
+
+def down(arg: str | None, yes: bool) -> int:
+    from halab.providers import host
+
+    lab = Lab.open(labdir.resolve_topology(arg))
+    p = lab.plan
+    host.ensure_daemons()
+    lv = Libvirt()
+    found = lv.lab_objects(p)
+    if found.empty() and not lab.dir.exists():
+        ui.info(f"lab {p.lab!r} has nothing to tear down")
+        return 0
+    if not yes:
+        what = (f"{len(found.domains)} VMs, {len(found.networks)} networks, "
+                f"{len(found.volumes)} volumes and {lab.dir}")
+        if not os.isatty(0):
+            raise HalabError(f"`halab down` would destroy lab {p.lab!r}: {what}",
+                             "add --yes to confirm")
+        if input(f"destroy lab {p.lab!r} ({what})? [y/N] ").strip().lower() not in ("y", "yes"):
+            ui.info("nothing destroyed")
+            return 1
+    with ui.step(f"destroy lab {p.lab!r}"):
+        if (lab.dir / "Vagrantfile").exists() and found.domains:
+            try:
+                VagrantLab(lab.dir, p.accel).destroy()
+            except HalabError as exc:
+                ui.warn(f"{exc.message.splitlines()[0]}; removing the lab's libvirt objects "
+                        "directly")
+        left = lv.lab_objects(p)
+        if not left.empty():
+            lv.remove(left)
+        shutil.rmtree(lab.dir, ignore_errors=True)
+        ui.info(f"  removed {len(found.domains)} VMs, {len(found.networks)} networks, "
+                f"{len(found.volumes)} volumes and {lab.dir}")
+    return 0

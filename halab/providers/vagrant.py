@@ -1,0 +1,84 @@
+"""Vagrant, through python-vagrant, run in the lab's directory `.halab/<lab>/`.
+
+The environment tells the rendered Vagrantfile which libvirt driver to use (kvm only when a KVM
+guest was seen to boot) and which key logs in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import vagrant
+
+from halab import home
+from halab.errors import HalabError
+
+# Lines worth showing while VMs boot ("==> master1: Creating domain..."), not every detail.
+PROGRESS = re.compile(r"^==> (\S+): (.*)$")
+
+
+def environment(accel: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "HALAB_LIBVIRT_DRIVER": "kvm" if accel == "kvm" else "qemu",
+        "HALAB_HOME": str(home.home()),
+        "HALAB_SSH_KEY": str(home.ssh_key_path()),
+        "VAGRANT_DEFAULT_PROVIDER": "libvirt",
+        "VAGRANT_CHECKPOINT_DISABLE": "1",
+    })
+    return env
+
+
+class VagrantLab:
+    def __init__(self, lab_dir: Path, accel: str = "tcg"):
+        self.lab_dir = Path(lab_dir)
+        # Vagrant's full output goes to vagrant.log; errors quote its last lines.
+        self.log = self.lab_dir / "vagrant.log"
+        log_cm = lambda: open(self.log, "a", encoding="utf-8")  # noqa: E731
+        self.v = vagrant.Vagrant(root=str(self.lab_dir), env=environment(accel),
+                                 out_cm=log_cm, err_cm=log_cm)
+
+    def _failure(self, what: str, code: int, tail: list[str] | None = None) -> HalabError:
+        lines = tail or []
+        if self.log.exists():
+            lines = lines + self.log.read_text(errors="replace").splitlines()[-12:]
+        last = "\n".join(f"    | {ln}" for ln in lines[-20:])
+        return HalabError(f"`vagrant {what}` failed (exit {code}); last output:\n{last}",
+                          f"full log: {self.log}; fix the cause and run the command again")
+
+    def _stream(self, what: str, lines_of: Callable[[], object],
+                on_line: Callable[[str], None]) -> None:
+        tail: list[str] = []
+        try:
+            for line in lines_of():  # type: ignore[attr-defined]
+                line = line.rstrip()
+                tail = (tail + [line])[-20:]
+                if PROGRESS.match(line):
+                    on_line(line)
+        except subprocess.CalledProcessError as exc:
+            raise self._failure(what, exc.returncode, tail) from None
+
+    def up(self, hosts: list[str] | None, on_line: Callable[[str], None]) -> None:
+        """Boot the VMs (all at once: vagrant-libvirt brings machines up in parallel)."""
+        def lines() -> object:
+            if hosts and len(hosts) == 1:
+                return self.v.up(vm_name=hosts[0], no_provision=True, provider="libvirt",
+                                 stream_output=True)
+            return self.v.up(no_provision=True, provider="libvirt", stream_output=True)
+        self._stream("up", lines, on_line)
+
+    def halt(self, host: str, force: bool) -> None:
+        try:
+            self.v.halt(vm_name=host, force=force)
+        except subprocess.CalledProcessError as exc:
+            raise self._failure(f"halt {host}", exc.returncode) from None
+
+    def destroy(self) -> None:
+        try:
+            self.v.destroy()
+        except subprocess.CalledProcessError as exc:
+            raise self._failure("destroy", exc.returncode) from None
