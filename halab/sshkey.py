@@ -55,8 +55,8 @@ def ensure_keypair(path: Path | None = None) -> tuple[Path, str]:
         except (ValueError, TypeError) as exc:
             raise HalabError(
                 f"{path} is not a readable OpenSSH private key ({exc})",
-                f"move it away and run again: halab creates a new installation key "
-                f"(then rebuild boxes with `halab box build --force`)",
+                "move it away and run again: halab creates a new installation key "
+                "(then rebuild boxes with `halab box build --force`)",
             ) from exc
         if (path.stat().st_mode & 0o077) != 0:
             path.chmod(0o600)
