@@ -30,15 +30,22 @@ VIRSH = ["virsh", "-c", "qemu:///system"]
 UP_TIMEOUT = 900  # TCG on a busy 2-core host is slow; every wait below is bounded
 
 
-def virsh(*args: str) -> list[str]:
+def virsh(*args: str, check: bool = True) -> list[str]:
+    """Run virsh; its output lines. A failing query fails the test (no silent empty list)."""
     out = subprocess.run([*VIRSH, *args], capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
+        if check:
+            raise AssertionError(f"virsh {' '.join(args)} failed: {out.stderr.strip()}")
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
 def volumes() -> set[str]:
-    return set(virsh("vol-list", "default", "--name") if "default" in pools() else [])
+    """Volume names in the default pool (`vol-list` has no --name: read the table)."""
+    if "default" not in pools():
+        return set()
+    lines = virsh("vol-list", "default")
+    return {line.split()[0] for line in lines[2:]}
 
 
 def pools() -> set[str]:
@@ -111,13 +118,16 @@ class Lab:
         out = vagrant(self.workdir, "destroy", "-f", timeout=300)
         assert out.returncode == 0, out.stdout + out.stderr
         self.destroyed = True
-        # vagrant-libvirt keeps the box's base volume for the next VM; remove it when this
-        # test uploaded it and nothing else backs onto it.
+        self.drop_base_volume()
+
+    def drop_base_volume(self) -> None:
+        """vagrant-libvirt keeps the box's base volume for the next VM; remove it when this
+        test uploaded it and nothing else backs onto it."""
         prefix = base_volume_prefix(self.record.box_name)
         refs = backing_files()
         for vol in volumes() - self.vols_before:
             if vol.startswith(prefix) and not any(r.endswith("/" + vol) for r in refs):
-                virsh("vol-delete", "--pool", "default", vol)
+                virsh("vol-delete", "--pool", "default", vol, check=False)
 
     def leftovers(self) -> list[str]:
         left = [f"domain {d}" for d in virsh("list", "--all", "--name") if d.startswith(PREFIX)]
@@ -128,16 +138,17 @@ class Lab:
 
     def force_cleanup(self) -> None:
         """Last resort when `vagrant destroy` failed: remove by the names this test chose."""
-        for d in virsh("list", "--all", "--name"):
+        for d in virsh("list", "--all", "--name", check=False):
             if d.startswith(PREFIX):
-                virsh("destroy", d)
-                virsh("undefine", d, "--remove-all-storage")
+                virsh("destroy", d, check=False)
+                virsh("undefine", d, "--remove-all-storage", check=False)
         for n in (MGMT_NET, PRIV_NET):
-            virsh("net-destroy", n)
-            virsh("net-undefine", n)
+            virsh("net-destroy", n, check=False)
+            virsh("net-undefine", n, check=False)
         for v in volumes() - self.vols_before:
             if v.startswith(PREFIX):
-                virsh("vol-delete", "--pool", "default", v)
+                virsh("vol-delete", "--pool", "default", v, check=False)
+        self.drop_base_volume()
 
 
 @pytest.fixture(scope="module")
