@@ -48,19 +48,17 @@ def cmd_box_build(args: argparse.Namespace) -> int:
 
 
 def cmd_box_list(args: argparse.Namespace) -> int:  # noqa: ARG001
-    from rich.table import Table
-
     records = boxes.list_records()
     if not records:
         ui.info(f"no boxes cached in {boxes.boxes_dir()} — build one with `halab box build`")
         return 0
-    table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "KEY", "SIZE", "BUILT", "VAGRANT", "PATH"):
-        table.add_column(col)
+    rows = [("NAME", "KEY", "SIZE", "BUILT", "VAGRANT", "PATH")]
     for r in records:
         reg = boxes.registered_key(r.box_name)
-        state = "registered" if reg == r.key else ("stale" if reg else "not registered")
-        table.add_row(r.box_name, r.key[:12], f"{r.size / 2**20:.0f} MB", r.built_at, state,
-                      str(r.box))
-    ui.console.print(table)
+        state = "registered" if reg == r.key else ("stale" if reg else "not-registered")
+        rows.append((r.box_name, r.key[:12], f"{r.size / 2**20:.0f}MB",
+                     r.built_at[:16].replace("T", " "), state, str(r.box)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:  # plain columns: never truncated, easy to grep
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
