@@ -65,5 +65,8 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/render
 
+box: deps
+	$(BIN)/halab box build
+
 clean:
 	rm -rf $(VENV) .pytest_cache
