@@ -130,7 +130,12 @@ def up(topology: str) -> int:
         missing = [h.name for h in p.hosts if h.name not in running]
         if missing:
             ui.info(f"  vagrant up ({', '.join(missing)}); this takes minutes under emulation")
-            VagrantLab(lab.dir, accel).up(None, lambda line: ui.info(f"  {line}"))
+            try:
+                VagrantLab(lab.dir, accel).up(None, lambda line: ui.info(f"  {line}"))
+            except HalabError as exc:
+                exc.hint = (f"each VM's console is in {lab.dir / 'console'}/<host>.log; "
+                            f"{exc.hint}")
+                raise
             changes += len(missing)
         else:
             ui.info(f"  all {len(p.hosts)} VMs are already running")

@@ -17,8 +17,10 @@ import vagrant
 from halab import home
 from halab.errors import HalabError
 
-# Lines worth showing while VMs boot ("==> master1: Creating domain..."), not every detail.
-PROGRESS = re.compile(r"^==> (\S+): (.*)$")
+# Lines worth showing while VMs boot ("==> master1: Starting domain."), not every detail
+# (" -- Memory: 512M") nor Vagrant's advice about box versions.
+PROGRESS = re.compile(r"^==> (\S+): (?! -- |No version detected|generating a local metadata|"
+                      r"See https://)(.+)$")
 
 
 def environment(accel: str) -> dict[str, str]:
