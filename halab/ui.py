@@ -9,8 +9,10 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-console = Console(stderr=False, highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output (CI logs, tests) gets wide lines rather than tables folded at 80 columns.
+_width = None if sys.stdout.isatty() else 160
+console = Console(stderr=False, highlight=False, soft_wrap=True, width=_width)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width)
 
 
 def info(message: str) -> None:
