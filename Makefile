@@ -11,7 +11,7 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
         libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync
 
-.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean
+.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -61,6 +61,10 @@ test: deps
 
 lint: venv
 	$(BIN)/ruff check halab tests bench
+
+# Kubernetes/flannel binaries for the pinned version, built from Go modules (cached; see halab/versions.py).
+binaries: venv
+	$(BIN)/python -m halab.cli_binaries build
 
 bench: venv
 	$(BIN)/python bench/render
