@@ -218,9 +218,7 @@ def module_build_gomod(
     """go.mod of the module that builds one command (`package`) of another module (flannel, the
     CNI plugin); takes over its `go`, `godebug` and module-version `replace` lines, plus
     `extra_replaces` (module -> directory or 'module version')."""
-    replaces = {
-        m: t for m, t in gomod_replaces(dep_gomod).items() if not t.startswith((".", "/"))
-    }
+    replaces = {m: t for m, t in gomod_replaces(dep_gomod).items() if not t.startswith((".", "/"))}
     replaces.update(extra_replaces or {})
     go_version = gomod_go_directive(dep_gomod)
     # `tool` directives need go >= 1.24 in the main module.
@@ -497,9 +495,7 @@ def verify_dir(directory: Path, components: Iterable[str] = COMPONENT_NAMES) -> 
     ]
     if bad:
         v.problems.append("checksum mismatch (corrupt or tampered): " + ", ".join(bad))
-    not_exec = [
-        c for c in components if c not in missing and not os.access(directory / c, os.X_OK)
-    ]
+    not_exec = [c for c in components if c not in missing and not os.access(directory / c, os.X_OK)]
     if not_exec:
         v.problems.append("not executable: " + ", ".join(not_exec))
     v.ok = not v.problems

@@ -125,5 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] if len(sys.argv) > 1 and sys.argv[1] == "binaries" else
-                  ["binaries", *sys.argv[1:]]))
+    sys.exit(
+        main(
+            sys.argv[1:]
+            if len(sys.argv) > 1 and sys.argv[1] == "binaries"
+            else ["binaries", *sys.argv[1:]]
+        )
+    )

@@ -67,8 +67,9 @@ def _open(url: str, timeout: float):
     try:
         return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (http/https/file only)
     except urllib.error.HTTPError as e:
-        raise HalabError(f"download of {url} failed: HTTP {e.code} {e.reason}",
-                         hint=NO_NETWORK_HINT) from None
+        raise HalabError(
+            f"download of {url} failed: HTTP {e.code} {e.reason}", hint=NO_NETWORK_HINT
+        ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise HalabError(f"cannot reach {url}: {reason}", hint=NO_NETWORK_HINT) from None
@@ -151,8 +152,10 @@ def fetch(
     if not force:
         ok, _ = b.available(version)
         if ok:
-            ui.info(f"Kubernetes {version} binaries already cached in {b.version_dir(version)}"
-                    " (--force fetches again)")
+            ui.info(
+                f"Kubernetes {version} binaries already cached in {b.version_dir(version)}"
+                " (--force fetches again)"
+            )
             return b.version_dir(version)
     artifacts = b.release_artifacts(version, mirror=mirror)
     staging = b.staging_dir(version)

@@ -119,9 +119,7 @@ def resolve_module(module: str, version: str, env: Mapping[str, str], workdir: P
     return info
 
 
-def prepare_module(
-    workdir: Path, gomod: str, env: Mapping[str, str], log: Path, what: str
-) -> None:
+def prepare_module(workdir: Path, gomod: str, env: Mapping[str, str], log: Path, what: str) -> None:
     """Write go.mod and let `go mod tidy` complete it (and go.sum). Skipped when the go.mod we
     generate is the one a previous run completed (the tidied copy is kept as go.mod)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -182,8 +180,10 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
     if not force:
         ok, _ = b.available(version)
         if ok:
-            ui.info(f"Kubernetes {version} binaries already built in {b.version_dir(version)}"
-                    " (--force rebuilds)")
+            ui.info(
+                f"Kubernetes {version} binaries already built in {b.version_dir(version)}"
+                " (--force rebuilds)"
+            )
             return b.version_dir(version)
     find_go()
     env = go_env()
@@ -242,8 +242,15 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
                 "flannel",
             )
             run_go(
-                ["build", "-trimpath", "-ldflags", b.flannel_ldflags(fv),
-                 "-o", str(staging / b.FLANNELD.name), b.FLANNEL_MODULE],
+                [
+                    "build",
+                    "-trimpath",
+                    "-ldflags",
+                    b.flannel_ldflags(fv),
+                    "-o",
+                    str(staging / b.FLANNELD.name),
+                    b.FLANNEL_MODULE,
+                ],
                 work / "flannel",
                 env,
                 log,
@@ -279,9 +286,15 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
                 "flannel CNI plugin",
             )
             run_go(
-                ["build", "-trimpath", "-ldflags",
-                 b.flannel_cni_ldflags(module, mversion, build_date(info["Time"])),
-                 "-o", str(staging / b.FLANNEL_CNI.name), package],
+                [
+                    "build",
+                    "-trimpath",
+                    "-ldflags",
+                    b.flannel_cni_ldflags(module, mversion, build_date(info["Time"])),
+                    "-o",
+                    str(staging / b.FLANNEL_CNI.name),
+                    package,
+                ],
                 work / "flannel-cni",
                 env,
                 log,
