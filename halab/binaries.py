@@ -264,9 +264,16 @@ def kubernetes_ldflags(version: str, build_date: str) -> str:
     return " ".join(flags)
 
 
+# flanneld on amd64 needs cgo (its UDP backend is C; without cgo the package does not compile),
+# linked statically as flannel's Makefile does; netgo/osusergo keep glibc's NSS out of it.
+FLANNEL_CGO = True
+FLANNEL_BUILD_TAGS = ("netgo", "osusergo")
+
+
 def flannel_ldflags(version: str) -> str:
-    """flannel's Makefile: `-X github.com/flannel-io/flannel/pkg/version.Version=$(TAG)`."""
-    return f"-s -w -X {FLANNEL_MODULE}/pkg/version.Version={version}"
+    """flannel's Makefile: `-X github.com/flannel-io/flannel/pkg/version.Version=$(TAG)` and
+    `-extldflags "-static"`."""
+    return f"-s -w -X {FLANNEL_MODULE}/pkg/version.Version={version} -extldflags=-static"
 
 
 def flannel_cni_ldflags(module: str, version: str, build_date: str) -> str:

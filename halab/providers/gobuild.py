@@ -49,6 +49,20 @@ def find_go() -> str:
     )
 
 
+def find_cc() -> str:
+    """flanneld's UDP backend is C (cgo): building it needs gcc and static glibc."""
+    cc = shutil.which(os.environ.get("CC") or "gcc") or shutil.which("cc")
+    libc_a = any(
+        Path(d, "libc.a").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib")
+    )
+    if not cc or not libc_a:
+        raise HalabError(
+            "building flanneld needs a C compiler and static glibc (cgo, for its UDP backend)",
+            hint="apt-get install gcc libc6-dev",
+        )
+    return cc
+
+
 def go_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -174,8 +188,124 @@ def probe_versions(directory: Path, manifest: Mapping[str, object]) -> dict[str,
     return out
 
 
+def build_kubernetes(version: str, staging: Path, env: Mapping[str, str], work: Path, log: Path):
+    with ui.step(f"Kubernetes {version}: resolve modules through the Go proxy"):
+        k8s = resolve_module(b.KUBERNETES_MODULE, version, env, work)
+        prepare_module(
+            work / "kubernetes",
+            b.kubernetes_build_gomod(version, k8s["GoModText"]),
+            env,
+            log,
+            "kubernetes",
+        )
+    names = ", ".join(c.name for c in b.KUBERNETES_COMPONENTS)
+    with ui.step(f"Kubernetes {version}: go build {names}"):
+        run_go(
+            [
+                "build",
+                "-trimpath",
+                "-tags",
+                ",".join(b.KUBERNETES_BUILD_TAGS),
+                "-ldflags",
+                b.kubernetes_ldflags(version, build_date(k8s["Time"])),
+                "-o",
+                str(staging) + "/",
+                *(c.package for c in b.KUBERNETES_COMPONENTS),
+            ],
+            work / "kubernetes",
+            env,
+            log,
+            "go build (kubernetes)",
+        )
+
+
+def build_flanneld(staging: Path, env: Mapping[str, str], work: Path, log: Path) -> None:
+    fv = versions.FLANNEL_VERSION
+    if b.FLANNEL_CGO:
+        env = {**env, "CGO_ENABLED": "1", "CC": find_cc()}
+    with ui.step(f"flanneld {fv}: go build"):
+        fl = resolve_module(b.FLANNEL_MODULE, fv, env, work)
+        stub_replaces = {m: str(STUBS_DIR / d) for m, d in FLANNEL_STUB_REPLACES.items()}
+        prepare_module(
+            work / "flannel",
+            b.module_build_gomod(
+                b.FLANNEL_MODULE, fv, b.FLANNEL_MODULE, fl["GoModText"], stub_replaces
+            ),
+            env,
+            log,
+            "flannel",
+        )
+        run_go(
+            [
+                "build",
+                "-trimpath",
+                "-tags",
+                ",".join(b.FLANNEL_BUILD_TAGS),
+                "-ldflags",
+                b.flannel_ldflags(fv),
+                "-o",
+                str(staging / b.FLANNELD.name),
+                b.FLANNEL_MODULE,
+            ],
+            work / "flannel",
+            env,
+            log,
+            "go build (flanneld)",
+        )
+
+
+def build_flannel_cni(
+    staging: Path, env: Mapping[str, str], work: Path, log: Path
+) -> dict[str, str]:
+    """Build the flannel CNI plugin from the first source the Go proxy serves; returns which."""
+    cni = None
+    refusals = []
+    for module, mversion, subdir in versions.FLANNEL_CNI_BUILD_SOURCES:
+        try:
+            info = resolve_module(module, mversion, env, work)
+        except ModuleUnavailable as e:
+            refusals.append(e.message)
+            continue
+        cni = (module, mversion, b.package_path(module, subdir), info)
+        break
+    if cni is None:
+        raise HalabError(
+            "no flannel CNI plugin module is available from the Go proxy:\n  "
+            + "\n  ".join(refusals)
+        )
+    module, mversion, package, info = cni
+    for r in refusals:
+        ui.warn(f"{r}; using {module}@{mversion} ({package}) instead")
+    with ui.step(f"flannel CNI plugin {module}@{mversion}: go build"):
+        prepare_module(
+            work / "flannel-cni",
+            b.module_build_gomod(module, mversion, package, info["GoModText"]),
+            env,
+            log,
+            "flannel CNI plugin",
+        )
+        run_go(
+            [
+                "build",
+                "-trimpath",
+                "-ldflags",
+                b.flannel_cni_ldflags(module, mversion, build_date(info["Time"])),
+                "-o",
+                str(staging / b.FLANNEL_CNI.name),
+                package,
+            ],
+            work / "flannel-cni",
+            env,
+            log,
+            "go build (flannel CNI plugin)",
+        )
+    return {"module": module, "version": mversion, "package": package}
+
+
 def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Path:
-    """Build every component of `version` into the cache; returns the version directory."""
+    """Build every component of `version` into the cache; returns the version directory.
+    The small flannel builds go first, so a broken setup fails in seconds, not after the
+    Kubernetes build."""
     version = b.normalize_version(version)
     if not force:
         ok, _ = b.available(version)
@@ -197,123 +327,26 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
     timings: dict[str, float] = {}
     try:
         t0 = time.monotonic()
-        with ui.step(f"Kubernetes {version}: resolve modules through the Go proxy"):
-            k8s = resolve_module(b.KUBERNETES_MODULE, version, env, work)
-            prepare_module(
-                work / "kubernetes",
-                b.kubernetes_build_gomod(version, k8s["GoModText"]),
-                env,
-                log,
-                "kubernetes",
-            )
-        names = ", ".join(c.name for c in b.KUBERNETES_COMPONENTS)
-        with ui.step(f"Kubernetes {version}: go build {names}"):
-            run_go(
-                [
-                    "build",
-                    "-trimpath",
-                    "-tags",
-                    ",".join(b.KUBERNETES_BUILD_TAGS),
-                    "-ldflags",
-                    b.kubernetes_ldflags(version, build_date(k8s["Time"])),
-                    "-o",
-                    str(staging) + "/",
-                    *(c.package for c in b.KUBERNETES_COMPONENTS),
-                ],
-                work / "kubernetes",
-                env,
-                log,
-                "go build (kubernetes)",
-            )
-        timings["kubernetes"] = time.monotonic() - t0
-
-        t0 = time.monotonic()
-        fv = versions.FLANNEL_VERSION
-        with ui.step(f"flanneld {fv}: go build"):
-            fl = resolve_module(b.FLANNEL_MODULE, fv, env, work)
-            stub_replaces = {m: str(STUBS_DIR / d) for m, d in FLANNEL_STUB_REPLACES.items()}
-            prepare_module(
-                work / "flannel",
-                b.module_build_gomod(
-                    b.FLANNEL_MODULE, fv, b.FLANNEL_MODULE, fl["GoModText"], stub_replaces
-                ),
-                env,
-                log,
-                "flannel",
-            )
-            run_go(
-                [
-                    "build",
-                    "-trimpath",
-                    "-ldflags",
-                    b.flannel_ldflags(fv),
-                    "-o",
-                    str(staging / b.FLANNELD.name),
-                    b.FLANNEL_MODULE,
-                ],
-                work / "flannel",
-                env,
-                log,
-                "go build (flanneld)",
-            )
+        build_flanneld(staging, env, work, log)
         timings["flanneld"] = time.monotonic() - t0
-
         t0 = time.monotonic()
-        cni = None
-        refusals = []
-        for module, mversion, subdir in versions.FLANNEL_CNI_BUILD_SOURCES:
-            try:
-                info = resolve_module(module, mversion, env, work)
-            except ModuleUnavailable as e:
-                refusals.append(e.message)
-                continue
-            cni = (module, mversion, b.package_path(module, subdir), info)
-            break
-        if cni is None:
-            raise HalabError(
-                "no flannel CNI plugin module is available from the Go proxy:\n  "
-                + "\n  ".join(refusals)
-            )
-        module, mversion, package, info = cni
-        for r in refusals:
-            ui.warn(f"{r}; using {module}@{mversion} ({package}) instead")
-        with ui.step(f"flannel CNI plugin {module}@{mversion}: go build"):
-            prepare_module(
-                work / "flannel-cni",
-                b.module_build_gomod(module, mversion, package, info["GoModText"]),
-                env,
-                log,
-                "flannel CNI plugin",
-            )
-            run_go(
-                [
-                    "build",
-                    "-trimpath",
-                    "-ldflags",
-                    b.flannel_cni_ldflags(module, mversion, build_date(info["Time"])),
-                    "-o",
-                    str(staging / b.FLANNEL_CNI.name),
-                    package,
-                ],
-                work / "flannel-cni",
-                env,
-                log,
-                "go build (flannel CNI plugin)",
-            )
+        cni = build_flannel_cni(staging, env, work, log)
         timings["flannel-cni"] = time.monotonic() - t0
-
+        t0 = time.monotonic()
+        build_kubernetes(version, staging, env, work, log)
+        timings["kubernetes"] = time.monotonic() - t0
         manifest = {
             "kubernetes": version,
-            "flannel": fv,
-            "flannel_cni": {"module": module, "version": mversion, "package": package},
+            "flannel": versions.FLANNEL_VERSION,
+            "flannel_cni": cni,
             "source": "build",
             "go": go_version(env),
-            "cgo": False,
+            "cgo": {"flanneld": b.FLANNEL_CGO, "others": False},
             "made_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "build_seconds": {k: round(v, 1) for k, v in timings.items()},
             "notes": [
                 "flanneld: Tencent Cloud VPC backend stubbed (SDK not on the Go proxy); "
-                "no UDP backend (needs cgo)",
+                "cgo + static glibc like upstream's amd64 build (UDP backend is C)",
             ],
         }
         with ui.step("check that each binary reports its version"):
