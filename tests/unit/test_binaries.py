@@ -161,9 +161,9 @@ def test_kubernetes_ldflags_set_version_in_both_packages():
 
 
 def test_flannel_ldflags():
-    assert b.flannel_ldflags("v0.28.10").endswith(
-        "-X github.com/flannel-io/flannel/pkg/version.Version=v0.28.10"
-    )
+    flags = b.flannel_ldflags("v0.28.10").split(" ")
+    assert "github.com/flannel-io/flannel/pkg/version.Version=v0.28.10" in flags
+    assert "-extldflags=-static" in flags  # cgo (UDP backend), linked statically
     cni = b.flannel_cni_ldflags(b.FLANNEL_CNI_MODULE, "v1.9.1-flannel3", "2026-01-01T00:00:00Z")
     assert "-X main.Version=v1.9.1-flannel3" in cni and "-X main.Program=flannel" in cni
     old = b.flannel_cni_ldflags(b.CNI_PLUGINS_MODULE, "v0.9.1", "x")
