@@ -79,23 +79,40 @@ def go_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_go(
-    args: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path, what: str
-) -> subprocess.CompletedProcess[str]:
-    """Run `go ARGS` at the lowest CPU priority, appending its output to `log`."""
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    what: str,
+    heartbeat: float = 60.0,
+) -> None:
+    """Run `go ARGS` at the lowest CPU priority, its output appended to `log`; says every
+    `heartbeat` seconds that it is still going (a cold Kubernetes build is long and silent)."""
     cmd = ["nice", "-n", "19", find_go(), *args]
-    with open(log, "a") as lf:
-        lf.write(f"\n$ (cd {cwd} && {' '.join(cmd)})\n")
+    with open(log, "ab") as lf:
+        lf.write(f"\n$ (cd {cwd} && {' '.join(cmd)})\n".encode())
         lf.flush()
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        lf.write(proc.stdout)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-        raise HalabError(
-            f"{what} failed (go exited {proc.returncode}):\n{tail}", hint=f"full log: {log}"
-        )
-    return proc
+        offset = lf.tell()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=lf, stderr=subprocess.STDOUT)
+        start = time.monotonic()
+        try:
+            while True:
+                try:
+                    rc = proc.wait(timeout=heartbeat)
+                    break
+                except subprocess.TimeoutExpired:
+                    mins = (time.monotonic() - start) / 60
+                    ui.info(f"    ... {what}: still running, {mins:.0f} min so far (log: {log})")
+        except BaseException:
+            proc.terminate()
+            proc.wait()
+            raise
+    if rc != 0:
+        with open(log, "rb") as lf:
+            lf.seek(offset)
+            out = lf.read().decode("utf-8", "replace")
+        tail = "\n".join(out.strip().splitlines()[-15:])
+        raise HalabError(f"{what} failed (go exited {rc}):\n{tail}", hint=f"full log: {log}")
 
 
 def go_version(env: Mapping[str, str]) -> str:
