@@ -310,6 +310,12 @@ def expected_version_text(component: Component, manifest: Mapping[str, object]) 
     return str(cni["version"])
 
 
+def reported_version_line(output: str, want: str) -> str | None:
+    """The line of a version probe's output that names exactly `want` (v1.36.3, not v1.36.30)."""
+    pat = re.compile(rf"(?<![\w.]){re.escape(want)}(?![\w.]|-\w)")
+    return next((line.strip() for line in output.splitlines() if pat.search(line)), None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Release downloads (`fetch`)
 

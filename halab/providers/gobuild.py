@@ -197,11 +197,11 @@ def probe_versions(directory: Path, manifest: Mapping[str, object]) -> dict[str,
             raise HalabError(f"{c.name} does not run: {e}") from None
         text = (proc.stdout + proc.stderr).strip()
         want = b.expected_version_text(c, manifest)
-        if want not in text:
-            raise HalabError(
-                f"{c.name} reports {text.splitlines()[0] if text else 'nothing'!r}, expected {want}"
-            )
-        out[c.name] = next(line for line in text.splitlines() if want in line).strip()
+        line = b.reported_version_line(text, want)
+        if line is None:
+            first = text.splitlines()[0] if text else "nothing"
+            raise HalabError(f"{c.name} reports {first!r}, expected {want}")
+        out[c.name] = line
     return out
 
 

@@ -172,6 +172,30 @@ def test_flannel_ldflags():
         b.flannel_cni_ldflags("example.com/other", "v1", "x")
 
 
+@pytest.mark.parametrize(
+    "output,want,line",
+    [
+        ("Kubernetes v1.36.3\n", "v1.36.3", "Kubernetes v1.36.3"),
+        (
+            "Client Version: v1.36.3\nKustomize Version: v5.7.1\n",
+            "v1.36.3",
+            "Client Version: v1.36.3",
+        ),
+        ("Kubernetes v1.36.30", "v1.36.3", None),
+        ("Kubernetes v1.36.3-rc.1", "v1.36.3", None),
+        ("Kubernetes v1.36.2", "v1.36.3", None),
+        ("CNI flannel plugin v0.9.1", "v0.9.1", "CNI flannel plugin v0.9.1"),
+        (
+            "CNI Plugin flannel version v1.9.1-flannel3 (linux/amd64)",
+            "v1.9.1-flannel3",
+            "CNI Plugin flannel version v1.9.1-flannel3 (linux/amd64)",
+        ),
+    ],
+)
+def test_reported_version_line(output, want, line):
+    assert b.reported_version_line(output, want) == line
+
+
 def test_build_date_is_reproducible(monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     assert gobuild.build_date("2026-07-22T18:07:38Z") == "2026-07-22T18:07:38Z"
