@@ -9,9 +9,10 @@ PYTEST_ARGS ?=
 # Debian packages halab needs on the host (Debian 12).
 DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
         libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
-        ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync
+        ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
+        gcc libc6-dev
 
-.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean
+.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -61,6 +62,10 @@ test: deps
 
 lint: venv
 	$(BIN)/ruff check halab tests bench
+
+# Kubernetes/flannel binaries for the pinned version, built from Go modules (cached; see halab/versions.py).
+binaries: venv
+	$(BIN)/halab binaries build
 
 bench: venv
 	$(BIN)/python bench/render

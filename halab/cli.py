@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from halab import __version__, lab, plan, render, ui
+from halab.cli_binaries import add_binaries_commands
 from halab.cli_box import add_box_commands
 from halab.errors import HalabError
 from halab.home import labs_dir
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     add_box_commands(sub)
+    add_binaries_commands(sub)
     return parser
 
 
