@@ -1,6 +1,6 @@
 """`halab box build` / `halab box list`: argument parsing and output only, no logic.
 
-The main CLI wires these in with `add_box_commands(subparsers)`. Each handler takes the parsed
+The main CLI wires these in with `add_box_commands(subparsers)`. Each func takes the parsed
 args, returns an exit code, and raises HalabError for anything the user can fix.
 """
 
@@ -15,7 +15,7 @@ from halab import boxes, ui
 def add_box_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `box build` and `box list` on the top-level `subparsers`."""
     box = subparsers.add_parser("box", help="build and list the offline Vagrant boxes")
-    box.set_defaults(handler=lambda args: (box.print_help(), 2)[1])
+    box.set_defaults(func=lambda args: (box.print_help(), 2)[1])
     sub = box.add_subparsers(dest="box_command", metavar="{build,list}")
 
     build = sub.add_parser(
@@ -26,10 +26,10 @@ def add_box_commands(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                        help=f"recipe name in boxes/ or a path to a recipe file "
                             f"(default: {boxes.DEFAULT_RECIPE})")
     build.add_argument("--force", action="store_true", help="rebuild even if the box is cached")
-    build.set_defaults(handler=cmd_box_build)
+    build.set_defaults(func=cmd_box_build)
 
     lst = sub.add_parser("list", help="show the cached boxes")
-    lst.set_defaults(handler=cmd_box_list)
+    lst.set_defaults(func=cmd_box_list)
     return box
 
 

@@ -102,7 +102,8 @@ def up(topology: str) -> int:
         facts = hostfacts.gather(lv.network_subnets())
         found = preflight.problems(p, facts, running)
         if found:
-            raise HalabError("this host cannot run the lab:\n" + "\n".join(f"  - {x}" for x in found))
+            listing = "\n".join(f"  - {x}" for x in found)
+            raise HalabError(f"this host cannot run the lab:\n{listing}")
     with ui.step(f"box halab/{p.box}"):
         record, how = boxbuild.ensure_box(p.box)
         ui.info(f"  {how}: {record.box_name}")

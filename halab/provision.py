@@ -80,15 +80,18 @@ def _secret(content: bytes, owner: str = "root", group: str = "root", mode: int 
     return FileSpec(content, mode, owner, group)
 
 
-def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore) -> dict[str, dict[str, FileSpec]]:
+def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
+                  ) -> dict[str, dict[str, FileSpec]]:
     """Every managed file on every host: rendered configs plus the certificates they name."""
     out: dict[str, dict[str, FileSpec]] = {}
     tls = plan.etcd.tls
     if tls:
         ca = store.read_cert_pem(pki.ETCD_CA)
-        client = {f"{layout.CLIENT_PKI}/etcd-ca.crt": FileSpec(ca),
-                  f"{layout.CLIENT_PKI}/etcd-client.crt": FileSpec(store.read_cert_pem("etcd/client")),
-                  f"{layout.CLIENT_PKI}/etcd-client.key": _secret(store.read_key_pem("etcd/client"))}
+        client = {
+            f"{layout.CLIENT_PKI}/etcd-ca.crt": FileSpec(ca),
+            f"{layout.CLIENT_PKI}/etcd-client.crt": FileSpec(store.read_cert_pem("etcd/client")),
+            f"{layout.CLIENT_PKI}/etcd-client.key": _secret(store.read_key_pem("etcd/client")),
+        }
     for host in plan.hosts:
         files = {path: FileSpec(text.encode()) for path, text in rendered.hosts[host.name].items()}
         if tls:
@@ -103,7 +106,8 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore) -> dict[s
                 files[f"{layout.ETCD_PKI}/ca.crt"] = FileSpec(ca, 0o644, "etcd", "etcd")
             if host.role == "lb" and plan.lb_kind == "pound":
                 # Pound reads one PEM with certificate and key, for listening and for backends.
-                lb_pem = store.read_cert_pem("etcd/lb-server") + store.read_key_pem("etcd/lb-server")
+                lb_pem = (store.read_cert_pem("etcd/lb-server")
+                          + store.read_key_pem("etcd/lb-server"))
                 cl_pem = store.read_cert_pem("etcd/client") + store.read_key_pem("etcd/client")
                 files[f"{layout.POUND_PKI}/etcd-server.pem"] = _secret(lb_pem, group="www-data",
                                                                        mode=0o640)

@@ -41,7 +41,8 @@ def virsh(*args: str) -> str:
 def lab_objects() -> list[str]:
     """Every libvirt domain, network and volume whose name belongs to this lab."""
     names = virsh("list", "--all", "--name").split() + virsh("net-list", "--all", "--name").split()
-    vols = [line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:] if line.strip()]
+    vols = [line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:]
+            if line.strip()]
     return [n for n in names + vols if n.startswith(f"halab-{LAB}")]
 
 
