@@ -189,7 +189,7 @@ class _Build:
             self.slim()
         with ui.step(f"make the {r.disk_gib}G disk image (ext4 + extlinux)"):
             self.make_disk()
-        with ui.step("compress it to qcow2"):
+        with ui.step("compress it to qcow2 (zstd)"):
             self.to_qcow2()
         with ui.step(f"package {self.box.name}"):
             self.package()
@@ -344,8 +344,10 @@ class _Build:
             fh.write(mbr.read_bytes()[:440])
 
     def to_qcow2(self) -> None:
-        self.run(["qemu-img", "convert", "-c", "-O", "qcow2", str(self.scratch / "disk.raw"),
-                  str(self.scratch / "box.img")], what="qemu-img convert", timeout=900)
+        # zstd clusters: ~5x faster to write than zlib and a little smaller (qemu >= 5.1 reads).
+        self.run(["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
+                  str(self.scratch / "disk.raw"), str(self.scratch / "box.img")],
+                 what="qemu-img convert", timeout=900)
         (self.scratch / "disk.raw").unlink()
 
     def package(self) -> None:
