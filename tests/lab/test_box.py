@@ -54,7 +54,7 @@ def vagrant(workdir: Path, *args: str, timeout: float = 600) -> subprocess.Compl
                           timeout=timeout, env=env)
 
 
-def vagrantfile(box: str, key: Path, accel: str) -> str:
+def vagrantfile(box: str, key: Path, accel: str, console_log: Path) -> str:
     return f"""\
 Vagrant.configure("2") do |config|
   config.vm.box = "{box}"
@@ -77,6 +77,9 @@ Vagrant.configure("2") do |config|
     lv.default_prefix = "{PREFIX}"
     lv.management_network_name = "{MGMT_NET}"
     lv.management_network_address = "{MGMT_CIDR}"
+    lv.graphics_type = "none"
+    lv.video_type = "none"
+    lv.serial :type => "file", :source => {{:path => "{console_log}"}}
   end
 end
 """
@@ -218,7 +221,9 @@ def lab(record, tmp_path_factory, request) -> Lab:
     assert not stale, f"a previous run left {stale}; remove them with virsh first"
     accel = host.detect_accel(record.kernel, record.initrd)
     workdir = tmp_path_factory.mktemp("boxtest")
-    (workdir / "Vagrantfile").write_text(vagrantfile(record.box_name, home.ssh_key_path(), accel))
+    console = workdir / "console.log"  # the VM's serial console, for post-mortems
+    (workdir / "Vagrantfile").write_text(
+        vagrantfile(record.box_name, home.ssh_key_path(), accel, console))
     lab = Lab(workdir, record)
 
     def cleanup():
@@ -233,7 +238,10 @@ def lab(record, tmp_path_factory, request) -> Lab:
     start = time.monotonic()
     out = vagrant(workdir, "up", "--provider=libvirt", timeout=UP_TIMEOUT)
     lab.up_seconds = time.monotonic() - start
-    assert out.returncode == 0, f"vagrant up failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    if out.returncode != 0:
+        tail = console.read_text(errors="replace")[-3000:] if console.exists() else "(none)"
+        pytest.fail(f"vagrant up failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}\n"
+                    f"--- end of the VM console ({console}):\n{tail}")
     print(f"\nvagrant up ({accel}) to SSH-ready: {lab.up_seconds:.0f}s")
     return lab
 
@@ -273,7 +281,8 @@ def test_boot_is_healthy(vm):
             break
         time.sleep(5)
     failed = vm.run("systemctl --failed --no-legend --plain").stdout
-    assert state == "running", f"system is {state}; failed units:\n{failed}"
+    journal = vm.run("sudo journalctl -b --no-pager -p warning | tail -40").stdout
+    assert state == "running", f"system is {state}; failed units:\n{failed}\n{journal}"
     assert vm.file("/etc/ssh/ssh_host_ed25519_key").exists  # made on this VM's first boot
     assert len(vm.file("/etc/machine-id").content_string.strip()) == 32
     assert "root=LABEL=root" in vm.file("/proc/cmdline").content_string
