@@ -97,7 +97,23 @@ def build(recipe: Recipe, key: str, public_key: str) -> Record:
             _remove_tree(work)
     with ui.step(f"register {record.box_name} with Vagrant"):
         register(record)
+    _prune_old_base_volumes(record.box_name)
     return record
+
+
+def _prune_old_base_volumes(box_name: str) -> None:
+    """After a rebuild, drop libvirt's copies of the old box that no VM backs onto."""
+    from halab.providers import host, volumes
+
+    if not host.libvirt_running():
+        return  # nothing uploaded can be removed now; a later rebuild will
+    try:
+        gone = volumes.prune_base_volumes(box_name)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        ui.warn(f"could not prune old base volumes of {box_name}: {exc}")
+        return
+    if gone:
+        ui.info(f"removed {len(gone)} unused libvirt volume(s) of the previous {box_name}")
 
 
 def register(record: Record) -> None:
@@ -173,7 +189,7 @@ class _Build:
             self.slim()
         with ui.step(f"make the {r.disk_gib}G disk image (ext4 + extlinux)"):
             self.make_disk()
-        with ui.step("compress it to qcow2"):
+        with ui.step("compress it to qcow2 (zstd)"):
             self.to_qcow2()
         with ui.step(f"package {self.box.name}"):
             self.package()
@@ -328,8 +344,10 @@ class _Build:
             fh.write(mbr.read_bytes()[:440])
 
     def to_qcow2(self) -> None:
-        self.run(["qemu-img", "convert", "-c", "-O", "qcow2", str(self.scratch / "disk.raw"),
-                  str(self.scratch / "box.img")], what="qemu-img convert", timeout=900)
+        # zstd clusters: ~5x faster to write than zlib and a little smaller (qemu >= 5.1 reads).
+        self.run(["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
+                  str(self.scratch / "disk.raw"), str(self.scratch / "box.img")],
+                 what="qemu-img convert", timeout=900)
         (self.scratch / "disk.raw").unlink()
 
     def package(self) -> None:

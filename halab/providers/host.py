@@ -60,6 +60,11 @@ def _start(daemon: str, sock: Path, timeout: float) -> None:
                      f"check /var/log/libvirt/ and run `{daemon} -d` by hand")
 
 
+def libvirt_running() -> bool:
+    """True when libvirtd answers on its socket (no daemon is started)."""
+    return _sock_alive(LIBVIRT_SOCK)
+
+
 def ensure_daemons(timeout: float = 20.0) -> None:
     """Start virtlogd and libvirtd when their sockets do not answer (no systemd needed).
 

@@ -8,7 +8,9 @@ proves nothing of it is left in libvirt. Cleanup runs in a finalizer even when a
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import pytest
 import testinfra
 
 from halab import boxes, home
+from halab.errors import HalabError
 from halab.providers import boxbuild, host
+from halab.providers import volumes as libvirt_volumes
 
 pytestmark = pytest.mark.lab
 
@@ -41,31 +45,7 @@ def virsh(*args: str, check: bool = True) -> list[str]:
 
 
 def volumes() -> set[str]:
-    """Volume names in the default pool (`vol-list` has no --name: read the table)."""
-    if "default" not in pools():
-        return set()
-    lines = virsh("vol-list", "default")
-    return {line.split()[0] for line in lines[2:]}
-
-
-def pools() -> set[str]:
-    return set(virsh("pool-list", "--all", "--name"))
-
-
-def base_volume_prefix(box_name: str) -> str:
-    return box_name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
-
-
-def backing_files() -> set[str]:
-    """Paths any volume in the default pool uses as its backing file."""
-    refs = set()
-    for vol in volumes():
-        xml = "\n".join(virsh("vol-dumpxml", "--pool", "default", vol))
-        if "<backingStore>" in xml:
-            part = xml.split("<backingStore>", 1)[1]
-            if "<path>" in part:
-                refs.add(part.split("<path>", 1)[1].split("</path>", 1)[0])
-    return refs
+    return set(libvirt_volumes.list_volumes())
 
 
 def vagrant(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -74,7 +54,7 @@ def vagrant(workdir: Path, *args: str, timeout: float = 600) -> subprocess.Compl
                           timeout=timeout, env=env)
 
 
-def vagrantfile(box: str, key: Path, accel: str) -> str:
+def vagrantfile(box: str, key: Path, accel: str, console_log: Path) -> str:
     return f"""\
 Vagrant.configure("2") do |config|
   config.vm.box = "{box}"
@@ -97,6 +77,9 @@ Vagrant.configure("2") do |config|
     lv.default_prefix = "{PREFIX}"
     lv.management_network_name = "{MGMT_NET}"
     lv.management_network_address = "{MGMT_CIDR}"
+    lv.graphics_type = "none"
+    lv.video_type = "none"
+    lv.serial :type => "file", :source => {{:path => "{console_log}"}}
   end
 end
 """
@@ -123,11 +106,8 @@ class Lab:
     def drop_base_volume(self) -> None:
         """vagrant-libvirt keeps the box's base volume for the next VM; remove it when this
         test uploaded it and nothing else backs onto it."""
-        prefix = base_volume_prefix(self.record.box_name)
-        refs = backing_files()
-        for vol in volumes() - self.vols_before:
-            if vol.startswith(prefix) and not any(r.endswith("/" + vol) for r in refs):
-                virsh("vol-delete", "--pool", "default", vol, check=False)
+        new = volumes() - self.vols_before
+        libvirt_volumes.prune_base_volumes(self.record.box_name, only=new)
 
     def leftovers(self) -> list[str]:
         left = [f"domain {d}" for d in virsh("list", "--all", "--name") if d.startswith(PREFIX)]
@@ -151,6 +131,83 @@ class Lab:
         self.drop_base_volume()
 
 
+# ---------------------------------------------------------------------------- failed builds
+
+BROKEN = """\
+suite: trixie
+kernel: linux-image-cloud-amd64
+disk_size: 4G
+packages: [openssh-server, no-such-package-halab]
+"""
+SMALL = "suite: trixie\nkernel: linux-image-cloud-amd64\ndisk_size: 4G\npackages: [sudo]\n"
+
+
+@pytest.fixture
+def scratch_home(tmp_path, monkeypatch) -> Path:
+    """A HALAB_HOME of its own that shares the real .deb download cache."""
+    real_cache = home.home() / "cache"
+    real_cache.mkdir(parents=True, exist_ok=True)
+    new = tmp_path / "home"
+    new.mkdir()
+    (new / "cache").symlink_to(real_cache)
+    monkeypatch.setenv("HALAB_HOME", str(new))
+    return new
+
+
+def mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as fh:
+        return [ln.split()[4] for ln in fh if ln.split()[4].startswith(str(path))]
+
+
+def loops_on(path: Path) -> list[str]:
+    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True, timeout=30).stdout
+    return [ln for ln in out.splitlines() if str(path) in ln]
+
+
+def assert_no_trace(home_dir: Path, name: str) -> None:
+    assert not list((home_dir / "boxes").glob(".build-*")), "scratch dir left behind"
+    assert not (home_dir / "boxes" / name).exists(), "a half box was put in the cache"
+    assert mounts_under(home_dir) == [] and loops_on(home_dir) == []
+
+
+def test_failed_build_says_which_step_and_leaves_nothing(scratch_home, tmp_path):
+    recipe = tmp_path / "broken.yaml"
+    recipe.write_text(BROKEN)
+    with pytest.raises(HalabError) as err:
+        boxbuild.ensure_box(str(recipe))
+    assert "debootstrap failed" in err.value.message
+    assert "no-such-package-halab" in err.value.message  # the tail of its output
+    assert "broken.build.log" in err.value.hint
+    assert_no_trace(scratch_home, "broken")
+
+
+def test_interrupted_build_leaves_nothing(scratch_home, tmp_path):
+    recipe = tmp_path / "small.yaml"
+    recipe.write_text(SMALL)
+    proc = subprocess.Popen([sys.executable, "-m", "halab.cli", "box", "build", str(recipe)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # Interrupt while debootstrap has /proc mounted inside the new rootfs.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(m.endswith("/rootfs/proc") for m in mounts_under(scratch_home)):
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "the build ended before it could be interrupted"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode != 0
+    assert "✗ debootstrap trixie" in out  # says which step it was in
+    assert_no_trace(scratch_home, "small")
+
+
+# ---------------------------------------------------------------------------- one VM
+
+
 @pytest.fixture(scope="module")
 def record() -> boxes.Record:
     rec, _ = boxbuild.ensure_box(boxes.DEFAULT_RECIPE)
@@ -164,7 +221,9 @@ def lab(record, tmp_path_factory, request) -> Lab:
     assert not stale, f"a previous run left {stale}; remove them with virsh first"
     accel = host.detect_accel(record.kernel, record.initrd)
     workdir = tmp_path_factory.mktemp("boxtest")
-    (workdir / "Vagrantfile").write_text(vagrantfile(record.box_name, home.ssh_key_path(), accel))
+    console = workdir / "console.log"  # the VM's serial console, for post-mortems
+    (workdir / "Vagrantfile").write_text(
+        vagrantfile(record.box_name, home.ssh_key_path(), accel, console))
     lab = Lab(workdir, record)
 
     def cleanup():
@@ -179,7 +238,10 @@ def lab(record, tmp_path_factory, request) -> Lab:
     start = time.monotonic()
     out = vagrant(workdir, "up", "--provider=libvirt", timeout=UP_TIMEOUT)
     lab.up_seconds = time.monotonic() - start
-    assert out.returncode == 0, f"vagrant up failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    if out.returncode != 0:
+        tail = console.read_text(errors="replace")[-3000:] if console.exists() else "(none)"
+        pytest.fail(f"vagrant up failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}\n"
+                    f"--- end of the VM console ({console}):\n{tail}")
     print(f"\nvagrant up ({accel}) to SSH-ready: {lab.up_seconds:.0f}s")
     return lab
 
@@ -219,10 +281,13 @@ def test_boot_is_healthy(vm):
             break
         time.sleep(5)
     failed = vm.run("systemctl --failed --no-legend --plain").stdout
-    assert state == "running", f"system is {state}; failed units:\n{failed}"
+    journal = vm.run("sudo journalctl -b --no-pager -p warning | tail -40").stdout
+    assert state == "running", f"system is {state}; failed units:\n{failed}\n{journal}"
     assert vm.file("/etc/ssh/ssh_host_ed25519_key").exists  # made on this VM's first boot
     assert len(vm.file("/etc/machine-id").content_string.strip()) == 32
     assert "root=LABEL=root" in vm.file("/proc/cmdline").content_string
+    print("\n" + vm.run("systemd-analyze").stdout.strip())
+    print(vm.run("systemd-analyze blame --no-pager | head -8").stdout.rstrip())
 
 
 def test_package_versions(vm):
