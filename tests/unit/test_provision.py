@@ -1,0 +1,120 @@
+"""Provisioning plan, preflight and lab-directory logic (pure; no VMs)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from halab import labdir, layout, pki, plan, preflight, provision, render
+from halab.errors import HalabError
+from halab.topology import load
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lab(name: str = "etcd-only", **lb: str) -> plan.Plan:
+    topo = load(ROOT / "labs" / f"{name}.yaml").topology
+    if lb:
+        topo = topo.model_copy(update={"lb": topo.lb.model_copy(update=lb)})
+    return plan.build(topo)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> pki.PKIStore:
+    s = pki.PKIStore(tmp_path_factory.mktemp("pki"))
+    s.sync(pki.lab_certificates(provision.pki_input(lab(kind="pound"))))
+    return s
+
+
+def test_masters_get_etcd_certificates_owned_by_etcd_with_private_keys_0600(store) -> None:
+    p = lab()
+    files = provision.desired_files(p, render.render(p), store)
+    key = files["master1"][f"{layout.ETCD_PKI}/server.key"]
+    assert (key.owner, key.group, key.mode) == ("etcd", "etcd", 0o600)
+    assert files["master1"][f"{layout.CLIENT_PKI}/etcd-client.key"].mode == 0o600
+    assert f"{layout.ETCD_PKI}/server.key" not in files["lb1"]
+    assert files["master1"][layout.ETCD_ENV].content.startswith(b"# etcd member master1")
+
+
+def test_pound_gets_combined_pem_files_readable_by_its_group(store) -> None:
+    p = lab(kind="pound")
+    files = provision.desired_files(p, render.render(p), store)["lb1"]
+    pem = files[f"{layout.POUND_PKI}/etcd-server.pem"]
+    assert b"BEGIN CERTIFICATE" in pem.content and b"PRIVATE KEY" in pem.content
+    assert (pem.group, pem.mode) == ("www-data", 0o640)
+
+
+def test_only_changed_files_are_uploaded() -> None:
+    desired = {"/a": provision.FileSpec(b"one"), "/b": provision.FileSpec(b"two")}
+    remote = {"/a": provision.FileSpec(b"one").sha256, "/b": "stale"}
+    assert provision.changed_paths(desired, remote) == ["/b"]
+    assert provision.changed_paths(desired, {}) == ["/a", "/b"]
+
+
+def test_a_changed_file_restarts_only_its_service() -> None:
+    assert provision.ETCD_TIER.services_for([layout.ETCD_ENV]) == ["etcd"]
+    assert provision.ETCD_TIER.services_for([f"{layout.ETCD_PKI}/peer.crt"]) == ["etcd"]
+    assert provision.ETCD_TIER.services_for(["/etc/hosts"]) == []
+    assert provision.lb_tier("nginx").services_for([layout.NGINX_CONF]) == ["nginx"]
+    assert provision.lb_tier("pound").services_for([f"{layout.POUND_PKI}/x.pem"]) == ["pound"]
+    assert provision.is_unit("/etc/systemd/system/etcd.service")
+    assert not provision.is_unit("/etc/default/etcd")
+
+
+def test_tiers_are_etcd_then_the_load_balancer() -> None:
+    assert [t.name for t in provision.tiers(lab())] == ["etcd", "load balancer"]
+
+
+def facts(**kw: object) -> preflight.HostFacts:
+    base = dict(mem_available_mib=20000, disk_free_gib=50.0, routes=[], libvirt_networks={})
+    base.update(kw)
+    return preflight.HostFacts(**base)  # type: ignore[arg-type]
+
+
+def test_preflight_passes_on_a_roomy_host() -> None:
+    assert preflight.problems(lab(), facts(), running=set()) == []
+
+
+def test_preflight_counts_memory_of_vms_not_yet_running() -> None:
+    p = lab()
+    need = preflight.needed_mib(p, set())
+    assert need == 4 * (512 + preflight.VM_OVERHEAD_MIB)
+    assert preflight.needed_mib(p, {"master1"}) == need - 512 - preflight.VM_OVERHEAD_MIB
+    found = preflight.problems(p, facts(mem_available_mib=need - 1), running=set())
+    assert len(found) == 1 and f"needs {need} MiB" in found[0]
+
+
+def test_preflight_refuses_colliding_subnets_but_not_the_labs_own_networks() -> None:
+    p = lab()
+    other = {"halab-other": (IPv4Network("192.168.43.0/24"), "virbr9"),
+             p.network_name: (IPv4Network(p.subnet), "virbr1")}
+    found = preflight.problems(p, facts(libvirt_networks=other), running=set())
+    assert len(found) == 1 and "halab-other" in found[0]
+    routed = [("eth0", IPv4Network("192.168.0.0/16")), ("virbr1", IPv4Network(p.subnet))]
+    found = preflight.problems(p, facts(routes=routed, libvirt_networks=other), running=set())
+    assert any("route to 192.168.0.0/16 on eth0" in f for f in found)
+    assert not any("virbr1" in f for f in found)
+
+
+def test_ssh_config_targets_private_ips_with_the_installation_key() -> None:
+    text = labdir.ssh_config_text(lab(), Path("/k/id_ed25519"))
+    assert "Host master2\n  HostName 192.168.43.22\n  User vagrant" in text
+    assert text.count("IdentityFile /k/id_ed25519") == 4
+
+
+def test_lab_names_resolve_through_state_files(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
+    with pytest.raises(HalabError, match="no lab has been brought up yet"):
+        labdir.resolve_topology(None)
+    labdir.write_state(tmp_path / "etcd-only", labdir.State(topology="/x/etcd-only.yaml"))
+    assert labdir.resolve_topology(None) == "/x/etcd-only.yaml"
+    assert labdir.resolve_topology("etcd-only") == "/x/etcd-only.yaml"
+    assert labdir.resolve_topology("labs/seed.yaml") == "labs/seed.yaml"
+    with pytest.raises(HalabError, match=r"labs here: etcd-only \(/x/etcd-only.yaml\)"):
+        labdir.resolve_topology("nope")
+    labdir.write_state(tmp_path / "seed", labdir.State(topology="/x/seed.yaml"))
+    with pytest.raises(HalabError, match="several labs exist"):
+        labdir.resolve_topology(None)
