@@ -285,6 +285,8 @@ def test_boot_is_healthy(vm):
     journal = vm.run("sudo journalctl -b --no-pager -p warning | tail -40").stdout
     assert state == "running", f"system is {state}; failed units:\n{failed}\n{journal}"
     assert vm.file("/etc/ssh/ssh_host_ed25519_key").exists  # made on this VM's first boot
+    # /etc/.updated is current, so first-boot ldconfig is skipped
+    assert vm.check_output("systemctl show -P ConditionResult ldconfig.service") == "no"
     assert len(vm.file("/etc/machine-id").content_string.strip()) == 32
     assert "root=LABEL=root" in vm.file("/proc/cmdline").content_string
     assert " cx16 " not in vm.file("/proc/cpuinfo").content_string
