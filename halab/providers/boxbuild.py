@@ -9,6 +9,7 @@ failing step shows the last lines of the command that failed (the full log is ke
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -58,15 +59,43 @@ def ensure_box(recipe_arg: str | None = None, force: bool = False) -> tuple[Reco
     recipe = boxes.load_recipe(recipe_arg)
     _, public = sshkey.ensure_keypair()
     key = boxes.cache_key(recipe.raw, boxes.builder_sources(), public)
-    record = boxes.read_record(recipe.name)
-    if record is not None and record.key == key and not force:
-        if boxes.registered_key(record.box_name) == key:
-            return record, "cached"
-        with ui.step(f"register {record.box_name} with Vagrant"):
-            register(record)
-        return record, "registered"
-    record = build(recipe, key, public)
-    return record, "built"
+    with _build_lock(recipe):
+        record = boxes.read_record(recipe.name)
+        if record is not None and record.key == key and not force:
+            if boxes.registered_key(record.box_name) == key:
+                return record, "cached"
+            with ui.step(f"register {record.box_name} with Vagrant"):
+                register(record)
+            return record, "registered"
+        record = build(recipe, key, public)
+        return record, "built"
+
+
+@contextmanager
+def _build_lock(recipe: Recipe, timeout: float = 1800) -> Iterator[None]:
+    """One build of a recipe at a time (two labs may start together); others wait, bounded."""
+    root = boxes.boxes_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{recipe.name}.lock", "w") as fh:
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    ui.info(f"waiting for another build of {recipe.box_name} to finish")
+                    waiting = True
+                if time.monotonic() > deadline:
+                    raise HalabError(f"another build of {recipe.box_name} held the lock for "
+                                     f"{timeout:.0f}s", f"check for a stuck `halab box build`"
+                                     f" ({root / ('.' + recipe.name + '.lock')})") from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def build(recipe: Recipe, key: str, public_key: str) -> Record:
