@@ -164,10 +164,7 @@ def preflight(recipe: Recipe) -> None:
     if os.geteuid() != 0:
         raise HalabError("building a box needs root (debootstrap, loop devices, mount)",
                          "run `halab box build` as root (e.g. with sudo)")
-    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items()
-               if not shutil.which(tool, path=SBIN_PATH + ":" + os.environ.get("PATH", ""))]
-    if not _mbr_bin():
-        missing.append("syslinux mbr.bin (Debian package syslinux-common)")
+    missing = missing_tools(SBIN_PATH + ":" + os.environ.get("PATH", ""))
     if missing:
         problems.append("missing: " + ", ".join(missing))
     if not Path("/dev/loop-control").exists():
@@ -182,6 +179,15 @@ def preflight(recipe: Recipe) -> None:
     if problems:
         raise HalabError("cannot build box: " + "; ".join(problems),
                          "`make deps` installs the missing tools; free some disk for the rest")
+
+
+def missing_tools(search_path: str, mbr_candidates: tuple[Path, ...] = MBR_CANDIDATES) -> list[str]:
+    """The build tools not found on `search_path`, each with the Debian package to install."""
+    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items()
+               if not shutil.which(tool, path=search_path)]
+    if not any(p.is_file() for p in mbr_candidates):
+        missing.append("syslinux mbr.bin (Debian package syslinux-common)")
+    return missing
 
 
 def _mbr_bin() -> Path | None:
