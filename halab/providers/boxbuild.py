@@ -9,6 +9,7 @@ failing step shows the last lines of the command that failed (the full log is ke
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -58,15 +59,43 @@ def ensure_box(recipe_arg: str | None = None, force: bool = False) -> tuple[Reco
     recipe = boxes.load_recipe(recipe_arg)
     _, public = sshkey.ensure_keypair()
     key = boxes.cache_key(recipe.raw, boxes.builder_sources(), public)
-    record = boxes.read_record(recipe.name)
-    if record is not None and record.key == key and not force:
-        if boxes.registered_key(record.box_name) == key:
-            return record, "cached"
-        with ui.step(f"register {record.box_name} with Vagrant"):
-            register(record)
-        return record, "registered"
-    record = build(recipe, key, public)
-    return record, "built"
+    with _build_lock(recipe):
+        record = boxes.read_record(recipe.name)
+        if record is not None and record.key == key and not force:
+            if boxes.registered_key(record.box_name) == key:
+                return record, "cached"
+            with ui.step(f"register {record.box_name} with Vagrant"):
+                register(record)
+            return record, "registered"
+        record = build(recipe, key, public)
+        return record, "built"
+
+
+@contextmanager
+def _build_lock(recipe: Recipe, timeout: float = 1800) -> Iterator[None]:
+    """One build of a recipe at a time (two labs may start together); others wait, bounded."""
+    root = boxes.boxes_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{recipe.name}.lock", "w") as fh:
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    ui.info(f"waiting for another build of {recipe.box_name} to finish")
+                    waiting = True
+                if time.monotonic() > deadline:
+                    raise HalabError(f"another build of {recipe.box_name} held the lock for "
+                                     f"{timeout:.0f}s", f"check for a stuck `halab box build`"
+                                     f" ({root / ('.' + recipe.name + '.lock')})") from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def build(recipe: Recipe, key: str, public_key: str) -> Record:
@@ -135,10 +164,7 @@ def preflight(recipe: Recipe) -> None:
     if os.geteuid() != 0:
         raise HalabError("building a box needs root (debootstrap, loop devices, mount)",
                          "run `halab box build` as root (e.g. with sudo)")
-    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items()
-               if not shutil.which(tool, path=SBIN_PATH + ":" + os.environ.get("PATH", ""))]
-    if not _mbr_bin():
-        missing.append("syslinux mbr.bin (Debian package syslinux-common)")
+    missing = missing_tools(SBIN_PATH + ":" + os.environ.get("PATH", ""))
     if missing:
         problems.append("missing: " + ", ".join(missing))
     if not Path("/dev/loop-control").exists():
@@ -153,6 +179,15 @@ def preflight(recipe: Recipe) -> None:
     if problems:
         raise HalabError("cannot build box: " + "; ".join(problems),
                          "`make deps` installs the missing tools; free some disk for the rest")
+
+
+def missing_tools(search_path: str, mbr_candidates: tuple[Path, ...] = MBR_CANDIDATES) -> list[str]:
+    """The build tools not found on `search_path`, each with the Debian package to install."""
+    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items()
+               if not shutil.which(tool, path=search_path)]
+    if not any(p.is_file() for p in mbr_candidates):
+        missing.append("syslinux mbr.bin (Debian package syslinux-common)")
+    return missing
 
 
 def _mbr_bin() -> Path | None:
@@ -251,15 +286,19 @@ class _Build:
         self.chroot("chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh")
         write("etc/sudoers.d/vagrant", "vagrant ALL=(ALL) NOPASSWD: ALL\n", mode=0o440)
         write("etc/ssh/sshd_config.d/halab.conf",
-              "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\n")
-        # Host keys are made per VM on first boot, never shared through the box.
+              "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\n"
+              "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n")
+        # Host keys are made per VM on first boot, never shared through the box. No RSA key:
+        # making one takes ~8 s of an emulated CPU, and every client here speaks ed25519.
         for f in (R / "etc/ssh").glob("ssh_host_*"):
             f.unlink()
+        keygen = "/usr/bin/ssh-keygen -q -N '' -t {0} -f /etc/ssh/ssh_host_{0}_key"
         write("etc/systemd/system/halab-ssh-hostkeys.service",
               "[Unit]\nDescription=Generate this machine's SSH host keys\n"
               "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n"
               "Before=ssh.service\n\n"
-              "[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n"
+              "[Service]\nType=oneshot\n"
+              f"ExecStart={keygen.format('ecdsa')}\nExecStart={keygen.format('ed25519')}\n\n"
               "[Install]\nWantedBy=ssh.service\n")
         self.chroot("systemctl", "enable", "halab-ssh-hostkeys.service")
         # Boot loader config; extlinux itself is installed onto the disk image later.
@@ -271,6 +310,9 @@ class _Build:
         # The lab configures these first; until then they stay off.
         if self.recipe.disabled_services:
             self.chroot("systemctl", "disable", *self.recipe.disabled_services)
+        # Mark /etc and /var as up to date with /usr, so the first boot skips ldconfig.service
+        # and the other ConditionNeedsUpdate= units.
+        self.chroot("/usr/lib/systemd/systemd-update-done", what="systemd-update-done")
         # Later apt installs inside a VM skip docs too.
         write("etc/dpkg/dpkg.cfg.d/01-halab-nodoc",
               "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n"

@@ -243,6 +243,25 @@ def test_unreadable_key_is_a_clear_error():
         sshkey.ensure_keypair()
 
 
+# ---------------------------------------------------------------------------- preflight
+
+
+def test_missing_tools_are_named_with_their_package(tmp_path):
+    from halab.providers.boxbuild import missing_tools
+
+    missing = missing_tools(str(tmp_path), mbr_candidates=(tmp_path / "mbr.bin",))
+    for needed in ("debootstrap (Debian package debootstrap)", "qemu-img (Debian package "
+                   "qemu-utils)", "extlinux", "sfdisk (Debian package fdisk)", "mkfs.ext4",
+                   "losetup", "syslinux mbr.bin (Debian package syslinux-common)"):
+        assert any(m.startswith(needed) for m in missing), needed
+    tool = tmp_path / "debootstrap"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    (tmp_path / "mbr.bin").write_bytes(b"\0" * 440)
+    missing = missing_tools(str(tmp_path), mbr_candidates=(tmp_path / "mbr.bin",))
+    assert not any(m.startswith(("debootstrap", "syslinux")) for m in missing)
+
+
 # ---------------------------------------------------------------------------- CLI surface
 
 
