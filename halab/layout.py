@@ -24,6 +24,6 @@ CNI_BIN_DIR = "/usr/lib/cni"
 
 # Load balancers.
 NGINX_CONF = "/etc/nginx/nginx.conf"
-POUND_CONF = "/etc/pound/pound.cfg"
+POUND_CONF = "/etc/pound.cfg"  # where Debian trixie's pound.service reads it
 POUND_PKI = "/etc/pound/pki"
 HAPROXY_CONF = "/etc/haproxy/haproxy.cfg"
