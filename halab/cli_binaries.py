@@ -108,27 +108,3 @@ def add_binaries_commands(subparsers: argparse._SubParsersAction) -> argparse.Ar
     ls.add_argument("-v", "--verbose", action="store_true", help="show each binary")
     ls.set_defaults(func=_list)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="halab")
-    add_binaries_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except HalabError as e:
-        ui.error(str(e))
-        return e.exit_code
-    except KeyboardInterrupt:
-        ui.error("interrupted")
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(
-        main(
-            sys.argv[1:]
-            if len(sys.argv) > 1 and sys.argv[1] == "binaries"
-            else ["binaries", *sys.argv[1:]]
-        )
-    )

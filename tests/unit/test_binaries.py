@@ -19,7 +19,7 @@ import pytest
 
 from halab import binaries as b
 from halab import versions
-from halab.cli_binaries import main as cli_main
+from halab.cli import main as cli_main
 from halab.errors import HalabError
 from halab.providers import download, gobuild
 
