@@ -7,11 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from halab import binaries as b
 from halab import ui, versions
-from halab.errors import HalabError
 
 
 def _fetch(args: argparse.Namespace) -> int:
