@@ -128,6 +128,28 @@ def test_status_shows_one_leader_and_the_lb_backends(lab_up: dict) -> None:
     assert "master1, master2, master3" in proc.stdout
 
 
+def test_a_hard_halted_master_leaves_a_working_cluster_and_rejoins(lab_up: dict) -> None:
+    """The seeds' story: halt master1, the others keep a leader; start it, it rejoins."""
+    proc = halab("halt", "master1", "--hard", "--lab", LAB)
+    assert proc.returncode == 0, proc.stderr
+    assert virsh("domstate", f"halab-{LAB}-master1").strip() == "shut off"
+    deadline = time.monotonic() + 90
+    while True:
+        status = halab("status", LAB).stdout
+        rows = {line.split("│")[1].strip(): line for line in status.splitlines()
+                if line.count("│") > 5}
+        leaders = [h for h in ("master2", "master3") if "leader" in rows.get(h, "")]
+        if "shut off" in rows.get("master1", "") and len(leaders) == 1:
+            break
+        assert time.monotonic() < deadline, f"no single leader among master2/3:\n{status}"
+        time.sleep(5)
+    proc = halab("start", "master1", "--lab", LAB)
+    assert proc.returncode == 0, proc.stderr
+    again = halab("up", str(TOPOLOGY))
+    assert again.returncode == 0, again.stderr
+    assert "etcd: 3 members healthy" in again.stdout
+
+
 def test_down_leaves_nothing_of_the_lab(lab_up: dict) -> None:
     assert lab_objects(), "the lab should exist before teardown"
     proc = halab("down", LAB, "--yes")
