@@ -558,6 +558,12 @@ def manifest_mismatch(manifest: Mapping[str, object], version: str) -> str | Non
     return None
 
 
+def cached(version: str) -> Path | None:
+    """The version's directory when it is complete and verified, else None (fetch/build skip)."""
+    ok, _ = available(version)
+    return version_dir(version) if ok else None
+
+
 def available(version: str = versions.KUBERNETES_VERSION) -> tuple[bool, str]:
     """Whether the binaries for `version` are cached and intact. When not, the reason is one line
     that ends with the command that fixes it."""

@@ -149,14 +149,10 @@ def fetch(
     from halab.providers.gobuild import probe_versions  # runs the binaries: provider code
 
     version = b.normalize_version(version)
-    if not force:
-        ok, _ = b.available(version)
-        if ok:
-            ui.info(
-                f"Kubernetes {version} binaries already cached in {b.version_dir(version)}"
-                " (--force fetches again)"
-            )
-            return b.version_dir(version)
+    cached = None if force else b.cached(version)
+    if cached is not None:
+        ui.info(f"Kubernetes {version} binaries already cached in {cached} (--force fetches again)")
+        return cached
     artifacts = b.release_artifacts(version, mirror=mirror)
     staging = b.staging_dir(version)
     shutil.rmtree(staging, ignore_errors=True)

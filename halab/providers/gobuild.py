@@ -324,14 +324,10 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
     The small flannel builds go first, so a broken setup fails in seconds, not after the
     Kubernetes build."""
     version = b.normalize_version(version)
-    if not force:
-        ok, _ = b.available(version)
-        if ok:
-            ui.info(
-                f"Kubernetes {version} binaries already built in {b.version_dir(version)}"
-                " (--force rebuilds)"
-            )
-            return b.version_dir(version)
+    cached = None if force else b.cached(version)
+    if cached is not None:
+        ui.info(f"Kubernetes {version} binaries already built in {cached} (--force rebuilds)")
+        return cached
     find_go()
     env = go_env()
     work = b.cache_root() / ".work" / version
