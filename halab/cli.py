@@ -31,7 +31,9 @@ examples:
   halab up labs/etcd-only.yaml        boot and provision a lab (etcd + load balancer)
   halab status                        one row per host: VM state, etcd role, raft term, LB
   halab halt master1 [--hard]         stop a master and watch the cluster keep going
-  halab start master1                 bring it back
+  halab start master1                 bring it back, time its catch-up
+  halab verify [--junit FILE]         testinfra checks of every host, one line each
+  halab verify --scenario failover    halt the leader, assert failover figures, restart
   halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
 
 LAB arguments take a topology file or the name of a lab brought up before; with one lab up
@@ -109,14 +111,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?", help="lab name or topology file")
 
     p = command("halt", lambda a: lab.halt(a.lab, a.host, a.hard), "stop one VM",
-                "Shut a VM down gracefully (default) or pull its plug (--hard).")
+                "Shut a VM down gracefully (default) or pull its plug (--hard). For a master "
+                "of a 3+ member cluster this is the failover demo: it writes numbered keys "
+                "through the LB, prints who leads, halts the VM, then prints the time until a "
+                "new leader was seen, the longest write gap, writes acknowledged against writes "
+                "found afterwards, and the member list with the halted member unreachable.")
     p.add_argument("host")
     p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
     p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
 
-    p = command("start", lambda a: lab.start(a.lab, a.host), "start a halted VM again")
+    p = command("start", lambda a: lab.start(a.lab, a.host), "start a halted VM again",
+                "Boot a halted VM. For a master, also print the time until it rejoined and "
+                "caught up (its raft index equal to the leader's).")
     p.add_argument("host")
     p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("verify", lambda a: lab.verify(a.lab, a.junit, a.scenario, a.hard),
+                "check a lab's hosts, or run the failover scenario",
+                "Run the testinfra checks against every host over SSH and print one line per "
+                "check and a total: etcd (service, member list = topology, health, one leader "
+                "and term, no certificate → refused, replication) and the load balancer "
+                "(ports, etcd through it, backends = masters). Kube checks are skipped until "
+                "the kube tier exists.\n\n"
+                "--scenario failover halts whichever master leads while writing through the "
+                "LB, and asserts: a new leader within 2 × the election timeout, no "
+                "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
+                "after the restart. Exit status 1 if anything failed.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test per check)")
+    p.add_argument("--scenario", choices=["failover"], help="run a scenario instead of checks")
+    p.add_argument("--hard", action="store_true",
+                   help="with --scenario failover: power the leader off instead of a shutdown")
 
     p = command("ssh", lambda a: lab.ssh(a.lab, a.host, a.command), "log in to a VM",
                 "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")

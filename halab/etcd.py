@@ -5,6 +5,7 @@ Pure: the runner executes the commands on a VM; this module builds them and read
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from dataclasses import dataclass
@@ -40,7 +41,11 @@ class EndpointStatus:
 
 
 def parse_member_list(text: str) -> list[Member]:
-    data = json.loads(text)
+    return members_from(json.loads(text))
+
+
+def members_from(data: dict) -> list[Member]:
+    """A MemberListResponse as etcdctl prints it or the JSON gateway returns it."""
     return [Member(id=int(m["ID"]), name=m.get("name", ""),
                    peer_urls=tuple(m.get("peerURLs", [])),
                    client_urls=tuple(m.get("clientURLs", [])))
@@ -49,14 +54,48 @@ def parse_member_list(text: str) -> list[Member]:
 
 def parse_endpoint_status(text: str) -> list[EndpointStatus]:
     """`endpoint status -w json` prints one JSON array; unreachable endpoints are just absent."""
-    out = []
-    for item in json.loads(text or "[]"):
-        st = item["Status"]
-        out.append(EndpointStatus(
-            endpoint=item["Endpoint"], member_id=int(st["header"]["member_id"]),
-            leader=int(st.get("leader", 0)), raft_term=int(st.get("raftTerm", 0)),
-            raft_index=int(st.get("raftIndex", 0)), version=st.get("version", "")))
-    return out
+    return [status_from(item["Endpoint"], item["Status"]) for item in json.loads(text or "[]")]
+
+
+def status_from(endpoint: str, st: dict) -> EndpointStatus:
+    """A StatusResponse as etcdctl prints it or the JSON gateway returns it (ids as strings)."""
+    return EndpointStatus(
+        endpoint=endpoint, member_id=int(st["header"]["member_id"]),
+        leader=int(st.get("leader", 0)), raft_term=int(st.get("raftTerm", 0)),
+        raft_index=int(st.get("raftIndex", 0)), version=st.get("version", ""))
+
+
+@dataclass(frozen=True)
+class Health:
+    endpoint: str
+    healthy: bool
+    error: str
+
+
+def parse_endpoint_health(text: str) -> list[Health]:
+    """`endpoint health -w json`: one entry per endpoint asked, healthy or not."""
+    return [Health(item.get("endpoint", ""), bool(item.get("health")), item.get("error", ""))
+            for item in json.loads(text or "[]")]
+
+
+def b64(text: str | bytes) -> str:
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(raw).decode()
+
+
+def prefix_end(prefix: str) -> str:
+    """The range end that selects every key starting with `prefix` (etcd's --prefix rule)."""
+    raw = bytearray(prefix.encode())
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i] < 0xFF:
+            raw[i] += 1
+            return b64(bytes(raw[: i + 1]))
+    return b64(b"\0")
+
+
+def parse_range_keys(data: dict) -> list[str]:
+    """Keys of a JSON-gateway RangeResponse (they come base64-encoded)."""
+    return [base64.b64decode(kv["key"]).decode() for kv in data.get("kvs", [])]
 
 
 @dataclass(frozen=True)
@@ -113,3 +152,10 @@ def curl_health(plan: Plan, url: str) -> str:
                f" --cert {layout.CLIENT_PKI}/etcd-client.crt"
                f" --key {layout.CLIENT_PKI}/etcd-client.key")
     return f"curl -sS --max-time 5{tls} {shlex.quote(url + '/health')}"
+
+
+def expected_members(plan: Plan) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """What `member list` must say for this topology: name → (peer URLs, client URLs)."""
+    return {m.name: ((peer,), (client,)) for m, peer, client in zip(
+        plan.masters, (u.split("=", 1)[1] for u in plan.etcd.initial_cluster.split(",")),
+        plan.etcd.member_client_urls, strict=True)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -354,31 +355,98 @@ def _lb_backends(lab: Lab) -> dict[str, str]:
     return {p.lb.name: ", ".join(names) or "none"}
 
 
+def _power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
+    if hard:
+        return lambda: Libvirt().power_off(h.domain)
+    return lambda: VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
+
+
+def _boot(lab: Lab, h: plan.HostPlan) -> Callable[[], None]:
+    def boot() -> None:
+        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
+        lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
+    return boot
+
+
+def _has_failover(lab: Lab, h: plan.HostPlan) -> bool:
+    """A master of a cluster that can lose one member: the demo has something to show."""
+    return h.role == "master" and len(lab.plan.masters) >= 3
+
+
 def halt(arg: str | None, host_name: str, hard: bool) -> int:
+    """Halt a VM; for a master, the failover demo: leader, writes through the LB, new leader."""
     from halab.providers import host
+    from halab.verify import demo
 
     lab = Lab.existing(arg)
     h = lab.host(host_name)
     host.ensure_daemons()
-    with ui.step(f"halt {h.name} ({'power off' if hard else 'graceful shutdown'})"):
-        if hard:
-            Libvirt().power_off(h.domain)
-        else:
-            VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
+    how = "power off" if hard else "graceful shutdown"
+    if Libvirt().domain_state(h.domain) != "running":
+        ui.info(f"{h.name} is not running; nothing to halt (`halab start {h.name}` boots it)")
+        return 0
+    if not _has_failover(lab, h):
+        with ui.step(f"halt {h.name} ({how})"):
+            _power_off(lab, h, hard)()
+        return 0
+    with ui.step(f"failover demo: halt {h.name} ({how})"):
+        report = demo.halt_master(lab.plan, lab.dir / "pki", h, hard, _power_off(lab, h, hard))
+    for line in report.lines():
+        ui.info(f"  {line}")
+    ui.info("  member list now:")
+    for row in demo.member_rows(report.after):
+        ui.info(f"    {row}")
+    ui.info(f"  next: `halab start {h.name}` brings it back and times its catch-up")
     return 0
 
 
 def start(arg: str | None, host_name: str) -> int:
+    """Boot a halted VM; for a master, time until it rejoined and caught up with the leader."""
     from halab.providers import host
+    from halab.verify import demo
 
     lab = Lab.existing(arg)
     h = lab.host(host_name)
     host.ensure_daemons()
-    with ui.step(f"start {h.name}"):
-        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
-        lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
-    lab.close()
-    return 0
+    try:
+        if not _has_failover(lab, h):
+            with ui.step(f"start {h.name}"):
+                _boot(lab, h)()
+            return 0
+        with ui.step(f"start {h.name} and wait until it catches up"):
+            report = demo.start_master(lab.plan, lab.dir / "pki", h, _boot(lab, h))
+        for line in report.lines():
+            ui.info(f"  {line}")
+        return 0 if report.rejoin_seconds is not None else 1
+    finally:
+        lab.close()
+
+
+def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
+    """The testinfra checks (default), or the failover scenario with its verdicts."""
+    from halab.providers import host
+    from halab.verify import run
+
+    lab = Lab.existing(arg)
+    if scenario is None:
+        ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
+        return run.run_checks(lab.plan.lab, junit)
+    host.ensure_daemons()
+    ok, _ = failover_scenario(lab, hard)
+    return 0 if ok else 1
+
+
+def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
+    from halab.verify import scenario
+
+    if len(lab.plan.masters) < 3:
+        raise HalabError(f"lab {lab.plan.lab!r} has {len(lab.plan.masters)} master(s); the "
+                         "failover scenario needs 3 or more", "use labs/etcd-only.yaml")
+    try:
+        return scenario.failover(lab.plan, lab.dir / "pki", hard,
+                                 lambda h: _power_off(lab, h, hard), lambda h: _boot(lab, h))
+    finally:
+        lab.close()
 
 
 def ssh(arg: str | None, host_name: str, command: list[str]) -> int:

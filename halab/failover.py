@@ -1,0 +1,122 @@
+"""The numbers of a failover: writes acknowledged and found, write gaps, time to a new leader.
+
+Pure: `halab.verify.demo` records what happened (writes through the load balancer, status
+answers of each member) and this module turns the records into the figures the demo prints and
+the verdicts the failover scenario asserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Write:
+    """One put of key number `seq`; `acked` when etcd answered it with success."""
+
+    seq: int
+    started: float
+    finished: float
+    acked: bool
+    error: str = ""
+
+
+@dataclass
+class WriteLog:
+    """Every write of one run, between the writer's start and stop (monotonic seconds)."""
+
+    started: float
+    stopped: float | None = None
+    writes: list[Write] = field(default_factory=list)
+
+    def acked(self) -> list[int]:
+        return [w.seq for w in self.writes if w.acked]
+
+    def failed(self) -> list[Write]:
+        return [w for w in self.writes if not w.acked]
+
+    def longest_gap(self) -> float:
+        """The longest time in which no write was acknowledged, from the writer's start to stop.
+
+        Measured between the moments acknowledgements arrived; a run with no acknowledgement at
+        all is one gap as long as the run.
+        """
+        end = self.stopped if self.stopped is not None else max(
+            (w.finished for w in self.writes), default=self.started)
+        marks = [self.started, *sorted(w.finished for w in self.writes if w.acked), end]
+        return max((b - a for a, b in zip(marks, marks[1:], strict=False)), default=0.0)
+
+    def lost(self, found: Iterable[int]) -> list[int]:
+        """Acknowledged writes that are not there afterwards: must be none."""
+        present = set(found)
+        return [s for s in self.acked() if s not in present]
+
+    def unacked_but_applied(self, found: Iterable[int]) -> list[int]:
+        """Writes that timed out for the client but were committed (allowed, reported)."""
+        failed = {w.seq for w in self.failed()}
+        return sorted(failed & set(found))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One status poll of a member: the leader id it named, or None when it did not answer."""
+
+    at: float
+    member: str
+    leader: int | None
+
+
+def went_silent(samples: Sequence[Sample], member: str, since: float) -> float | None:
+    """When `member` first failed to answer at or after `since`."""
+    return next((s.at for s in sorted(samples, key=lambda s: s.at)
+                 if s.member == member and s.at >= since and s.leader is None), None)
+
+
+def new_leader_seen(samples: Sequence[Sample], old_leader: int, since: float
+                    ) -> tuple[float, int] | None:
+    """The first answer at or after `since` that names a leader other than `old_leader`."""
+    for s in sorted(samples, key=lambda s: s.at):
+        if s.at >= since and s.leader not in (None, 0, old_leader):
+            return s.at, s.leader
+    return None
+
+
+@dataclass(frozen=True)
+class LeaderChange:
+    """How long the cluster was without a usable leader after the old one was lost."""
+
+    lost_at: float  # the old leader stopped answering (or the halt began, if it never answered)
+    new_at: float | None
+    new_leader: int | None
+
+    @property
+    def seconds(self) -> float | None:
+        """Time from losing the old leader to seeing a new one; 0 when it handed over first."""
+        if self.new_at is None:
+            return None
+        return max(0.0, self.new_at - self.lost_at)
+
+
+def leader_change(samples: Sequence[Sample], old_leader_name: str, old_leader: int,
+                  halt_started: float) -> LeaderChange:
+    lost = went_silent(samples, old_leader_name, halt_started)
+    seen = new_leader_seen(samples, old_leader, halt_started)
+    return LeaderChange(lost_at=lost if lost is not None else halt_started,
+                        new_at=seen[0] if seen else None, new_leader=seen[1] if seen else None)
+
+
+def key_seq(key: str, prefix: str) -> int | None:
+    """The write number in a key the writer made (`<prefix><seq>`), or None for other keys."""
+    if not key.startswith(prefix):
+        return None
+    tail = key[len(prefix):]
+    return int(tail) if tail.isdigit() else None
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("median of nothing")
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

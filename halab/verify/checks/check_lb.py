@@ -1,0 +1,37 @@
+"""The load balancer: it listens, etcd answers through it, and it names exactly the masters."""
+
+from __future__ import annotations
+
+import pytest
+
+from halab import etcd, layout, lbconfig, render
+from halab.lab import Lab
+
+CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
+          "haproxy": layout.HAPROXY_CONF}
+
+
+@pytest.mark.parametrize("service", ["etcd", "kube-apiserver"])
+def test_it_listens_on_the_forwarded_port(lb, lab: Lab, service: str) -> None:  # noqa: ANN001
+    """it listens on the etcd and apiserver ports"""
+    ports = {s.name: s.port for s in render.lb_services(lab.plan)}
+    if service not in ports:
+        pytest.skip(f"the lab has no kube tier, so the LB forwards no {service} port")
+    port = ports[service]
+    listening = [s for s in (f"tcp://0.0.0.0:{port}", f"tcp://{lb.ip}:{port}")
+                 if lb.host.socket(s).is_listening]
+    assert listening, f"nothing listens on port {port} ({service}) on {lb.name}"
+
+
+def test_etcd_answers_through_it(lb, lab: Lab) -> None:  # noqa: ANN001
+    """etcd answers through it"""
+    r = lb.run(etcd.curl_health(lab.plan, lab.plan.etcd.client_url))
+    assert r.rc == 0 and '"health":"true"' in r.stdout.replace(" ", ""), r.stdout + r.stderr
+
+
+def test_its_config_names_exactly_the_masters(lb, lab: Lab) -> None:  # noqa: ANN001
+    """its config names exactly the topology's masters"""
+    p = lab.plan
+    text = lb.host.file(CONFIG[p.lb_kind]).content_string
+    want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
+    assert lbconfig.backends(p.lb_kind, text) == want

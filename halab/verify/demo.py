@@ -1,0 +1,330 @@
+"""The failover demo: halt a master while writing through the LB; start it and watch it catch up.
+
+`halab halt HOST` and `halab start HOST` print the figures; `halab verify --scenario failover`
+halts whichever master leads and asserts on the same figures. The recording happens here, on
+this host's clock; the arithmetic is `halab.failover`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from halab import etcd, failover, ui
+from halab.errors import HalabError
+from halab.failover import LeaderChange, Sample, Write, WriteLog
+from halab.plan import HostPlan, Plan
+from halab.verify.gateway import Gateway, GatewayError
+
+WRITE_INTERVAL = 0.1  # seconds between writes (one writer, so at most ~10 writes a second)
+POLL_INTERVAL = 0.25  # seconds between status polls of each member
+WRITER_LIMIT = 900  # no demo writes for longer than this, whatever happens
+SETTLE = 3.0  # keep writing this long after a new leader is seen, so the write gap closes
+NEW_LEADER_TIMEOUT = 120
+REJOIN_TIMEOUT = 420  # a VM that boots under TCG, then its etcd replays the log
+READBACK_TIMEOUT = 60
+
+
+class Writer(threading.Thread):
+    """Puts numbered keys `<prefix>000001`, `…002`, … through one URL until stopped."""
+
+    def __init__(self, gateway: Gateway, prefix: str):
+        super().__init__(name="halab-writer", daemon=True)
+        self.gateway, self.prefix = gateway, prefix
+        self.log = WriteLog(started=time.monotonic())
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        self.log.started = time.monotonic()
+        deadline = self.log.started + WRITER_LIMIT
+        seq = 0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            seq += 1
+            t0 = time.monotonic()
+            try:
+                self.gateway.put(f"{self.prefix}{seq:06d}", str(seq))
+                ok, error = True, ""
+            except GatewayError as exc:
+                ok, error = False, str(exc)
+            self.log.writes.append(Write(seq, t0, time.monotonic(), ok, error))
+            self._stop.wait(max(0.0, WRITE_INTERVAL - (time.monotonic() - t0)))
+        self.log.stopped = time.monotonic()
+
+    def finish(self) -> WriteLog:
+        self._stop.set()
+        self.join(timeout=30)
+        self.gateway.close()
+        return self.log
+
+    def acked_since(self, since: float) -> int:
+        return sum(1 for w in list(self.log.writes) if w.acked and w.finished >= since)
+
+
+class Watcher:
+    """Polls every master's status directly: which leader each names, or that it is silent."""
+
+    def __init__(self, gateways: dict[str, Gateway]):
+        self.gateways = gateways
+        self.samples: list[Sample] = []
+        self.latest: dict[str, etcd.EndpointStatus | None] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._poll, args=(name,), daemon=True,
+                                          name=f"halab-watch-{name}") for name in gateways]
+
+    def start(self) -> Watcher:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _poll(self, name: str) -> None:
+        deadline = time.monotonic() + WRITER_LIMIT
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            try:
+                st: etcd.EndpointStatus | None = self.gateways[name].status()
+            except GatewayError:
+                st = None
+            with self._lock:
+                self.samples.append(Sample(t0, name, st.leader if st else None))
+                self.latest[name] = st
+            self._stop.wait(max(0.0, POLL_INTERVAL - (time.monotonic() - t0)))
+
+    def snapshot(self) -> list[Sample]:
+        with self._lock:
+            return list(self.samples)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        for gw in self.gateways.values():
+            gw.close()
+
+
+@dataclass
+class Cluster:
+    """The lab's etcd as seen from this host through the JSON gateway."""
+
+    plan: Plan
+    pki_dir: object  # Path; kept loose so tests can pass a str
+
+    def gateway(self, url: str, timeout: float = 2.0) -> Gateway:
+        from pathlib import Path
+
+        return Gateway.for_lab(self.plan, Path(str(self.pki_dir)), url, timeout)
+
+    def member_urls(self) -> dict[str, str]:
+        names = (m.name for m in self.plan.masters)
+        return dict(zip(names, self.plan.etcd.member_client_urls, strict=True))
+
+    def member_gateways(self, timeout: float = 1.0) -> dict[str, Gateway]:
+        return {name: self.gateway(url, timeout) for name, url in self.member_urls().items()}
+
+    def statuses(self) -> dict[str, etcd.EndpointStatus | None]:
+        out: dict[str, etcd.EndpointStatus | None] = {}
+        for name, gw in self.member_gateways().items():
+            try:
+                out[name] = gw.status()
+            except GatewayError:
+                out[name] = None
+            finally:
+                gw.close()
+        return out
+
+    def members(self, via: list[str]) -> list[etcd.Member]:
+        """The member list, asked of the first of `via` (member names) that answers."""
+        urls = self.member_urls()
+        last = ""
+        for name in via:
+            gw = self.gateway(urls[name])
+            try:
+                return gw.members()
+            except GatewayError as exc:
+                last = str(exc)
+            finally:
+                gw.close()
+        raise HalabError(f"no etcd member answered the member list ({last})",
+                         "`halab status` shows which VMs run")
+
+    def view(self, via: list[str] | None = None) -> etcd.ClusterView:
+        statuses = self.statuses()
+        answering = [n for n, s in statuses.items() if s is not None]
+        members = self.members(via or answering or [m.name for m in self.plan.masters])
+        return etcd.ClusterView(tuple(members), tuple(s for s in statuses.values() if s))
+
+
+def name_of(members: list[etcd.Member] | tuple[etcd.Member, ...], member_id: int | None) -> str:
+    return next((m.name for m in members if m.id == member_id), f"{member_id or 0:x}")
+
+
+# ── halt ────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class HaltReport:
+    host: str
+    hard: bool
+    election_timeout_ms: int
+    old_leader: str
+    halt_seconds: float
+    change: LeaderChange | None  # None when the halted member was not the leader
+    new_leader: str | None
+    writes: WriteLog
+    found: list[int]
+    after: etcd.ClusterView
+    readback_error: str = ""
+
+    @property
+    def lost(self) -> list[int]:
+        return self.writes.lost(self.found)
+
+    def lines(self) -> list[str]:
+        acked = len(self.writes.acked())
+        out = [f"halted {self.host} ({'power off' if self.hard else 'graceful'}) in "
+               f"{self.halt_seconds:.1f}s"]
+        if self.change is None:
+            out.append(f"{self.host} was a follower: {self.old_leader} still leads")
+        elif self.change.seconds is None:
+            out.append(f"no new leader was seen within {NEW_LEADER_TIMEOUT}s")
+        else:
+            out.append(f"new leader {self.new_leader} {self.change.seconds:.2f}s after "
+                       f"{self.old_leader} stopped answering (election timeout "
+                       f"{self.election_timeout_ms / 1000:.1f}s)")
+        out.append(f"longest write gap through the LB: {self.writes.longest_gap():.2f}s")
+        found_acked = acked - len(self.lost)
+        extra = self.writes.unacked_but_applied(self.found)
+        out.append(f"writes: {len(self.writes.writes)} sent, {acked} acknowledged, "
+                   f"{found_acked} of them found afterwards, {len(self.lost)} lost"
+                   + (f" ({len(extra)} unacknowledged writes were applied too)" if extra else ""))
+        if self.readback_error:
+            out.append(f"could not read the keys back: {self.readback_error}")
+        return out
+
+
+def member_rows(view: etcd.ClusterView) -> list[str]:
+    """The member list with each member's state: leader, follower or unreachable."""
+    status = {s.member_id: s for s in view.statuses}
+    rows = []
+    for m in view.members:
+        st = status.get(m.id)
+        state = ("unreachable" if st is None else "leader" if st.is_leader else "follower")
+        index = f"raft index {st.raft_index}, term {st.raft_term}" if st else ""
+        rows.append(f"{m.name:<10} {','.join(m.peer_urls):<28} {state:<12} {index}")
+    return rows
+
+
+def halt_master(plan: Plan, pki_dir: object, host: HostPlan, hard: bool,
+                power_off: Callable[[], None]) -> HaltReport:
+    """Write through the LB, halt `host` with `power_off`, and measure what the cluster did."""
+    cluster = Cluster(plan, pki_dir)
+    before = cluster.view()
+    old_leader = before.leader_name()
+    if old_leader is None:
+        why = "; ".join(before.problems(len(plan.masters)))
+        raise HalabError(f"etcd has no single leader before the halt ({why})",
+                         "wait for the cluster to settle (`halab status`), or `halab up` again")
+    old_id = next(m.id for m in before.members if m.name == old_leader)
+    ui.info(f"  {old_leader} leads (term {max(before.terms())}); writing numbered keys through "
+            f"{plan.etcd.client_url} every {WRITE_INTERVAL:.1f}s")
+    prefix = f"/halab/failover/{time.strftime('%Y%m%d-%H%M%S')}/"
+    writer = Writer(cluster.gateway(plan.etcd.client_url), prefix)
+    watcher = Watcher(cluster.member_gateways()).start()
+    writer.start()
+    try:
+        time.sleep(2)  # a baseline of acknowledged writes before the halt
+        halt_started = time.monotonic()
+        power_off()
+        halt_seconds = time.monotonic() - halt_started
+        change, new_name = None, None
+        if host.name == old_leader:
+            deadline = time.monotonic() + NEW_LEADER_TIMEOUT
+            while time.monotonic() < deadline:
+                change = failover.leader_change(watcher.snapshot(), old_leader, old_id,
+                                                halt_started)
+                if change.new_at is not None:
+                    break
+                time.sleep(POLL_INTERVAL)
+            new_name = name_of(before.members, change.new_leader) if change else None
+        settle_from = time.monotonic()
+        deadline = settle_from + 60
+        while time.monotonic() < deadline and (time.monotonic() - settle_from < SETTLE or
+                                               writer.acked_since(settle_from) < 3):
+            time.sleep(0.2)
+    finally:
+        log = writer.finish()
+        watcher.stop()
+    found, readback_error = read_back(cluster, prefix)
+    survivors = [m.name for m in plan.masters if m.name != host.name]
+    after = cluster.view(via=survivors)
+    return HaltReport(host.name, hard, plan.etcd.election_timeout_ms, old_leader, halt_seconds,
+                      change, new_name, log, found, after, readback_error)
+
+
+def read_back(cluster: Cluster, prefix: str) -> tuple[list[int], str]:
+    """The write numbers present under `prefix` (read through the LB), then delete them."""
+    gw = cluster.gateway(cluster.plan.etcd.client_url, timeout=5.0)
+    deadline = time.monotonic() + READBACK_TIMEOUT
+    last = ""
+    try:
+        while time.monotonic() < deadline:
+            try:
+                keys = gw.keys(prefix)
+                seqs = [s for s in (failover.key_seq(k, prefix) for k in keys) if s is not None]
+                gw.delete_prefix(prefix)
+                return seqs, ""
+            except GatewayError as exc:
+                last = str(exc)
+                time.sleep(1)
+    finally:
+        gw.close()
+    return [], last
+
+
+# ── start ───────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class RejoinReport:
+    host: str
+    boot_seconds: float
+    rejoin_seconds: float | None  # after the boot, until its raft index equals the leader's
+    raft_index: int = 0
+    leader_index: int = 0
+    leader: str = ""
+    seen: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.host} booted in {self.boot_seconds:.1f}s"]
+        if self.rejoin_seconds is None:
+            out.append(f"{self.host} did not catch up within {REJOIN_TIMEOUT}s")
+        else:
+            out.append(f"{self.host} rejoined and caught up {self.rejoin_seconds:.1f}s after boot"
+                       f" (raft index {self.raft_index} = leader {self.leader}'s "
+                       f"{self.leader_index})")
+        return out
+
+
+def start_master(plan: Plan, pki_dir: object, host: HostPlan,
+                 boot: Callable[[], None]) -> RejoinReport:
+    cluster = Cluster(plan, pki_dir)
+    t0 = time.monotonic()
+    boot()
+    booted = time.monotonic()
+    report = RejoinReport(host.name, booted - t0, None)
+    deadline = booted + REJOIN_TIMEOUT
+    while time.monotonic() < deadline:
+        statuses = cluster.statuses()
+        mine = statuses.get(host.name)
+        leader = next((s for s in statuses.values() if s and s.is_leader), None)
+        if mine and leader and mine.leader == leader.member_id \
+                and mine.raft_index >= leader.raft_index:
+            report.rejoin_seconds = time.monotonic() - booted
+            report.raft_index, report.leader_index = mine.raft_index, leader.raft_index
+            members = cluster.members([host.name])
+            report.leader = name_of(members, leader.member_id)
+            return report
+        time.sleep(1)
+    return report

@@ -1,0 +1,84 @@
+"""`halab verify`: runs the packaged testinfra checks against a lab and prints one line each."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from halab import ui
+
+CHECKS = Path(__file__).resolve().parent / "checks"
+MARK = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
+
+
+@dataclass(frozen=True)
+class Row:
+    group: str
+    title: str
+    target: str
+    outcome: str
+    detail: str
+
+
+class Summary:
+    """A pytest plugin: one readable line per check, then the totals (pytest's own is off)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.started = time.monotonic()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+        rep = yield
+        if rep.when == "call" or (rep.when == "setup" and not rep.passed):
+            self._add(item, rep)
+        return rep
+
+    def _add(self, item: pytest.Item, rep: pytest.TestReport) -> None:
+        doc = getattr(item, "function", None).__doc__ or item.name
+        group = item.module.__name__.rsplit(".", 1)[-1].removeprefix("check_")
+        target = item.callspec.id if hasattr(item, "callspec") else ""
+        detail = ""
+        if rep.skipped and isinstance(rep.longrepr, tuple):
+            detail = rep.longrepr[2].removeprefix("Skipped: ")
+        elif rep.failed:
+            detail = _failure_line(rep)
+        row = Row(group, doc.strip().splitlines()[0], target, rep.outcome, detail)
+        self.rows.append(row)
+        tail = f" — {row.detail}" if row.detail else ""
+        ui.info(f"{MARK[row.outcome]} {row.group:<5} {row.target:<22} {row.title}{tail}")
+
+    def totals(self) -> dict[str, int]:
+        out = {"passed": 0, "failed": 0, "skipped": 0}
+        for r in self.rows:
+            out[r.outcome] += 1
+        return out
+
+
+def _failure_line(rep: pytest.TestReport) -> str:
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    text = crash.message if crash else str(rep.longrepr)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:3])[:300]
+
+
+def run_checks(lab_arg: str, junit: str | None) -> int:
+    """Run every check; exit status 0 only when none failed (skips are reported, not failures)."""
+    summary = Summary()
+    args = [str(CHECKS), f"--halab-lab={lab_arg}", f"--rootdir={CHECKS}",
+            "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings",
+            "-o", "python_files=check_*.py", "-o", "addopts=", "-o", "junit_family=xunit2"]
+    if junit:
+        args += [f"--junitxml={junit}", "-o", "junit_suite_name=halab-verify"]
+    code = pytest.main(args, plugins=[summary])
+    t = summary.totals()
+    took = time.monotonic() - summary.started
+    colour = "green" if code == 0 else "red"
+    ui.info(f"[bold {colour}]{t['passed']} passed, {t['failed']} failed, {t['skipped']} "
+            f"skipped[/] in {took:.1f}s" + (f"; JUnit XML in {junit}" if junit else ""))
+    if code not in (0, 1) and not summary.rows:
+        ui.error(f"the checks could not run (pytest exit {code})")
+    return 0 if code == 0 else 1
