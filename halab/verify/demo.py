@@ -34,13 +34,13 @@ class Writer(threading.Thread):
         super().__init__(name="halab-writer", daemon=True)
         self.gateway, self.prefix = gateway, prefix
         self.log = WriteLog(started=time.monotonic())
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
         self.log.started = time.monotonic()
         deadline = self.log.started + WRITER_LIMIT
         seq = 0
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        while not self._done.is_set() and time.monotonic() < deadline:
             seq += 1
             t0 = time.monotonic()
             try:
@@ -49,11 +49,11 @@ class Writer(threading.Thread):
             except GatewayError as exc:
                 ok, error = False, str(exc)
             self.log.writes.append(Write(seq, t0, time.monotonic(), ok, error))
-            self._stop.wait(max(0.0, WRITE_INTERVAL - (time.monotonic() - t0)))
+            self._done.wait(max(0.0, WRITE_INTERVAL - (time.monotonic() - t0)))
         self.log.stopped = time.monotonic()
 
     def finish(self) -> WriteLog:
-        self._stop.set()
+        self._done.set()
         self.join(timeout=30)
         self.gateway.close()
         return self.log

@@ -1,0 +1,158 @@
+"""The failover figures (writes acknowledged/found/lost, write gap, time to a new leader) and the
+parsing of real etcdctl and JSON-gateway output recorded from a lab (tests/unit/testdata/etcd/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from halab import etcd, failover, lbconfig, plan, render
+from halab.failover import Sample, Write, WriteLog
+from halab.topology import load
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "unit" / "testdata" / "etcd"
+
+
+def log(*writes: tuple[int, float, bool], start: float = 0.0, stop: float = 10.0) -> WriteLog:
+    return WriteLog(started=start, stopped=stop,
+                    writes=[Write(seq, t - 0.05, t, ok) for seq, t, ok in writes])
+
+
+# ── writes ──────────────────────────────────────────────────────────────────────────────────
+
+
+def test_every_acknowledged_write_found_means_none_lost() -> None:
+    w = log((1, 1.0, True), (2, 2.0, True), (3, 3.0, False))
+    assert w.acked() == [1, 2]
+    assert w.lost([1, 2]) == []
+    assert w.lost([1, 2, 3]) == []  # an unacknowledged write may have been applied
+    assert w.unacked_but_applied([1, 2, 3]) == [3]
+
+
+def test_an_acknowledged_write_that_is_missing_is_lost() -> None:
+    w = log((1, 1.0, True), (2, 2.0, True), (3, 3.0, True))
+    assert w.lost([1, 3]) == [2]
+
+
+def test_the_longest_gap_is_between_acknowledgements_including_the_ends() -> None:
+    w = log((1, 1.0, True), (2, 1.5, False), (3, 4.0, False), (4, 6.5, True), (5, 7.0, True),
+            start=0.5, stop=8.0)
+    assert w.longest_gap() == pytest.approx(5.5)  # 1.0 → 6.5
+    tail = log((1, 1.0, True), (2, 2.0, False), start=0.0, stop=9.0)
+    assert tail.longest_gap() == pytest.approx(8.0)  # nothing acknowledged after 1.0
+
+
+def test_a_run_without_acknowledgements_is_one_gap() -> None:
+    assert log((1, 1.0, False), start=0.0, stop=4.0).longest_gap() == pytest.approx(4.0)
+    assert WriteLog(started=2.0, stopped=2.0).longest_gap() == 0.0
+
+
+def test_key_numbers_come_back_from_the_writers_keys_only() -> None:
+    prefix = "/halab/failover/20261122-053000/"
+    assert failover.key_seq(prefix + "000042", prefix) == 42
+    assert failover.key_seq("/halab/other/000042", prefix) is None
+    assert failover.key_seq(prefix + "x1", prefix) is None
+
+
+# ── leader change ───────────────────────────────────────────────────────────────────────────
+
+OLD, NEW = 0xAAA, 0xBBB
+
+
+def test_time_to_new_leader_runs_from_the_old_leader_going_silent() -> None:
+    samples = [Sample(9.0, "m1", OLD), Sample(10.2, "m1", None), Sample(10.0, "m2", OLD),
+               Sample(12.0, "m2", 0), Sample(16.7, "m3", NEW), Sample(17.0, "m2", NEW)]
+    change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
+    assert change.lost_at == 10.2 and change.new_leader == NEW
+    assert change.seconds == pytest.approx(6.5)
+
+
+def test_a_handover_before_shutdown_counts_as_zero() -> None:
+    samples = [Sample(10.1, "m2", NEW), Sample(11.0, "m1", NEW), Sample(12.0, "m1", None)]
+    change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
+    assert change.seconds == 0.0
+
+
+def test_no_new_leader_is_none_and_samples_before_the_halt_do_not_count() -> None:
+    samples = [Sample(5.0, "m2", NEW), Sample(11.0, "m1", None), Sample(12.0, "m2", OLD)]
+    change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
+    assert change.new_at is None and change.seconds is None
+
+
+def test_median() -> None:
+    assert failover.median([3.0, 1.0, 2.0]) == 2.0
+    assert failover.median([4.0, 1.0]) == 2.5
+    with pytest.raises(ValueError):
+        failover.median([])
+
+
+# ── etcdctl and gateway output, as recorded from a lab ──────────────────────────────────────
+
+
+def etcd_only() -> plan.Plan:
+    return plan.build(load(ROOT / "labs" / "etcd-only.yaml").topology)
+
+
+def test_member_list_from_etcdctl_matches_the_topology() -> None:
+    members = etcd.parse_member_list((DATA / "member-list.json").read_text())
+    got = {m.name: (m.peer_urls, m.client_urls) for m in members}
+    assert got == etcd.expected_members(etcd_only())
+
+
+def test_gateway_member_list_reads_like_etcdctls() -> None:
+    ctl = etcd.parse_member_list((DATA / "member-list.json").read_text())
+    gw = etcd.members_from(json.loads((DATA / "gateway-member-list.json").read_text()))
+    assert sorted(m.id for m in gw) == sorted(m.id for m in ctl)
+
+
+def test_endpoint_status_with_a_member_down_shows_two_agreeing_on_one_leader() -> None:
+    statuses = etcd.parse_endpoint_status((DATA / "endpoint-status-one-down.json").read_text())
+    view = etcd.ClusterView((), tuple(statuses))
+    assert len(statuses) == 2 and view.problems(2) == []
+    assert view.problems(3) == ["2 of 3 members answered"]
+    assert sum(s.is_leader for s in statuses) == 1
+
+
+def test_endpoint_health_lists_the_unreachable_member_as_unhealthy() -> None:
+    health = etcd.parse_endpoint_health((DATA / "endpoint-health-one-down.json").read_text())
+    assert [h.healthy for h in health] == [True, True, False]
+    assert "deadline exceeded" in health[2].error
+
+
+def test_gateway_status_has_string_ids_that_parse_to_the_same_member() -> None:
+    st = etcd.status_from("https://m1:2379", json.loads((DATA / "gateway-status.json").read_text()))
+    ctl = etcd.parse_endpoint_status((DATA / "endpoint-status-one-down.json").read_text())
+    assert st.member_id == ctl[0].member_id and st.is_leader and st.raft_index > 0
+
+
+def test_gateway_range_keys_are_decoded() -> None:
+    keys = etcd.parse_range_keys(json.loads((DATA / "gateway-range.json").read_text()))
+    assert keys == ["/halab/fixture/000001", "/halab/fixture/000002"]
+
+
+def test_prefix_end_is_etcds_prefix_rule() -> None:
+    import base64
+
+    assert base64.b64decode(etcd.prefix_end("/a/")) == b"/a0"
+    assert base64.b64decode(etcd.prefix_end("ab")) == b"ac"
+
+
+# ── LB configs read back ───────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("kind", ["nginx", "pound", "haproxy"])
+def test_lb_config_names_exactly_the_masters(kind: str) -> None:
+    topo = load(ROOT / "labs" / "seed.yaml").topology
+    topo = topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind})})
+    p = plan.build(topo)
+    rendered = render.render(p)
+    lb = p.lb
+    assert lb is not None
+    text = next(c for path, c in rendered.hosts[lb.name].items()
+                if path.endswith((".conf", ".cfg")) and kind[:3] in path)
+    want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
+    assert len(want) == 6 and lbconfig.backends(kind, text) == want
