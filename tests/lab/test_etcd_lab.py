@@ -1,4 +1,5 @@
-"""`halab up` on labs/etcd-only.yaml with real VMs: etcd behind the LB, idempotence, teardown.
+"""`halab up` on labs/etcd-only.yaml with real VMs: etcd behind the LB, idempotence, verify,
+the failover scenario (graceful and power-off), teardown.
 
 Runs the CLI as a user would and checks the VMs over SSH with testinfra. The lab is brought up
 once for the module and torn down by the last test (and by the fixture if a test failed first).
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import testinfra
@@ -128,26 +130,47 @@ def test_status_shows_one_leader_and_the_lb_backends(lab_up: dict) -> None:
     assert "master1, master2, master3" in proc.stdout
 
 
-def test_a_hard_halted_master_leaves_a_working_cluster_and_rejoins(lab_up: dict) -> None:
-    """The seeds' story: halt master1, the others keep a leader; start it, it rejoins."""
-    proc = halab("halt", "master1", "--hard", "--lab", LAB)
-    assert proc.returncode == 0, proc.stderr
-    assert virsh("domstate", f"halab-{LAB}-master1").strip() == "shut off"
-    deadline = time.monotonic() + 90
-    while True:
-        status = halab("status", LAB).stdout
-        rows = {line.split("│")[1].strip(): line for line in status.splitlines()
-                if line.count("│") > 5}
-        leaders = [h for h in ("master2", "master3") if "leader" in rows.get(h, "")]
-        if "shut off" in rows.get("master1", "") and len(leaders) == 1:
-            break
-        assert time.monotonic() < deadline, f"no single leader among master2/3:\n{status}"
-        time.sleep(5)
-    proc = halab("start", "master1", "--lab", LAB)
-    assert proc.returncode == 0, proc.stderr
-    again = halab("up", str(TOPOLOGY))
-    assert again.returncode == 0, again.stderr
-    assert "etcd: 3 members healthy" in again.stdout
+def test_verify_passes_with_one_line_per_check_and_junit_xml(lab_up: dict, tmp_path: Path
+                                                             ) -> None:
+    junit = tmp_path / "verify.xml"
+    proc = halab("verify", LAB, "--junit", str(junit))
+    assert proc.returncode == 0, proc.stdout
+    assert re.search(r"✓ etcd\s+master3\s+member list matches the topology", proc.stdout)
+    assert re.search(r"✓ lb\s+lb1\s+its config names exactly the topology's masters",
+                     proc.stdout)
+    assert re.search(r"\d+ passed, 0 failed, \d+ skipped", proc.stdout)
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert suite is not None and int(suite.get("tests", 0)) >= 20
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+
+
+def test_verify_fails_and_names_the_host_when_etcd_stops(lab_up: dict) -> None:
+    master3 = host("master3")
+    master3.run("systemctl stop etcd")
+    try:
+        proc = halab("verify", LAB)
+    finally:
+        master3.run("systemctl start etcd")
+    assert proc.returncode == 1, proc.stdout
+    assert re.search(r"✗ etcd\s+master3\s+etcd is active and enabled", proc.stdout)
+    assert re.search(r"\d+ passed, [1-9]\d* failed", proc.stdout)
+    again = halab("up", str(TOPOLOGY))  # waits for the three members to be healthy again
+    assert again.returncode == 0 and "etcd: 3 members healthy" in again.stdout, again.stdout
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["graceful", "power-off"])
+def test_failover_scenario_halts_the_leader_and_loses_no_write(lab_up: dict, hard: bool
+                                                               ) -> None:
+    """The seeds' story as an assertion: halt the leader, a new one within 2 × the election
+    timeout, every acknowledged write still there, then 3 healthy members again."""
+    proc = halab("verify", LAB, "--scenario", "failover", *(["--hard"] if hard else []))
+    assert proc.returncode == 0, proc.stdout
+    assert "5 of 5 verdicts hold" in proc.stdout
+    m = re.search(r"writes: \d+ sent, (\d+) acknowledged, (\d+) of them found afterwards, "
+                  r"0 lost", proc.stdout)
+    assert m and m.group(1) == m.group(2) and int(m.group(1)) > 0, proc.stdout
+    assert re.search(r"new leader master\d [\d.]+s after", proc.stdout)
+    assert re.search(r"rejoined and caught up [\d.]+s after boot", proc.stdout)
 
 
 def test_down_leaves_nothing_of_the_lab(lab_up: dict) -> None:

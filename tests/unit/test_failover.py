@@ -156,3 +156,46 @@ def test_lb_config_names_exactly_the_masters(kind: str) -> None:
                 if path.endswith((".conf", ".cfg")) and kind[:3] in path)
     want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
     assert len(want) == 6 and lbconfig.backends(kind, text) == want
+
+
+# ── scenario verdicts ───────────────────────────────────────────────────────────────────────
+
+
+def report(seconds: float | None, found: list[int], statuses: int = 2) -> object:
+    from halab.verify import demo
+
+    members = tuple(etcd.Member(i, f"m{i}", (), ()) for i in (1, 2, 3))
+    sts = tuple(etcd.EndpointStatus(f"e{i}", i, 2, 7, 100, "3.5") for i in (2, 3)[:statuses])
+    change = failover.LeaderChange(10.0, None if seconds is None else 10.0 + seconds,
+                                   None if seconds is None else 2)
+    return demo.HaltReport("m1", True, 5000, "m1", 1.0, change, "m2",
+                           log((1, 1.0, True), (2, 2.0, True)), found,
+                           etcd.ClusterView(members, sts))
+
+
+def test_the_failover_verdicts_hold_for_a_good_run() -> None:
+    from halab.verify import scenario
+
+    verdicts = scenario.judge_halt(report(6.5, [1, 2]), masters=3)
+    assert [v.ok for v in verdicts] == [True, True, True]
+    assert verdicts[0].title.endswith("(10.0s)") and verdicts[0].detail == "6.50s"
+
+
+def test_the_failover_verdicts_catch_a_slow_election_a_lost_write_and_a_lone_member() -> None:
+    from halab.verify import scenario
+
+    slow = scenario.judge_halt(report(10.5, [1, 2]), masters=3)
+    assert [v.ok for v in slow] == [False, True, True]
+    lost = scenario.judge_halt(report(1.0, [1]), masters=3)
+    assert [v.ok for v in lost] == [True, False, True] and "1 lost" in lost[1].detail
+    lone = scenario.judge_halt(report(None, [1, 2], statuses=1), masters=3)
+    assert [v.ok for v in lone] == [False, True, False]
+
+
+def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.CaptureFixture) -> None:
+    from halab import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "--help"])
+    out = capsys.readouterr().out
+    assert "--junit FILE" in out and "--scenario {failover}" in out and "2 × the election" in out
