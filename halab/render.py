@@ -14,13 +14,13 @@ from pathlib import Path
 
 import jinja2
 
-from halab import layout
+from halab import images, layout
 from halab.home import PROJECT_ROOT
 from halab.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HostPlan, Plan
 
 TEMPLATES = PROJECT_ROOT / "templates"
 VAGRANTFILE_TEMPLATE = "Vagrantfile.j2"
-SANDBOX_IMAGE = "localhost/halab/pause:3.10"
+SANDBOX_IMAGE = images.PAUSE.ref
 
 LB_CONFIG = {
     "nginx": (layout.NGINX_CONF, "nginx/nginx.conf.j2"),

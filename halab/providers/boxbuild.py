@@ -148,7 +148,7 @@ def _prune_old_base_volumes(box_name: str) -> None:
 def register(record: Record) -> None:
     """`vagrant box add --force` the cached .box under its stable name (version 0)."""
     log = boxes.boxes_dir() / f"{record.name}.register.log"
-    _run(["vagrant", "box", "add", "--force", "--name", record.box_name, str(record.box)],
+    run_logged(["vagrant", "box", "add", "--force", "--name", record.box_name, str(record.box)],
          log=log, timeout=600, what="vagrant box add")
     if boxes.registered_key(record.box_name) != record.key:
         raise HalabError(
@@ -230,7 +230,7 @@ class _Build:
             self.package()
 
     def run(self, cmd: list[str], what: str, timeout: float = 600, **kw) -> str:
-        return _run(cmd, log=self.log, timeout=timeout, what=what, **kw)
+        return run_logged(cmd, log=self.log, timeout=timeout, what=what, **kw)
 
     def chroot(self, *cmd: str, what: str | None = None, timeout: float = 300) -> str:
         return self.run(["chroot", str(self.rootfs), *cmd], what=what or " ".join(cmd),
@@ -470,7 +470,7 @@ def _tail(path: Path, start: int, lines: int = TAIL_LINES) -> str:
     return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
 
 
-def _run(cmd: list[str], *, log: Path, timeout: float, what: str,
+def run_logged(cmd: list[str], *, log: Path, timeout: float, what: str,
          env: dict[str, str] | None = None, input: str | None = None) -> str:
     """Run `cmd`, appending its output to `log`; return stdout. On failure raise HalabError
     with the last lines of its output. The child gets its own process group, which is killed

@@ -1,8 +1,9 @@
 """Pound and HAProxy in front of etcd on real VMs: a small lab (lb + 1 master) per kind.
 
 The nginx case is the etcd-only lab (test_etcd_lab.py). Here each other LB kind must pass the
-same two checks through its own address: etcd answers a client with a certificate, and refuses
-one without.
+same checks through its own address: etcd answers a client with a certificate and refuses one
+without, and `halab verify` passes. The two labs are brought up at the same time and run side by
+side; tearing one down must leave the other untouched.
 """
 
 from __future__ import annotations
@@ -42,24 +43,43 @@ def halab(*args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.fixture(params=sorted(KINDS), scope="module")
-def small_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    kind = request.param
-    third, mgmt = KINDS[kind]
-    path = tmp_path_factory.mktemp(kind) / f"lb-{kind}.yaml"
-    path.write_text(TOPOLOGY.format(kind=kind, third=third, mgmt=mgmt))
-    proc = halab("up", str(path))
+def virsh_names() -> set[str]:
+    out = []
+    for args in (["list", "--all", "--name"], ["net-list", "--all", "--name"]):
+        out += subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
+                              text=True, timeout=60, check=True).stdout.split()
+    return set(out)
+
+
+@pytest.fixture(scope="module")
+def labs(tmp_path_factory: pytest.TempPathFactory):
+    """Both small labs, brought up at the same time: they must run side by side."""
+    paths, procs = {}, {}
+    for kind, (third, mgmt) in KINDS.items():
+        paths[kind] = tmp_path_factory.mktemp(kind) / f"lb-{kind}.yaml"
+        paths[kind].write_text(TOPOLOGY.format(kind=kind, third=third, mgmt=mgmt))
+    for kind, path in paths.items():
+        procs[kind] = subprocess.Popen(
+            [sys.executable, "-m", "halab.cli", "up", str(path)], cwd=ROOT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    ups = {}
+    for kind, proc in procs.items():
+        out, _ = proc.communicate(timeout=2400)
+        print(out)
+        ups[kind] = (proc.returncode, out)
     try:
-        yield kind, plan.build(load(path).topology), proc
+        yield {k: (plan.build(load(paths[k]).topology), *ups[k]) for k in KINDS}
     finally:
-        down = halab("down", f"lb-{kind}", "--yes")
-        assert down.returncode == 0, down.stderr
+        for kind in KINDS:
+            if any(n.startswith(f"halab-lb-{kind}") for n in virsh_names()):
+                halab("down", f"lb-{kind}", "--yes")
 
 
-def test_etcd_through_the_lb_needs_a_client_certificate(small_lab) -> None:
-    kind, p, up = small_lab
-    assert up.returncode == 0, up.stdout[-2000:] + up.stderr
-    assert f"etcd answers through {kind}" in up.stdout
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_etcd_through_the_lb_needs_a_client_certificate(labs, kind: str) -> None:
+    p, code, out = labs[kind]
+    assert code == 0, out[-3000:]
+    assert f"etcd answers through {kind}" in out
     lb = testinfra.get_host("paramiko://lb1", sudo=True,
                             ssh_config=str(labs_dir() / p.lab / "ssh_config"))
     assert lb.service(kind).is_running
@@ -68,3 +88,24 @@ def test_etcd_through_the_lb_needs_a_client_certificate(small_lab) -> None:
     no_cert = lb.run("curl -sS --max-time 5 --cacert /etc/halab/pki/etcd-ca.crt "
                      f"{p.etcd.client_url}/health")
     assert no_cert.rc != 0 and '"health":"true"' not in no_cert.stdout
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_verify_passes_through_each_lb_kind(labs, kind: str) -> None:
+    proc = halab("verify", f"lb-{kind}")
+    assert proc.returncode == 0, proc.stdout
+    assert "its config names exactly the topology's masters" in proc.stdout
+
+
+def test_down_of_one_lab_leaves_the_other_running(labs) -> None:
+    before = virsh_names()
+    pound = {n for n in before if n.startswith("halab-lb-pound")}
+    haproxy = {n for n in before if n.startswith("halab-lb-haproxy")}
+    assert len(pound) >= 3 and len(haproxy) >= 3, before  # 2 VMs + networks each
+    proc = halab("down", "lb-pound", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    after = virsh_names()
+    assert not any(n.startswith("halab-lb-pound") for n in after)
+    assert haproxy <= after
+    status = halab("status", "lb-haproxy")
+    assert status.returncode == 0 and "leader" in status.stdout
