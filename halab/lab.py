@@ -6,6 +6,7 @@ providers and the runner make it so on this host and its VMs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -13,7 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from halab import etcd, home, labdir, pki, plan, preflight, provision, render, ui
+from halab import (
+    binaries,
+    etcd,
+    home,
+    kubetier,
+    labdir,
+    pki,
+    plan,
+    preflight,
+    provision,
+    render,
+    ui,
+)
 from halab.errors import HalabError
 from halab.labdir import State
 from halab.providers import hostfacts
@@ -158,10 +171,19 @@ def up(topology: str) -> int:
 def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: State) -> int:
     p = lab.plan
     kube_reason = _kube_skip_reason(p)
-    desired = provision.desired_files(p, rendered, store)
-    if kube_reason:
+    kube_on = p.kube is not None and kube_reason is None
+    desired = provision.desired_files(p, rendered, store) if kube_on else \
+        provision.desired_files(_without_kube(p), rendered, store)
+    if p.kube and not kube_on:
         desired = {h: {path: f for path, f in files.items() if not render.is_kube_file(path)}
                    for h, files in desired.items()}
+    if kube_on:
+        with ui.step("container images"):
+            from halab.providers import imagebuild
+
+            archives = {ref: path.read_bytes() for ref, path in imagebuild.ensure_all().items()}
+        for h in p.hosts:
+            desired[h.name].update(provision.image_files(p, h, archives))
     with ui.step("upload files"):
         def sync(host: str) -> list[str]:
             remote = lab.runner.sha256(host, desired[host])
@@ -171,6 +193,9 @@ def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: 
                 lab.runner.run(host, "systemctl daemon-reload", what="systemctl daemon-reload")
             return diff
         changed = parallel([h.name for h in p.hosts], sync)
+        if kube_on:
+            for h, paths in _sync_binaries(lab).items():
+                changed[h] += paths
         n_files = sum(len(v) for v in changed.values())
         for h, diff in changed.items():
             if diff:
@@ -178,7 +203,7 @@ def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: 
         if not n_files:
             ui.info("  every file is already in place")
     restarts = 0
-    for tier in provision.tiers(p):
+    for tier in provision.tiers(p, kube=kube_on):
         with ui.step(f"tier {tier.name}"):
             restarts += TIER_ACTIONS[tier.name](lab, tier, changed)
         if tier.name not in state.tiers_done:
@@ -190,10 +215,41 @@ def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: 
 
 
 def _kube_skip_reason(p: plan.Plan) -> str | None:
+    """Why the kube tier cannot be provisioned (its binaries are missing), with the fix."""
     if p.kube is None:
         return None
-    return ("this halab does not provision the Kubernetes tier yet; etcd and the load balancer "
-            "are up (use labs/etcd-only.yaml for an etcd-only lab)")
+    ok, reason = binaries.available(p.kube.version)
+    return None if ok else reason
+
+
+def _without_kube(p: plan.Plan) -> plan.Plan:
+    """The plan with the kube tier off: no kube certificates are read while it is skipped."""
+    return dataclasses.replace(p, kube=None)
+
+
+def _sync_binaries(lab: Lab) -> dict[str, list[str]]:
+    """Upload the kube binaries each host runs where its copy differs (SFTP, in parallel)."""
+    p = lab.plan
+    assert p.kube is not None
+    cache = binaries.binaries_dir(p.kube.version)
+    sums = binaries.parse_sha256sums((cache / "SHA256SUMS").read_text())
+    wanted = {h.name: provision.binaries_for(p, h) for h in p.hosts}
+
+    def sync(host: str) -> list[str]:
+        targets = wanted[host]
+        remote = lab.runner.sha256(host, targets)
+        diff = sorted(path for path, name in targets.items() if remote.get(path) != sums[name])
+        for path in diff:
+            lab.runner.put_file(host, cache / targets[path], path)
+        return diff
+    with ui.step("upload Kubernetes binaries"):
+        done = parallel([h for h, t in wanted.items() if t], sync)
+        total = sum(len(v) for v in done.values())
+        mb = sum((cache / wanted[h][path]).stat().st_size for h, v in done.items()
+                 for path in v) / 1e6
+        ui.info(f"  {total} binaries uploaded ({mb:.0f} MB)" if total else
+                "  every binary is already in place")
+    return {h: done.get(h, []) for h in wanted}
 
 
 def _active(lab: Lab, host: str, service: str) -> bool:
@@ -286,7 +342,8 @@ def wait_lb(lab: Lab, timeout: float) -> None:
                       f"look at `journalctl -u {p.lb_kind}` on {p.lb.name}")
 
 
-TIER_ACTIONS = {"etcd": _etcd_tier, "load balancer": _lb_tier}
+TIER_ACTIONS = {"etcd": _etcd_tier, "load balancer": _lb_tier,
+                "kube control plane": kubetier.control_plane, "kube nodes": kubetier.nodes}
 
 
 # ── status, halt, start, ssh, down ─────────────────────────────────────────────────────────

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from halab import layout, pki
-from halab.plan import Plan
+from halab import images, kube, layout, pki
+from halab.plan import HostPlan, Plan
 from halab.render import Rendered
 
 UNIT_DIR = "/etc/systemd/system/"
@@ -56,11 +56,74 @@ def lb_tier(kind: str) -> Tier:
     return Tier("load balancer", "lb", (kind,), {kind: LB_SERVICES[kind]})
 
 
-def tiers(plan: Plan) -> list[Tier]:
+def _unit(name: str) -> str:
+    return f"{UNIT_DIR}{name}.service"
+
+
+def _bin(name: str) -> str:
+    return f"{layout.KUBE_BIN}/{name}"
+
+
+KP = layout.KUBE_PKI
+CM_KUBECONFIG = f"{layout.KUBE_CONFIG_DIR}/kube-controller-manager.kubeconfig"
+SCHED_KUBECONFIG = f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.kubeconfig"
+KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"
+KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
+PROXY_KUBECONFIG = f"{layout.KUBE_PROXY_DIR}/kubeconfig"
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
+FLANNEL_CNI = f"{layout.CNI_BIN_DIR}/flannel"
+
+KUBE_CONTROL_TIER = Tier(
+    "kube control plane", "master",
+    ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+    {"kube-apiserver": (_unit("kube-apiserver"), KP + "/", _bin("kube-apiserver"),
+                        layout.CLIENT_PKI + "/"),
+     "kube-controller-manager": (_unit("kube-controller-manager"), CM_KUBECONFIG, KP + "/",
+                                 _bin("kube-controller-manager")),
+     "kube-scheduler": (_unit("kube-scheduler"), SCHED_KUBECONFIG, _bin("kube-scheduler"),
+                        f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml")})
+KUBE_NODE_TIER = Tier(
+    "kube nodes", "minion", ("containerd", "flanneld", "kubelet", "kube-proxy"),
+    {"containerd": (CONTAINERD_CONFIG,),
+     "flanneld": ("/etc/default/flanneld", _unit("flanneld"), _bin("flanneld"),
+                  layout.CLIENT_PKI + "/"),
+     "kubelet": (_unit("kubelet"), f"{layout.KUBELET_DIR}/kubelet-config.yaml",
+                 KUBELET_KUBECONFIG, KUBELET_PKI + "/", KP + "/", _bin("kubelet")),
+     "kube-proxy": (_unit("kube-proxy"), f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml",
+                    PROXY_KUBECONFIG, _bin("kube-proxy"))})
+
+MASTER_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+MINION_BINARIES = ("kubelet", "kube-proxy", "flanneld")
+
+
+def tiers(plan: Plan, kube: bool = True) -> list[Tier]:
+    """The tiers in order; the kube ones only when the topology enables them and `kube` is on
+    (it is off while the kube binaries are missing)."""
     out = [ETCD_TIER]
     if plan.lb:
         out.append(lb_tier(plan.lb_kind))
+    if plan.kube and kube:
+        out += [KUBE_CONTROL_TIER, KUBE_NODE_TIER]
     return out
+
+
+def binaries_for(plan: Plan, host: HostPlan) -> dict[str, str]:
+    """Remote path → file name in the binary cache, for the kube binaries this host runs."""
+    if plan.kube is None:
+        return {}
+    if host.role == "master":
+        return {_bin(n): n for n in MASTER_BINARIES}
+    if host.role == "minion":
+        return {**{_bin(n): n for n in MINION_BINARIES}, FLANNEL_CNI: "flannel"}
+    return {}
+
+
+def image_files(plan: Plan, host: HostPlan, archives: dict[str, bytes]) -> dict[str, FileSpec]:
+    """The container image archives (by image ref) a minion imports into containerd."""
+    if plan.kube is None or host.role != "minion":
+        return {}
+    by_ref = {spec.ref: spec for spec in images.IMAGES}
+    return {images.remote_archive(by_ref[ref]): FileSpec(data) for ref, data in archives.items()}
 
 
 def pki_input(plan: Plan) -> pki.LabPKIInput:
@@ -85,6 +148,8 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
     """Every managed file on every host: rendered configs plus the certificates they name."""
     out: dict[str, dict[str, FileSpec]] = {}
     tls = plan.etcd.tls
+    kubeconfigs = (pki.lab_kubeconfigs(pki_input(plan), store, plan.kube.api_url)
+                   if plan.kube else {})
     if tls:
         ca = store.read_cert_pem(pki.ETCD_CA)
         client = {
@@ -114,8 +179,49 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
                 files[f"{layout.POUND_PKI}/etcd-client.pem"] = _secret(cl_pem, group="www-data",
                                                                        mode=0o640)
                 files[f"{layout.POUND_PKI}/etcd-ca.crt"] = FileSpec(ca)
+        if plan.kube:
+            files.update(_kube_files(plan, host, store, kubeconfigs))
         out[host.name] = files
     return out
+
+
+def _kube_files(plan: Plan, host: HostPlan, store: pki.PKIStore,
+                kubeconfigs: dict[str, str]) -> dict[str, FileSpec]:
+    """Certificates, keys and kubeconfigs of the kube tier (keys and kubeconfigs 0600)."""
+    def cert(name: str) -> FileSpec:
+        return FileSpec(store.read_cert_pem(name))
+
+    def key(name: str) -> FileSpec:
+        return _secret(store.read_key_pem(name))
+
+    files = {f"{KP}/ca.crt": cert(pki.KUBE_CA)}
+    if host.role == "master":
+        files.update({
+            f"{KP}/ca.key": key(pki.KUBE_CA),
+            f"{KP}/apiserver.crt": cert("kubernetes/apiserver"),
+            f"{KP}/apiserver.key": key("kubernetes/apiserver"),
+            f"{KP}/apiserver-kubelet-client.crt": cert("kubernetes/apiserver-kubelet-client"),
+            f"{KP}/apiserver-kubelet-client.key": key("kubernetes/apiserver-kubelet-client"),
+            f"{KP}/front-proxy-ca.crt": cert(pki.FRONT_PROXY_CA),
+            f"{KP}/front-proxy-client.crt": cert("front-proxy/client"),
+            f"{KP}/front-proxy-client.key": key("front-proxy/client"),
+            f"{KP}/service-account.pub": FileSpec(store.pub_path(pki.SERVICE_ACCOUNT)
+                                                  .read_bytes()),
+            f"{KP}/service-account.key": key(pki.SERVICE_ACCOUNT),
+            CM_KUBECONFIG: _secret(kubeconfigs["kube-controller-manager"].encode()),
+            SCHED_KUBECONFIG: _secret(kubeconfigs["kube-scheduler"].encode()),
+            kube.ADMIN_KUBECONFIG: _secret(kubeconfigs["admin"].encode()),
+        })
+    elif host.role == "minion":
+        files.update({
+            f"{KUBELET_PKI}/kubelet.crt": cert(f"kubernetes/kubelet-{host.name}"),
+            f"{KUBELET_PKI}/kubelet.key": key(f"kubernetes/kubelet-{host.name}"),
+            KUBELET_KUBECONFIG: _secret(kubeconfigs[f"kubelet-{host.name}"].encode()),
+            PROXY_KUBECONFIG: _secret(kubeconfigs["kube-proxy"].encode()),
+        })
+    else:
+        return {}
+    return files
 
 
 def is_unit(path: str) -> bool:

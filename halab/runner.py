@@ -148,6 +148,18 @@ class Runner:
         self.run(host, f"tar -x -p --same-owner -f {remote} -C / && rm -f {remote}",
                  what=f"unpacking {len(files)} files")
 
+    def put_file(self, host: str, local: Path, remote: str, mode: int = 0o755) -> None:
+        """Copy one (large) local file into place over SFTP, root-owned with `mode`."""
+        staging = f"/tmp/halab-put-{threading.get_ident()}-{Path(remote).name}"
+        try:
+            self._conn(host).put(str(local), staging)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            self._drop(host)
+            raise RemoteError(host, f"uploading {local.name}", str(exc)) from None
+        self.run(host, f"install -D -m {mode:o} -o root -g root {shlex.quote(staging)} "
+                       f"{shlex.quote(remote)} && rm -f {shlex.quote(staging)}",
+                 what=f"installing {remote}", timeout=300)
+
     def close(self) -> None:
         with self._lock:
             conns, self._connections = list(self._connections.values()), {}

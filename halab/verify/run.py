@@ -61,8 +61,12 @@ class Summary:
 def _failure_line(rep: pytest.TestReport) -> str:
     crash = getattr(rep.longrepr, "reprcrash", None)
     text = crash.message if crash else str(rep.longrepr)
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return " ".join(lines[:3])[:300]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "failed"
+    first = lines[0].removeprefix("AssertionError: ").removeprefix("AssertionError")
+    # `assert x, "why"` gives "why" first; a bare assert gives pytest's comparison next.
+    return (first or " ".join(lines[1:3]))[:300]
 
 
 def run_checks(lab_arg: str, junit: str | None) -> int:
