@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from halab import labdir, layout, pki, plan, preflight, provision, render
+from halab import images, kube, labdir, layout, pki, plan, preflight, provision, render
 from halab.errors import HalabError
 from halab.topology import load
 
@@ -118,3 +118,65 @@ def test_lab_names_resolve_through_state_files(tmp_path: Path, monkeypatch) -> N
     labdir.write_state(tmp_path / "seed", labdir.State(topology="/x/seed.yaml"))
     with pytest.raises(HalabError, match="several labs exist"):
         labdir.resolve_topology(None)
+
+
+# ── kube tier ───────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def seed_store(tmp_path_factory: pytest.TempPathFactory) -> pki.PKIStore:
+    s = pki.PKIStore(tmp_path_factory.mktemp("seed-pki"))
+    s.sync(pki.lab_certificates(provision.pki_input(lab("seed"))))
+    return s
+
+
+def test_kube_keys_and_kubeconfigs_are_0600_and_point_at_the_lb(seed_store) -> None:
+    import yaml
+
+    p = lab("seed")
+    files = provision.desired_files(p, render.render(p), seed_store)
+    m1, n1 = files["master1"], files["minion1"]
+    for path in (f"{layout.KUBE_PKI}/apiserver.key", f"{layout.KUBE_PKI}/service-account.key",
+                 f"{layout.KUBE_PKI}/ca.key", provision.CM_KUBECONFIG, kube.ADMIN_KUBECONFIG):
+        assert m1[path].mode == 0o600, path
+    for path in (f"{provision.KUBELET_PKI}/kubelet.key", provision.KUBELET_KUBECONFIG,
+                 provision.PROXY_KUBECONFIG):
+        assert n1[path].mode == 0o600, path
+    assert f"{layout.KUBE_PKI}/ca.key" not in n1  # only masters sign
+    assert not any(path.startswith(layout.KUBE_PKI) for path in files["lb1"])
+    cfg = yaml.safe_load(n1[provision.KUBELET_KUBECONFIG].content)
+    assert cfg["clusters"][0]["cluster"]["server"] == "https://192.168.33.11:6443"
+    assert cfg["users"][0]["name"] == "system:node:minion1"
+
+
+def test_each_role_gets_its_own_kube_binaries() -> None:
+    p = lab("seed")
+    by_role = {h.role: set(provision.binaries_for(p, h).values()) for h in p.hosts}
+    assert by_role["master"] == {"kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                 "kubectl"}
+    assert by_role["minion"] == {"kubelet", "kube-proxy", "flanneld", "flannel"}
+    assert by_role["lb"] == set()
+    assert provision.binaries_for(lab("etcd-only"), lab("etcd-only").masters[0]) == {}
+
+
+def test_kube_tiers_follow_etcd_and_the_lb_only_when_on() -> None:
+    p = lab("seed")
+    assert [t.name for t in provision.tiers(p)] == ["etcd", "load balancer",
+                                                    "kube control plane", "kube nodes"]
+    assert [t.name for t in provision.tiers(p, kube=False)] == ["etcd", "load balancer"]
+
+
+def test_a_changed_kubelet_certificate_restarts_the_kubelet_only() -> None:
+    tier = provision.KUBE_NODE_TIER
+    assert tier.services_for([f"{provision.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
+    assert tier.services_for(["/usr/local/bin/kube-proxy"]) == ["kube-proxy"]
+    assert tier.services_for([provision.CONTAINERD_CONFIG]) == ["containerd"]
+
+
+def test_minions_get_the_image_archives() -> None:
+    p = lab("seed")
+    archives = {spec.ref: b"tar" for spec in images.IMAGES}
+    minion, master = p.minions[0], p.masters[0]
+    assert set(provision.image_files(p, minion, archives)) == {
+        images.remote_archive(s) for s in images.IMAGES}
+    assert provision.image_files(p, master, archives) == {}
