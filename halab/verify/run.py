@@ -41,7 +41,7 @@ class Summary:
         doc = getattr(item, "function", None).__doc__ or item.name
         group = item.module.__name__.rsplit(".", 1)[-1].removeprefix("check_")
         target = item.callspec.id if hasattr(item, "callspec") else ""
-        detail = ""
+        detail = dict(rep.user_properties).get("detail", "")
         if rep.skipped and isinstance(rep.longrepr, tuple):
             detail = rep.longrepr[2].removeprefix("Skipped: ")
         elif rep.failed:

@@ -1,14 +1,110 @@
-"""Kubernetes: nodes, control-plane leaders and pods on the minions (the kube-tier issue)."""
+"""Kubernetes: minions Ready, masters unregistered, a web Deployment on the minions reached
+through its Service from another pod, the leases' holders, and kubectl exec through the LB."""
 
 from __future__ import annotations
 
+import base64
+import time
+
 import pytest
 
+from halab import kube, workloads
 from halab.lab import Lab
 
+WAIT = 240  # seconds for pods to run under emulation
 
-def test_kube_tier(lab: Lab) -> None:
-    """the Kubernetes tier works"""
+
+@pytest.fixture(scope="module")
+def ctl(lab: Lab, node):  # noqa: ANN001, ANN201 - kubectl on the first master
     if lab.plan.kube is None:
         pytest.skip("the topology turns the kube tier off")
-    pytest.skip("halab does not provision the kube tier yet, so there is nothing to check")
+    if lab.state is None or "kube nodes" not in lab.state.tiers_done:
+        pytest.skip("the kube tier has not been provisioned (see `halab up`'s kube line)")
+    master = node(lab.plan.masters[0].name)
+
+    def run(args: str, stdin: str | None = None, check: bool = True):  # noqa: ANN202
+        cmd = kube.kubectl(args, "60s")
+        if stdin is not None:
+            data = base64.b64encode(stdin.encode()).decode()
+            cmd = f"echo {data} | base64 -d | {cmd}"
+        r = master.run(cmd)
+        if check:
+            assert r.rc == 0, f"kubectl {args}: {(r.stderr or r.stdout).strip()[-300:]}"
+        return r
+    run("apply -f -", workloads.namespace())
+    yield run
+    run(f"delete namespace {workloads.NAMESPACE} --wait=false", check=False)
+
+
+def _nodes(ctl) -> list[kube.Node]:  # noqa: ANN001
+    return kube.parse_nodes(ctl("get nodes -o json").stdout)
+
+
+def test_every_minion_is_ready(ctl, lab: Lab) -> None:  # noqa: ANN001
+    """every minion is registered and Ready"""
+    problems = kube.node_problems(_nodes(ctl), [m.name for m in lab.plan.minions])
+    assert not problems, "; ".join(problems)
+
+
+def test_masters_are_not_registered(ctl, lab: Lab) -> None:  # noqa: ANN001
+    """masters are not registered as nodes (they run no kubelet), so nothing is scheduled there"""
+    names = {n.name for n in _nodes(ctl)}
+    registered = [m.name for m in lab.plan.masters if m.name in names]
+    assert not registered, f"registered: {registered}"
+
+
+def _wait_running(ctl, selector: str, count: int) -> list[kube.Pod]:  # noqa: ANN001
+    deadline = time.monotonic() + WAIT
+    pods: list[kube.Pod] = []
+    while time.monotonic() < deadline:
+        pods = kube.parse_pods(ctl(f"-n {workloads.NAMESPACE} get pods -l {selector} -o json")
+                               .stdout)
+        if len(pods) == count and all(p.phase == "Running" and p.ready for p in pods):
+            return pods
+        time.sleep(3)
+    states = ", ".join(f"{p.name} {p.phase} on {p.node or '-'}" for p in pods) or "none"
+    raise AssertionError(f"{count} pods not Running within {WAIT}s: {states}")
+
+
+def test_web_pods_run_on_the_minions(ctl, lab: Lab, record_property) -> None:  # noqa: ANN001
+    """a Deployment of the web image gets its pods Running on the minions"""
+    ctl("apply -f -", workloads.web())
+    pods = _wait_running(ctl, "app=web", 2)
+    minions = {m.name for m in lab.plan.minions}
+    assert all(p.node in minions for p in pods), [(p.name, p.node) for p in pods]
+    record_property("detail", ", ".join(f"{p.name} on {p.node} ({p.ip})" for p in pods))
+
+
+def test_the_service_reaches_the_pods_from_another_pod(ctl, record_property) -> None:  # noqa: ANN001
+    """the web Service answers a client pod"""
+    _wait_running(ctl, "app=web", 2)
+    job = f"client-{int(time.time())}"
+    ctl("apply -f -", workloads.client_job(job))
+    done = ctl(f"-n {workloads.NAMESPACE} wait --for=condition=complete job/{job} "
+               f"--timeout={WAIT}s", check=False)
+    logs = ctl(f"-n {workloads.NAMESPACE} logs job/{job}", check=False)
+    assert done.rc == 0, f"the client job did not complete: {done.stderr.strip()[-200:]}"
+    assert "Welcome to halab" in logs.stdout, logs.stdout[-200:]
+    record_property("detail", f"job {job} fetched the page through the Service")
+
+
+def test_the_leases_are_held(ctl, record_property) -> None:  # noqa: ANN001
+    """kube-controller-manager and kube-scheduler leases are held"""
+    holders = kube.parse_lease_holders(ctl("-n kube-system get leases -o json").stdout)
+    missing = [n for n in kube.LEASES if not holders.get(n)]
+    assert not missing, f"no holder: {missing}"
+    record_property("detail", ", ".join(f"{n}: {kube.holder_host(holders[n])}"
+                                        for n in kube.LEASES))
+
+
+def test_kubectl_exec_through_the_lb(ctl, lab: Lab, record_property) -> None:  # noqa: ANN001
+    """kubectl exec works through the load balancer (not through Pound, as the seeds report)"""
+    pods = _wait_running(ctl, "app=web", 2)
+    r = ctl(f"-n {workloads.NAMESPACE} exec {pods[0].name} -- /bin/busybox cat /www/index.html",
+            check=False)
+    if lab.plan.lb_kind == "pound":
+        assert r.rc != 0, "kubectl exec passed through Pound, which cannot upgrade connections"
+        record_property("detail", "fails through Pound, as expected: "
+                        + (r.stderr.strip().splitlines() or [""])[-1][:120])
+        return
+    assert r.rc == 0 and "Welcome to halab" in r.stdout, r.stderr.strip()[-200:]
