@@ -137,6 +137,10 @@ def nodes(lab: Lab, tier: Tier, changed: dict[str, list[str]]) -> int:
 
     def one(m: str) -> int:
         restart = tier.services_for(changed[m])
+        # Cheap and idempotent, so always: the modules and sysctls pods need (also set at boot).
+        lab.runner.run(m, f"modprobe -a overlay br_netfilter && "
+                          f"/usr/lib/systemd/systemd-sysctl {layout.NODE_SYSCTL}",
+                       what="loading overlay and br_netfilter, setting sysctls")
         n = ensure_service(lab, m, "containerd", "containerd" in restart, block=True)
         n += _import_images(lab, m, changed[m])
         # flanneld is Type=notify: a blocking start returns once it holds a subnet lease.

@@ -21,6 +21,8 @@ FLANNEL_ETCD_PREFIX = "/coreos.com/network"
 FLANNEL_NETWORK_JSON = "/etc/halab/flannel-network.json"
 CNI_CONF_DIR = "/etc/cni/net.d"
 CNI_BIN_DIR = "/usr/lib/cni"
+NODE_MODULES = "/etc/modules-load.d/halab-kubernetes.conf"
+NODE_SYSCTL = "/etc/sysctl.d/90-halab-kubernetes.conf"
 
 # Load balancers.
 NGINX_CONF = "/etc/nginx/nginx.conf"

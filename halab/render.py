@@ -42,6 +42,8 @@ MASTER_KUBE_FILES = [
     (layout.FLANNEL_NETWORK_JSON, "flannel/network.json.j2"),
 ]
 MINION_KUBE_FILES = [
+    (layout.NODE_MODULES, "node/modules.conf.j2"),
+    (layout.NODE_SYSCTL, "node/sysctl.conf.j2"),
     ("/etc/default/flanneld", "flannel/flanneld.env.j2"),
     ("/etc/systemd/system/flanneld.service", "flannel/flanneld.service.j2"),
     (f"{layout.CNI_CONF_DIR}/10-flannel.conflist", "flannel/10-flannel.conflist.j2"),
