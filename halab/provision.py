@@ -118,6 +118,26 @@ def binaries_for(plan: Plan, host: HostPlan) -> dict[str, str]:
     return {}
 
 
+BINARY_MANIFEST = "/var/lib/halab/kube-binaries.sha256"
+
+
+def binary_manifest(hashes: dict[str, str]) -> str:
+    """What was uploaded, in sha256sum's format, kept on the VM next to the binaries."""
+    return "".join(f"{digest}  {path}\n" for path, digest in sorted(hashes.items()))
+
+
+def parse_binary_manifest(text: str) -> dict[str, str]:
+    """Recorded hashes, minus the files reported as `missing PATH` (deleted since)."""
+    out, missing = {}, set()
+    for line in text.splitlines():
+        if line.startswith("missing "):
+            missing.add(line.split(" ", 1)[1].strip())
+        elif "  " in line:
+            digest, path = line.split("  ", 1)
+            out[path.strip()] = digest
+    return {p: d for p, d in out.items() if p not in missing}
+
+
 def image_files(plan: Plan, host: HostPlan, archives: dict[str, bytes]) -> dict[str, FileSpec]:
     """The container image archives (by image ref) a minion imports into containerd."""
     if plan.kube is None or host.role != "minion":

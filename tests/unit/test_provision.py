@@ -180,3 +180,11 @@ def test_minions_get_the_image_archives() -> None:
     assert set(provision.image_files(p, minion, archives)) == {
         images.remote_archive(s) for s in images.IMAGES}
     assert provision.image_files(p, master, archives) == {}
+
+
+def test_the_binary_manifest_round_trips_and_forgets_missing_files() -> None:
+    hashes = {"/usr/local/bin/kubelet": "a" * 64, "/usr/local/bin/kube-proxy": "b" * 64}
+    text = provision.binary_manifest(hashes)
+    assert provision.parse_binary_manifest(text) == hashes
+    gone = provision.parse_binary_manifest(text + "missing /usr/local/bin/kubelet\n")
+    assert gone == {"/usr/local/bin/kube-proxy": "b" * 64}
