@@ -27,6 +27,8 @@ def web(name: str = "web", replicas: int = 2) -> str:
     pod = {
         "metadata": {"labels": labels},
         "spec": {
+            # busybox httpd is PID 1 and ignores SIGTERM: do not wait 30 s for it.
+            "terminationGracePeriodSeconds": 2,
             "containers": [{"name": "web", "image": images.WEB.ref, "imagePullPolicy": "Never",
                             "ports": [{"containerPort": 80}]}],
             "topologySpreadConstraints": [{
@@ -48,11 +50,13 @@ def client_job(name: str, service: str = "web") -> str:
     """A pod that fetches the Service's page once; the lab has no DNS, so it uses the Service's
     environment variables (set for Services that exist before the pod)."""
     env = service.upper().replace("-", "_")
-    fetch = f"wget -q -O - -T 5 http://${env}_SERVICE_HOST:${env}_SERVICE_PORT/"
+    # No `-T`: this busybox's wget segfaults with a timeout; the Job's deadline bounds it.
+    fetch = f"/bin/busybox wget -q -O - http://${env}_SERVICE_HOST:${env}_SERVICE_PORT/"
     return _dump({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 600, "template": {"spec": {
+        "spec": {"backoffLimit": 3, "activeDeadlineSeconds": 180, "ttlSecondsAfterFinished": 600,
+                 "template": {"spec": {
             "restartPolicy": "Never",
             "containers": [{"name": "client", "image": images.WEB.ref,
                             "imagePullPolicy": "Never",
