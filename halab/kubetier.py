@@ -62,15 +62,20 @@ def control_plane(lab: Lab, tier: Tier, changed: dict[str, list[str]]) -> int:
     masters = [m.name for m in lab.plan.masters]
     actions = _flannel_network(lab)
     for service in tier.services:
-        def one(m: str, service: str = service) -> int:
-            return ensure_service(lab, m, service, service in tier.services_for(changed[m]))
-        done = parallel(masters, one)
-        if any(done.values()):
-            ui.info(f"  {service}: started or restarted on "
-                    f"{', '.join(m for m, n in done.items() if n)}")
-        actions += sum(done.values())
+        # Stopped instances start together; changed running ones restart one at a time, so
+        # the other masters keep serving (and an apiserver is ready before the next restarts).
+        started = parallel(masters, lambda m, svc=service: ensure_service(lab, m, svc, False))
+        if any(started.values()):
+            ui.info(f"  {service}: started on {', '.join(m for m, n in started.items() if n)}")
         if service == "kube-apiserver":
             wait_apiserver(lab, APISERVER_TIMEOUT)
+        actions += sum(started.values())
+        for m in masters:
+            if not started[m] and service in tier.services_for(changed[m]):
+                ui.info(f"  {service}: restarting on {m} (its files changed)")
+                actions += ensure_service(lab, m, service, True)
+                if service == "kube-apiserver":
+                    wait_apiserver(lab, APISERVER_TIMEOUT)
     wait_leases(lab, LEASE_TIMEOUT)
     return actions
 
