@@ -292,6 +292,10 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
                                   "role: lb so clients survive a master going down"))
     if len(lbs) > 1:
         p(doc.problem(("hosts",), "more than one host with role: lb is not supported yet"))
+    if lbs and topo.lb.kind == "pound" and topo.kubernetes.enabled:
+        warnings.append(f"{doc.file}: lb.kind pound with the kube tier: Pound terminates TLS, so "
+                        "kubelets and kubectl cannot authenticate with their certificates "
+                        "through it; use nginx or haproxy for a kube lab")
 
     etcd = topo.etcd
     if etcd.heartbeat_ms is not None and etcd.election_timeout_ms is not None:

@@ -89,6 +89,17 @@ def test_even_master_count_above_two_warns() -> None:
     assert len(loaded.warnings) == 1 and "4 masters" in loaded.warnings[0]
 
 
+def test_pound_in_front_of_a_kube_lab_warns() -> None:
+    text = ("name: pk\nnetwork: {subnet: 192.168.33.0/24}\nlb: {kind: pound}\nhosts:\n"
+            "  - {name: lb1, role: lb, ip: 192.168.33.11}\n"
+            "  - {name: master1, role: master, ip: 192.168.33.21}\n"
+            "  - {name: minion1, role: minion, ip: 192.168.33.31}\n")
+    loaded = loads(text, "pk.yaml")
+    assert len(loaded.warnings) == 1 and "Pound terminates TLS" in loaded.warnings[0]
+    off = loads(text.replace("hosts:", "kubernetes: {enabled: false}\nhosts:"), "pk.yaml")
+    assert off.warnings == []
+
+
 def test_unknown_key_without_close_match_lists_known_keys() -> None:
     text = ("name: x1\nnetwork: {subnet: 192.168.33.0/24}\nkubernetes: {enabled: false}\n"
             "hosts:\n  - {name: m1, role: master, ip: 192.168.33.21, qqqq: 1}\n")
