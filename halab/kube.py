@@ -6,6 +6,7 @@ which points at the load balancer), this module builds them and reads their outp
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ def kubectl(args: str, timeout: str = "20s") -> str:
     """A kubectl command line on a master, through the LB with the admin credentials."""
     return (f"{layout.KUBE_BIN}/kubectl --kubeconfig={ADMIN_KUBECONFIG} "
             f"--request-timeout={shlex.quote(timeout)} {args}")
+
+
+def kubectl_stdin(args: str, data: str, timeout: str = "60s") -> str:
+    """kubectl reading `data` on stdin (e.g. `apply -f -`), passed base64-encoded so no
+    quoting of the manifest can break the shell line."""
+    encoded = base64.b64encode(data.encode()).decode()
+    return f"echo {encoded} | base64 -d | {kubectl(args, timeout)}"
 
 
 @dataclass(frozen=True)

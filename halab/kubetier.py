@@ -12,7 +12,7 @@ import shlex
 import time
 from typing import TYPE_CHECKING
 
-from halab import etcd, images, kube, layout, ui
+from halab import etcd, images, kube, layout, services, ui
 from halab.provision import Tier
 from halab.runner import RemoteError, parallel
 
@@ -23,25 +23,6 @@ APISERVER_TIMEOUT = 420  # three apiservers starting at once under TCG
 LEASE_TIMEOUT = 300
 NODES_TIMEOUT = 420
 FLANNEL_KEY = f"{layout.FLANNEL_ETCD_PREFIX}/config"
-
-
-def _active(lab: Lab, host: str, service: str) -> bool:
-    r = lab.runner.run(host, f"systemctl is-active {service}", check=False)
-    return r.stdout.strip() == "active"
-
-
-def ensure_service(lab: Lab, host: str, service: str, changed: bool, block: bool = False) -> int:
-    """Enable and start `service` if it is stopped, restart it if its files changed."""
-    if not _active(lab, host, service):
-        how = "" if block else "--no-block "
-        lab.runner.run(host, f"systemctl enable {service} && systemctl start {how}{service}",
-                       what=f"starting {service}", timeout=240)
-        return 1
-    if changed:
-        lab.runner.run(host, f"systemctl restart {service}", what=f"restarting {service}",
-                       timeout=240)
-        return 1
-    return 0
 
 
 def _flannel_network(lab: Lab) -> int:
@@ -62,20 +43,12 @@ def control_plane(lab: Lab, tier: Tier, changed: dict[str, list[str]]) -> int:
     masters = [m.name for m in lab.plan.masters]
     actions = _flannel_network(lab)
     for service in tier.services:
-        # Stopped instances start together; changed running ones restart one at a time, so
-        # the other masters keep serving (and an apiserver is ready before the next restarts).
-        started = parallel(masters, lambda m, svc=service: ensure_service(lab, m, svc, False))
-        if any(started.values()):
-            ui.info(f"  {service}: started on {', '.join(m for m, n in started.items() if n)}")
-        if service == "kube-apiserver":
-            wait_apiserver(lab, APISERVER_TIMEOUT)
-        actions += sum(started.values())
-        for m in masters:
-            if not started[m] and service in tier.services_for(changed[m]):
-                ui.info(f"  {service}: restarting on {m} (its files changed)")
-                actions += ensure_service(lab, m, service, True)
-                if service == "kube-apiserver":
-                    wait_apiserver(lab, APISERVER_TIMEOUT)
+        def ready(service: str = service) -> None:
+            if service == "kube-apiserver":  # the others are checked by their leases below
+                wait_apiserver(lab, APISERVER_TIMEOUT)
+        actions += services.roll(lab.runner, masters, service,
+                                 lambda m, svc=service: svc in tier.services_for(changed[m]),
+                                 ready)
     wait_leases(lab, LEASE_TIMEOUT)
     return actions
 
@@ -146,12 +119,13 @@ def nodes(lab: Lab, tier: Tier, changed: dict[str, list[str]]) -> int:
         lab.runner.run(m, f"modprobe -a overlay br_netfilter && "
                           f"/usr/lib/systemd/systemd-sysctl {layout.NODE_SYSCTL}",
                        what="loading overlay and br_netfilter, setting sysctls")
-        n = ensure_service(lab, m, "containerd", "containerd" in restart, block=True)
+        r = lab.runner
+        n = services.ensure(r, m, "containerd", "containerd" in restart, block=True)
         n += _import_images(lab, m, changed[m])
         # flanneld is Type=notify: a blocking start returns once it holds a subnet lease.
-        n += ensure_service(lab, m, "flanneld", "flanneld" in restart, block=True)
-        n += ensure_service(lab, m, "kubelet", "kubelet" in restart)
-        n += ensure_service(lab, m, "kube-proxy", "kube-proxy" in restart)
+        n += services.ensure(r, m, "flanneld", "flanneld" in restart, block=True)
+        n += services.ensure(r, m, "kubelet", "kubelet" in restart)
+        n += services.ensure(r, m, "kube-proxy", "kube-proxy" in restart)
         return n
     done = parallel(minions, one)
     for m, n in done.items():

@@ -25,6 +25,7 @@ from halab import (
     preflight,
     provision,
     render,
+    services,
     ui,
 )
 from halab.errors import HalabError
@@ -172,8 +173,7 @@ def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: 
     p = lab.plan
     kube_reason = _kube_skip_reason(p)
     kube_on = p.kube is not None and kube_reason is None
-    desired = provision.desired_files(p, rendered, store) if kube_on else \
-        provision.desired_files(_without_kube(p), rendered, store)
+    desired = provision.desired_files(p if kube_on else _without_kube(p), rendered, store)
     if p.kube and not kube_on:
         desired = {h: {path: f for path, f in files.items() if not render.is_kube_file(path)}
                    for h, files in desired.items()}
@@ -261,30 +261,11 @@ def _sync_binaries(lab: Lab) -> dict[str, list[str]]:
     return {h: done.get(h, []) for h in wanted}
 
 
-def _active(lab: Lab, host: str, service: str) -> bool:
-    r = lab.runner.run(host, f"systemctl is-active {service}", check=False)
-    return r.stdout.strip() == "active"
-
-
 def _etcd_tier(lab: Lab, tier: provision.Tier, changed: dict[str, list[str]]) -> int:
     """Start a new cluster all at once; restart changed members one at a time (keeps quorum)."""
-    masters = [m.name for m in lab.plan.masters]
-    inactive = [m for m, up_ in parallel(masters, lambda m: _active(lab, m, "etcd")).items()
-                if not up_]
-    actions = 0
-    if inactive:
-        ui.info(f"  starting etcd on {', '.join(inactive)}")
-        parallel(inactive, lambda m: lab.runner.run(
-            m, "systemctl enable etcd && systemctl start --no-block etcd", what="starting etcd"))
-        actions += len(inactive)
-    wait_etcd(lab, ETCD_TIMEOUT)
-    for m in masters:
-        if m not in inactive and tier.services_for(changed.get(m, [])):
-            ui.info(f"  restarting etcd on {m} (its configuration changed)")
-            lab.runner.run(m, "systemctl restart etcd", what="restarting etcd", timeout=180)
-            wait_etcd(lab, ETCD_TIMEOUT)
-            actions += 1
-    return actions
+    return services.roll(lab.runner, [m.name for m in lab.plan.masters], "etcd",
+                         lambda m: bool(tier.services_for(changed.get(m, []))),
+                         lambda: wait_etcd(lab, ETCD_TIMEOUT))
 
 
 def etcd_view(lab: Lab, via: str | None = None) -> etcd.ClusterView:
@@ -325,7 +306,8 @@ def _lb_tier(lab: Lab, tier: provision.Tier, changed: dict[str, list[str]]) -> i
     assert lb is not None
     service = lab.plan.lb_kind
     actions = 0
-    if tier.services_for(changed.get(lb.name, [])) or not _active(lab, lb.name, service):
+    if tier.services_for(changed.get(lb.name, [])) or \
+            not services.is_active(lab.runner, lb.name, service):
         ui.info(f"  (re)starting {service} on {lb.name}")
         lab.runner.run(lb.name, f"systemctl enable {service} && systemctl restart {service}",
                        what=f"starting {service}")

@@ -208,6 +208,9 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
 def _kube_files(plan: Plan, host: HostPlan, store: pki.PKIStore,
                 kubeconfigs: dict[str, str]) -> dict[str, FileSpec]:
     """Certificates, keys and kubeconfigs of the kube tier (keys and kubeconfigs 0600)."""
+    if host.role not in ("master", "minion"):
+        return {}
+
     def cert(name: str) -> FileSpec:
         return FileSpec(store.read_cert_pem(name))
 
@@ -232,15 +235,13 @@ def _kube_files(plan: Plan, host: HostPlan, store: pki.PKIStore,
             SCHED_KUBECONFIG: _secret(kubeconfigs["kube-scheduler"].encode()),
             kube.ADMIN_KUBECONFIG: _secret(kubeconfigs["admin"].encode()),
         })
-    elif host.role == "minion":
+    else:
         files.update({
             f"{KUBELET_PKI}/kubelet.crt": cert(f"kubernetes/kubelet-{host.name}"),
             f"{KUBELET_PKI}/kubelet.key": key(f"kubernetes/kubelet-{host.name}"),
             KUBELET_KUBECONFIG: _secret(kubeconfigs[f"kubelet-{host.name}"].encode()),
             PROXY_KUBECONFIG: _secret(kubeconfigs["kube-proxy"].encode()),
         })
-    else:
-        return {}
     return files
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from halab import etcd, failover, ui
 from halab.errors import HalabError
@@ -109,12 +110,10 @@ class Cluster:
     """The lab's etcd as seen from this host through the JSON gateway."""
 
     plan: Plan
-    pki_dir: object  # Path; kept loose so tests can pass a str
+    pki_dir: Path
 
     def gateway(self, url: str, timeout: float = 2.0) -> Gateway:
-        from pathlib import Path
-
-        return Gateway.for_lab(self.plan, Path(str(self.pki_dir)), url, timeout)
+        return Gateway.for_lab(self.plan, self.pki_dir, url, timeout)
 
     def member_urls(self) -> dict[str, str]:
         names = (m.name for m in self.plan.masters)
@@ -216,7 +215,7 @@ def member_rows(view: etcd.ClusterView) -> list[str]:
     return rows
 
 
-def halt_master(plan: Plan, pki_dir: object, host: HostPlan, hard: bool,
+def halt_master(plan: Plan, pki_dir: Path, host: HostPlan, hard: bool,
                 power_off: Callable[[], None]) -> HaltReport:
     """Write through the LB, halt `host` with `power_off`, and measure what the cluster did."""
     cluster = Cluster(plan, pki_dir)
@@ -307,7 +306,7 @@ class RejoinReport:
         return out
 
 
-def start_master(plan: Plan, pki_dir: object, host: HostPlan,
+def start_master(plan: Plan, pki_dir: Path, host: HostPlan,
                  boot: Callable[[], None]) -> RejoinReport:
     cluster = Cluster(plan, pki_dir)
     t0 = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from halab import ui
 from halab.plan import HostPlan, Plan
@@ -51,7 +52,7 @@ def judge_rejoin(report: demo.RejoinReport, after: list[str], masters: int) -> l
     ]
 
 
-def failover(plan: Plan, pki_dir: object, hard: bool,
+def failover(plan: Plan, pki_dir: Path, hard: bool,
              power_off: Callable[[HostPlan], Callable[[], None]],
              boot: Callable[[HostPlan], Callable[[], None]]) -> tuple[bool, dict[str, float]]:
     """Run the scenario; returns whether every verdict held, and the figures measured."""

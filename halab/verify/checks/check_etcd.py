@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from halab import etcd, layout
 from halab.lab import Lab
 
@@ -62,7 +64,6 @@ def test_one_leader_and_one_term(master, lab: Lab) -> None:  # noqa: ANN001
 def test_a_client_without_a_certificate_is_refused(master, lab: Lab) -> None:  # noqa: ANN001
     """a client without a certificate is refused"""
     if not lab.plan.etcd.tls:
-        import pytest
         pytest.skip("the topology turns etcd TLS off")
     r = master.run(f"curl -sS --max-time 5 --cacert {layout.CLIENT_PKI}/etcd-ca.crt "
                    f"{LOCAL}/health")

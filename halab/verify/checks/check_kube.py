@@ -3,7 +3,6 @@ through its Service from another pod, the leases' holders, and kubectl exec thro
 
 from __future__ import annotations
 
-import base64
 import time
 
 import pytest
@@ -23,11 +22,8 @@ def ctl(lab: Lab, node):  # noqa: ANN001, ANN201 - kubectl on the first master
     master = node(lab.plan.masters[0].name)
 
     def run(args: str, stdin: str | None = None, check: bool = True):  # noqa: ANN202
-        cmd = kube.kubectl(args, "60s")
-        if stdin is not None:
-            data = base64.b64encode(stdin.encode()).decode()
-            cmd = f"echo {data} | base64 -d | {cmd}"
-        r = master.run(cmd)
+        r = master.run(kube.kubectl(args, "60s") if stdin is None else
+                       kube.kubectl_stdin(args, stdin))
         if check:
             assert r.rc == 0, f"kubectl {args}: {(r.stderr or r.stdout).strip()[-300:]}"
         return r
