@@ -6,10 +6,13 @@ guest was seen to boot) and which key logs in.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import vagrant
@@ -65,13 +68,19 @@ class VagrantLab:
             raise self._failure(what, exc.returncode, tail) from None
 
     def up(self, hosts: list[str] | None, on_line: Callable[[str], None]) -> None:
-        """Boot the VMs (all at once: vagrant-libvirt brings machines up in parallel)."""
+        """Boot the VMs (all at once: vagrant-libvirt brings machines up in parallel).
+
+        One `vagrant up` on this host at a time: libvirt picks a free `virbrN` for each new
+        network when it is defined, and two labs defining networks at once were given the same
+        one ("bridge name 'virbr2' already in use"). A second lab waits, bounded by UP_LOCK_WAIT.
+        """
         def lines() -> object:
             if hosts and len(hosts) == 1:
                 return self.v.up(vm_name=hosts[0], no_provision=True, provider="libvirt",
                                  stream_output=True)
             return self.v.up(no_provision=True, provider="libvirt", stream_output=True)
-        self._stream("up", lines, on_line)
+        with _host_lock(home.home() / "vagrant-up.lock", UP_LOCK_WAIT, on_line):
+            self._stream("up", lines, on_line)
 
     def halt(self, host: str, force: bool) -> None:
         try:
@@ -84,3 +93,31 @@ class VagrantLab:
             self.v.destroy()
         except subprocess.CalledProcessError as exc:
             raise self._failure("destroy", exc.returncode) from None
+
+
+UP_LOCK_WAIT = 1800
+
+
+@contextmanager
+def _host_lock(path: Path, timeout: float, on_line: Callable[[str], None]) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    on_line("waiting for another lab's `vagrant up` on this host to finish")
+                    told = True
+                if time.monotonic() > deadline:
+                    raise HalabError(f"another `vagrant up` held {path} for {timeout:.0f}s",
+                                     "is another `halab up` stuck? (`ps aux | grep vagrant`)"
+                                     ) from None
+                time.sleep(2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
