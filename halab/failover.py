@@ -106,6 +106,31 @@ def leader_change(samples: Sequence[Sample], old_leader_name: str, old_leader: i
                         new_at=seen[0] if seen else None, new_leader=seen[1] if seen else None)
 
 
+@dataclass(frozen=True)
+class LeasePoll:
+    """One `kubectl get leases` through the LB: the host holding each lease, or None when the
+    call failed (which also counts against "kubectl keeps working")."""
+
+    started: float
+    finished: float
+    holders: dict[str, str] | None
+
+
+def holder_moved(polls: Sequence[LeasePoll], lease: str, old_host: str, since: float
+                 ) -> tuple[float, str] | None:
+    """When a host other than `old_host` was first seen holding `lease`, at or after `since`."""
+    for p in sorted(polls, key=lambda p: p.started):
+        if p.started >= since and p.holders and p.holders.get(lease) not in (None, "", old_host):
+            return p.finished, p.holders[lease]
+    return None
+
+
+def call_log(polls: Sequence[LeasePoll], started: float, stopped: float) -> WriteLog:
+    """The polls as a log of calls, so their longest gap is measured like the writes'."""
+    return WriteLog(started, stopped, [Write(i, p.started, p.finished, p.holders is not None)
+                                       for i, p in enumerate(polls, 1)])
+
+
 def key_seq(key: str, prefix: str) -> int | None:
     """The write number in a key the writer made (`<prefix><seq>`), or None for other keys."""
     if not key.startswith(prefix):

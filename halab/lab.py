@@ -485,14 +485,16 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
 
 
 def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
-    from halab.verify import scenario
+    from halab.verify import kubedemo, scenario
 
     if len(lab.plan.masters) < 3:
         raise HalabError(f"lab {lab.plan.lab!r} has {len(lab.plan.masters)} master(s); the "
                          "failover scenario needs 3 or more", "use labs/etcd-only.yaml")
     try:
+        kube_on = lab.plan.kube is not None and _kube_skip_reason(lab.plan) is None
         return scenario.failover(lab.plan, lab.dir / "pki", hard,
-                                 lambda h: _power_off(lab, h, hard), lambda h: _boot(lab, h))
+                                 lambda h: _power_off(lab, h, hard), lambda h: _boot(lab, h),
+                                 kubedemo.KubeProbe(lab.plan, lab.runner) if kube_on else None)
     finally:
         lab.close()
 

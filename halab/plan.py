@@ -61,6 +61,11 @@ class KubePlan:
     api_url: str  # through the LB (or the only master)
     apiserver_sans_ip: tuple[str, ...]
     apiserver_sans_dns: tuple[str, ...]
+    # Leader election of kube-controller-manager and kube-scheduler (Kubernetes' defaults, set
+    # explicitly so the failover scenario judges the new lease holder against the same numbers).
+    lease_duration_s: int = 15
+    renew_deadline_s: int = 10
+    retry_period_s: int = 2
 
 
 @dataclass(frozen=True)

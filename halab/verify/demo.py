@@ -133,6 +133,29 @@ class Cluster:
                 gw.close()
         return out
 
+    def move_leader(self, to: str, timeout: float = 30) -> bool:
+        """Hand etcd's leadership to member `to`, and wait until it leads; False if it did not."""
+        statuses = self.statuses()
+        leader = next((n for n, s in statuses.items() if s and s.is_leader), None)
+        target = statuses.get(to)
+        if leader is None or target is None:
+            return False
+        if leader != to:
+            gw = self.gateway(self.member_urls()[leader], timeout=10)
+            try:
+                gw.move_leader(target.member_id)
+            except GatewayError:
+                return False
+            finally:
+                gw.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.statuses().get(to)
+            if now is not None and now.is_leader:
+                return True
+            time.sleep(0.5)
+        return False
+
     def members(self, via: list[str]) -> list[etcd.Member]:
         """The member list, asked of the first of `via` (member names) that answers."""
         urls = self.member_urls()

@@ -110,3 +110,7 @@ class Gateway:
     def delete_prefix(self, prefix: str) -> None:
         self.call("/v3/kv/deleterange", {"key": etcd.b64(prefix),
                                          "range_end": etcd.prefix_end(prefix)})
+
+    def move_leader(self, target_id: int) -> None:
+        """Hand etcd's leadership to member `target_id`; only the current leader accepts it."""
+        self.call("/v3/maintenance/transfer-leadership", {"targetID": str(target_id)})

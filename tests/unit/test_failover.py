@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from halab import etcd, failover, lbconfig, plan, render
-from halab.failover import Sample, Write, WriteLog
+from halab.failover import LeasePoll, Sample, Write, WriteLog
 from halab.topology import load
 
 pytestmark = pytest.mark.unit
@@ -190,6 +190,71 @@ def test_the_failover_verdicts_catch_a_slow_election_a_lost_write_and_a_lone_mem
     assert [v.ok for v in lost] == [True, False, True] and "1 lost" in lost[1].detail
     lone = scenario.judge_halt(report(None, [1, 2], statuses=1), masters=3)
     assert [v.ok for v in lone] == [False, True, False]
+
+
+def test_halting_a_follower_asks_only_that_the_leader_stays() -> None:
+    from halab.verify import demo, scenario
+
+    r = report(1.0, [1, 2])
+    assert isinstance(r, demo.HaltReport)
+    r.change, r.host = None, "m3"  # m1 leads; m2 and m3 answer, m2 named leader by both
+    first = scenario.judge_halt(r, masters=3)[0]
+    assert not first.ok and first.title == "etcd keeps its leader m1"
+    r.old_leader = "m2"
+    assert scenario.judge_halt(r, masters=3)[0].ok
+
+
+# ── the kube tier while a master is down ────────────────────────────────────────────────────
+
+CM, SCHED = "kube-controller-manager", "kube-scheduler"
+
+
+def poll(t: float, cm: str | None, sched: str = "master2", took: float = 0.5) -> LeasePoll:
+    return LeasePoll(t, t + took, None if cm is None else {CM: cm, SCHED: sched})
+
+
+def test_a_new_holder_is_the_first_other_host_seen_after_the_halt() -> None:
+    polls = [poll(0, "master1"), poll(1, "master3"), poll(11, None), poll(12, "master1"),
+             poll(30, "master3"), poll(31, "master2")]
+    assert failover.holder_moved(polls, CM, "master1", since=10) == (30.5, "master3")
+    assert failover.holder_moved(polls, CM, "master1", since=40) is None
+    assert failover.holder_moved(polls, SCHED, "master2", since=0) is None
+
+
+def test_failed_kubectl_calls_make_the_gap() -> None:
+    polls = [poll(0, "m1"), poll(1, None), poll(2, None), poll(9, "m2"), poll(10, "m2")]
+    calls = failover.call_log(polls, started=0, stopped=11)
+    assert calls.acked() == [1, 4, 5] and calls.longest_gap() == pytest.approx(9.0)
+
+
+def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0) -> object:
+    from halab.verify import kubedemo, scenario
+
+    pods = kubedemo.PodsReport("web-next", pods_seconds, ["web-next-a on minion1 (Running)"],
+                               "" if pods_seconds else "0 of 2 pods Running and Ready")
+    return scenario.KubeHalt("master1", {CM: "master1", SCHED: "master2"}, 10.0, polls,
+                             0.0, polls[-1].finished + 1, pods, lease_limit_s=27)
+
+
+def test_the_kube_verdicts_hold_for_a_good_run() -> None:
+    from halab.verify import scenario
+
+    polls = [poll(t, "master1" if t < 30 else "master3") for t in range(0, 60, 2)]
+    verdicts = scenario.judge_kube_halt(kube_halt(polls))
+    assert [v.ok for v in verdicts] == [True, True, True]
+    assert verdicts[0].detail == "master3 after 20.5s"  # the scheduler's lease did not move
+    assert "30 of 30 calls answered" in verdicts[2].detail
+
+
+def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> None:
+    from halab.verify import scenario
+
+    late = [poll(t, "master1" if t < 40 else "master3") for t in range(0, 60, 2)]
+    assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None))] == [False, False, True]
+    dead = [poll(t, "master1" if t < 12 else None) for t in range(0, 60, 2)]
+    verdicts = scenario.judge_kube_halt(kube_halt(dead))
+    assert [v.ok for v in verdicts] == [False, True, False]
+    assert verdicts[0].detail == "none seen" and "longest gap" in verdicts[2].detail
 
 
 def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.CaptureFixture) -> None:

@@ -92,10 +92,13 @@ def test_control_plane_is_leader_elected_and_uses_every_etcd_member() -> None:
     assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
             "https://192.168.33.23:2379") in api
     assert "--insecure" not in api and "--client-ca-file=" in api
-    assert "--leader-elect=true" in m["/etc/systemd/system/kube-controller-manager.service"]
+    cm = m["/etc/systemd/system/kube-controller-manager.service"]
+    assert "--leader-elect=true" in cm and "--leader-elect-lease-duration=15s" in cm
     sched = yaml.safe_load(m["/etc/kubernetes/kube-scheduler.yaml"])
+    # The same timings as the controller manager's: the failover scenario judges by them.
     assert sched["leaderElection"] == {"leaderElect": True, "resourceNamespace": "kube-system",
-                                       "resourceName": "kube-scheduler"}
+                                       "resourceName": "kube-scheduler", "leaseDuration": "15s",
+                                       "renewDeadline": "10s", "retryPeriod": "2s"}
 
 
 def test_minion_configs_parse_and_point_at_the_lb() -> None:

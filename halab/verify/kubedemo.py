@@ -1,0 +1,123 @@
+"""The Kubernetes half of the failover scenario: lease holders, kubectl through the LB, pods.
+
+Every kubectl runs on a master that stays up, with the admin kubeconfig, so it goes through the
+load balancer like a user's would. The times are taken on this host's clock, around each call;
+the arithmetic is `halab.failover`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from halab import kube, workloads
+from halab.failover import LeasePoll
+from halab.plan import APISERVER_PORT, Plan
+from halab.runner import RemoteError, Runner
+
+LEASE_POLL = 1.0  # seconds between `kubectl get leases` while a master is down
+POLL_LIMIT = 900  # no polling for longer than this, whatever happens
+PODS_TIMEOUT = 240  # a Deployment created while a master is down, until its pods run
+APISERVER_TIMEOUT = 300  # the halted master's apiserver, after its VM booted again
+NEXT = "web-next"  # the seeds' `nginx-next`: a Deployment created while the master is down
+
+
+class LeaseWatcher(threading.Thread):
+    """Polls the lease holders through the LB from one master until stopped."""
+
+    def __init__(self, probe: KubeProbe, via: str):
+        super().__init__(name="halab-leases", daemon=True)
+        self.probe, self.via = probe, via
+        self.polls: list[LeasePoll] = []
+        self.started = self.stopped = time.monotonic()
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        self.started = time.monotonic()
+        deadline = self.started + POLL_LIMIT
+        while not self._done.is_set() and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            try:
+                holders: dict[str, str] | None = self.probe.holders(self.via, timeout="5s")
+            except RemoteError:
+                holders = None
+            self.polls.append(LeasePoll(t0, time.monotonic(), holders))
+            self._done.wait(max(0.0, LEASE_POLL - (time.monotonic() - t0)))
+        self.stopped = time.monotonic()
+
+    def snapshot(self) -> list[LeasePoll]:
+        return list(self.polls)
+
+    def finish(self) -> list[LeasePoll]:
+        self._done.set()
+        self.join(timeout=30)
+        return self.snapshot()
+
+
+@dataclass
+class PodsReport:
+    name: str
+    seconds: float | None  # from `kubectl apply` until every replica ran on a minion
+    placement: list[str] = field(default_factory=list)  # `pod on node`
+    why: str = ""
+
+
+@dataclass
+class KubeProbe:
+    """kubectl on the lab's masters, over the runner's SSH connections."""
+
+    plan: Plan
+    runner: Runner
+
+    def kubectl(self, via: str, args: str, timeout: str = "20s") -> str:
+        return self.runner.run(via, kube.kubectl(args, timeout), what=f"kubectl {args}",
+                               timeout=60).stdout
+
+    def holders(self, via: str, timeout: str = "20s") -> dict[str, str]:
+        """Lease → the host holding it (`""` when nobody does)."""
+        found = kube.parse_lease_holders(
+            self.kubectl(via, "-n kube-system get leases -o json", timeout))
+        return {lease: kube.holder_host(found.get(lease, "")) for lease in kube.LEASES}
+
+    def run_deployment(self, via: str, name: str, replicas: int) -> PodsReport:
+        """Create the web Deployment `name` and time it until its pods run on minions."""
+        minions = {m.name for m in self.plan.minions}
+        self.runner.run(via, kube.kubectl_stdin("apply -f -", workloads.namespace()
+                                                + "---\n" + workloads.web(name, replicas)),
+                        what=f"creating the Deployment {name}", timeout=120)
+        t0 = time.monotonic()
+        report = PodsReport(name, None)
+        while time.monotonic() - t0 < PODS_TIMEOUT:
+            try:
+                pods = kube.parse_pods(self.kubectl(
+                    via, f"-n {workloads.NAMESPACE} get pods -l app={name} -o json"))
+            except RemoteError as exc:
+                report.why = str(exc).splitlines()[-1]
+                time.sleep(2)
+                continue
+            report.placement = [f"{p.name} on {p.node or 'no node'} ({p.phase})" for p in pods]
+            running = [p for p in pods if p.phase == "Running" and p.ready and p.node in minions]
+            if len(running) >= replicas:
+                report.seconds = time.monotonic() - t0
+                return report
+            report.why = f"{len(running)} of {replicas} pods Running and Ready"
+            time.sleep(2)
+        return report
+
+    def delete(self, via: str, name: str) -> None:
+        self.runner.run(via, kube.kubectl(f"-n {workloads.NAMESPACE} delete deployment,service "
+                                          f"{name} --ignore-not-found --wait=false"),
+                        what=f"deleting {name}", check=False, timeout=60)
+
+    def wait_apiserver(self, via: str, host: str) -> float | None:
+        """Seconds until `host`'s own apiserver answers /readyz (asked directly, not via the LB)."""
+        ip = next(m.ip for m in self.plan.masters if m.name == host)
+        ask = kube.kubectl(f"--server=https://{ip}:{APISERVER_PORT} get --raw /readyz", "10s")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < APISERVER_TIMEOUT:
+            r = self.runner.run(via, ask, check=False, timeout=60)
+            if r.ok and r.stdout.strip() == "ok":
+                return time.monotonic() - t0
+            time.sleep(3)
+        return None
