@@ -12,13 +12,14 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
         gcc libc6-dev umoci
 
-.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test lint bench clean binaries
+.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
 	@echo "make lab-down   destroy it"
 	@echo "make test       run the whole test suite (unit + lab)"
 	@echo "make unit       run the unit tests only (no VMs, seconds)"
+	@echo "make kube-test  the seed lab's kube tier on real VMs (about 30 min; not in make test)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
 	@echo "make lint       ruff"
@@ -54,6 +55,10 @@ unit: venv
 
 lab-test: deps
 	$(BIN)/pytest -m lab $(PYTEST_ARGS)
+
+# The seed lab with the kube tier on real VMs (about 30 min): kept out of `make test` and CI.
+kube-test: deps binaries
+	$(BIN)/pytest -m kube $(PYTEST_ARGS)
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
 test: deps

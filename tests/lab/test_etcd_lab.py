@@ -8,14 +8,14 @@ once for the module and torn down by the last test (and by the fixture if a test
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree
 
+import labcli
 import pytest
 import testinfra
+from labcli import ROOT, halab
 
 from halab import etcd, plan
 from halab.home import labs_dir
@@ -23,29 +23,16 @@ from halab.topology import load
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = ROOT / "labs" / "etcd-only.yaml"
 LAB = "etcd-only"
 
 
-def halab(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "halab.cli", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    print(proc.stdout, proc.stderr, sep="\n")
-    return proc
-
-
-def virsh(*args: str) -> str:
-    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
-                          text=True, timeout=60, check=True).stdout
-
-
 def lab_objects() -> list[str]:
-    """Every libvirt domain, network and volume whose name belongs to this lab."""
-    names = virsh("list", "--all", "--name").split() + virsh("net-list", "--all", "--name").split()
-    vols = [line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:]
-            if line.strip()]
-    return [n for n in names + vols if n.startswith(f"halab-{LAB}")]
+    return labcli.lab_objects(LAB)
+
+
+def host(name: str) -> testinfra.host.Host:
+    return labcli.host(LAB, name)
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +48,6 @@ def lab_up() -> dict[str, object]:
 @pytest.fixture(scope="module")
 def p() -> plan.Plan:
     return plan.build(load(TOPOLOGY).topology)
-
-
-def host(name: str) -> testinfra.host.Host:
-    return testinfra.get_host(f"paramiko://{name}", ssh_config=str(labs_dir() / LAB / "ssh_config"),
-                              sudo=True)
 
 
 def test_up_brings_the_lab_up(lab_up: dict) -> None:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import testinfra
+from labcli import ROOT, halab, host, virsh_names
 
 from halab import etcd, plan
-from halab.home import labs_dir
 from halab.topology import load
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
 
 TOPOLOGY = """\
 name: lb-{kind}
@@ -34,21 +31,6 @@ hosts:
   - {{name: master1, role: master, ip: 192.168.{third}.21}}
 """
 KINDS = {"pound": (44, 132), "haproxy": (45, 133)}
-
-
-def halab(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "halab.cli", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=2400, stdin=subprocess.DEVNULL)
-    print(proc.stdout, proc.stderr, sep="\n")
-    return proc
-
-
-def virsh_names() -> set[str]:
-    out = []
-    for args in (["list", "--all", "--name"], ["net-list", "--all", "--name"]):
-        out += subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
-                              text=True, timeout=60, check=True).stdout.split()
-    return set(out)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +62,7 @@ def test_etcd_through_the_lb_needs_a_client_certificate(labs, kind: str) -> None
     p, code, out = labs[kind]
     assert code == 0, out[-3000:]
     assert f"etcd answers through {kind}" in out
-    lb = testinfra.get_host("paramiko://lb1", sudo=True,
-                            ssh_config=str(labs_dir() / p.lab / "ssh_config"))
+    lb = host(p.lab, "lb1")
     assert lb.service(kind).is_running
     ok = lb.run(etcd.curl_health(p, p.etcd.client_url))
     assert ok.rc == 0 and '"health":"true"' in ok.stdout.replace(" ", ""), ok.stderr
