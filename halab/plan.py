@@ -22,6 +22,11 @@ APISERVER_PORT = 6443
 # etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,
 # so idle clusters flap with 100/1000 ms; 5x slower timings keep one leader.
 ETCD_TIMINGS: dict[Accel, tuple[int, int]] = {"kvm": (100, 1000), "tcg": (500, 5000)}
+# Leader election of kube-controller-manager and kube-scheduler: lease duration, renew deadline,
+# retry period (s). Kubernetes' defaults suit KVM. Under TCG on a small host a lease renewal
+# through the LB can take over 10 s, and the holders lost their leases every few minutes; the
+# longer timings keep one holder, at the price of a slower takeover when a master dies.
+LEASE_TIMINGS: dict[Accel, tuple[int, int, int]] = {"kvm": (15, 10, 2), "tcg": (60, 40, 8)}
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,8 @@ class KubePlan:
     api_url: str  # through the LB (or the only master)
     apiserver_sans_ip: tuple[str, ...]
     apiserver_sans_dns: tuple[str, ...]
-    # Leader election of kube-controller-manager and kube-scheduler (Kubernetes' defaults, set
-    # explicitly so the failover scenario judges the new lease holder against the same numbers).
+    # Leader election (LEASE_TIMINGS), rendered into both components' configs and used by the
+    # failover scenario to judge the new lease holder.
     lease_duration_s: int = 15
     renew_deadline_s: int = 10
     retry_period_s: int = 2
@@ -147,6 +152,7 @@ def build(topo: Topology, accel: Accel = "tcg") -> Plan:
         svc: IPv4Network = k.service_cidr
         first_svc = str(nth_ip(svc, 1))
         lb_ips = [str(h.ip) for h in topo.by_role("lb")]
+        lease, renew, retry = LEASE_TIMINGS[accel]
         kube = KubePlan(
             version=(k.version or versions.KUBERNETES_VERSION).lstrip("v"),
             service_cidr=str(svc), first_service_ip=first_svc,
@@ -158,6 +164,7 @@ def build(topo: Topology, accel: Accel = "tcg") -> Plan:
                 [m.ip for m in masters] + lb_ips + [first_svc, "127.0.0.1"])),
             apiserver_sans_dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                 f"kubernetes.default.svc.{k.cluster_domain}", "localhost"),
+            lease_duration_s=lease, renew_deadline_s=renew, retry_period_s=retry,
         )
 
     subnet = topo.network.subnet
