@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
         libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
-        gcc libc6-dev umoci
+        gcc libc6-dev umoci graphviz
 
 .PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test lint bench clean binaries
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from halab import __version__, lab, plan, render, ui
+from halab import __version__, diagram, lab, labdir, plan, render, report, students, ui
 from halab.cli_binaries import add_binaries_commands
 from halab.cli_box import add_box_commands
 from halab.errors import HalabError
@@ -34,7 +34,13 @@ examples:
   halab start master1                 bring it back, time its catch-up
   halab verify [--junit FILE]         testinfra checks of every host, one line each
   halab verify --scenario failover    halt the leader, assert failover figures, restart
+  halab diagram labs/zones.yaml       draw the lab (SVG + PNG) under .halab/zones/
   halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
+
+workshop (several student labs on one host):
+  halab up --student 3                student 3's own seed lab, seed-s03, on 10.150.3.0/24
+  halab status --all                  one row per lab on this host, VMs running
+  halab report --out report.md        verify results of every lab as Markdown
 
 LAB arguments take a topology file or the name of a lab brought up before; with one lab up
 they can be left out.
@@ -48,8 +54,26 @@ def _load(path: str) -> Loaded:
     return loaded
 
 
+def _load_lab(args: argparse.Namespace) -> Loaded:
+    """The file as written, or with --student N that student's copy (validated the same way)."""
+    if args.student is None:
+        return _load(args.lab)
+    derived = students.derive_lab(load(args.lab), args.student)
+    for w in derived.loaded.warnings:
+        ui.warn(w)
+    ui.info(derived.summary())
+    return derived.loaded
+
+
+def _add_student_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--student", type=int, metavar="N",
+                   help=f"student N's own copy of the lab, N in 1–{students.N_MAX} (a "
+                        "workshop): lab <lab>-sNN on network 10.150.N.0/24, management "
+                        "10.151.N.0/24, every host at its offset (.11 stays .11)")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = _load(args.lab)
+    loaded = _load_lab(args)
     topo = loaded.topology
     roles = {r: len(topo.by_role(r)) for r in ("lb", "master", "minion")}
     kube = "on" if topo.kubernetes.enabled else "off"
@@ -59,7 +83,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    loaded = _load(args.lab)
+    loaded = _load_lab(args)
     p = plan.build(loaded.topology, accel=args.accel)
     out = Path(args.out) if args.out else labs_dir() / p.lab
     rendered = render.render(p)
@@ -68,6 +92,97 @@ def cmd_render(args: argparse.Namespace) -> int:
     ui.info(f"rendered lab {p.lab!r} into {out}: Vagrantfile + {count} files for "
             f"{len(rendered.hosts)} hosts ({len(changed)} changed)")
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if not args.all:
+        return lab.status(args.lab)
+    if args.lab:
+        raise HalabError(f"give a lab or --all, not both (got {args.lab!r} and --all)",
+                         f"`halab status --all` or `halab status {args.lab}`")
+    return lab.status_all()
+
+
+def _read_results(files: list[str]) -> tuple[list[report.LabResult], list[str]]:
+    """The given JUnit files, or the latest results of every lab here and the labs without."""
+    if files:
+        return [report.parse(_read(Path(f)), f) for f in files], []
+    results, missing = [], []
+    for name in labdir.known_labs():
+        path = labdir.junit_path(labdir.lab_path(name))
+        if path.is_file():
+            results.append(report.parse(_read(path), str(path), lab=name))
+        else:
+            missing.append(name)
+    return results, missing
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HalabError(f"no JUnit file at {path}",
+                         "`halab verify LAB --junit FILE` writes one") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HalabError(f"cannot read {path}: {exc}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results, missing = _read_results(args.junit)
+    if not results and not missing:
+        raise HalabError("no lab has been brought up here, so there are no results to report",
+                         "give JUnit files (`halab report FILE...`), or `halab up` and "
+                         "`halab verify` a lab first")
+    text = report.markdown(results, missing)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise HalabError(f"cannot write {args.out}: {exc}", "give another --out FILE") from None
+    failed = sum(1 for r in results if r.count(report.FAILED))
+    ui.info(f"wrote {args.out}: {len(results)} lab(s) verified, {failed} with failed checks"
+            + (f", {len(missing)} not verified yet" if missing else ""))
+    return 0
+
+
+def _drawn_topology(arg: str | None) -> str:
+    """A file or a lab that is up; with neither, the only lab that is up, else the seed lab."""
+    if arg is None and len(labdir.known_labs()) != 1:
+        return DEFAULT_LAB
+    return labdir.resolve_topology(arg)
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    """Without --live only the topology is read, so a lab never brought up can be drawn."""
+    the_lab = lab.Lab.existing(args.lab) if args.live else None
+    p = the_lab.plan if the_lab else plan.build(_load(_drawn_topology(args.lab)).topology)
+    paths = diagram.outputs(Path(args.out) if args.out else labs_dir() / p.lab / "diagram")
+    live = None
+    if the_lab:
+        try:
+            live = lab.live_state(the_lab)
+        finally:
+            the_lab.close()
+    written = diagram.render_files(diagram.build(p, live), paths)
+    for note in live.notes if live else ():
+        ui.warn(f"not coloured in: {note}")
+    ui.info(f"drew lab {p.lab!r}{' as it is now' if live else ''}: "
+            + ", ".join(str(w) for w in written))
+    return 0
+
+
+DIAGRAM_EPILOG = """\
+colours with --live: etcd leader (amber), halted host (grey, dashed), LB backend down (red
+dashed arrow), holder of the kube-controller-manager or kube-scheduler lease (purple border).
+
+examples:
+  halab diagram                          the lab that is up, else labs/seed.yaml
+  halab diagram labs/zones.yaml          writes .halab/zones/diagram.svg and diagram.png
+  halab diagram labs/seed.yaml --out seed.png
+  halab diagram seed --live --out /tmp/now   /tmp/now.svg and /tmp/now.png, state coloured in
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Check the whole topology file and report every problem with its file, line "
                 "and field. Nothing is written or created.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
 
     p = command("render", cmd_render, "write the Vagrantfile and every host's config files",
                 "Render the Vagrantfile and every host's configuration files (etcd, flannel, "
@@ -97,18 +213,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default .halab/<lab>/)")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="tune etcd timings for software emulation (tcg, default) or KVM")
-    p = command("up", lambda a: lab.up(a.lab), "boot and provision a lab",
+    _add_student_option(p)
+    p = command("up", lambda a: lab.up(a.lab, a.student), "boot and provision a lab",
                 "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
                 "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
                 "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
                 "the load balancer, each healthy before the next. Running it again changes "
-                "only what differs and reports the number of changes.")
+                "only what differs and reports the number of changes.\n\n"
+                "--student N brings up student N's own copy of the lab (a workshop: several "
+                "labs on one host): named <lab>-sNN, on its own networks, saved as "
+                ".halab/<lab>-sNN/topology.yaml so `halab status|verify|down <lab>-sNN` find "
+                "it.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
 
-    p = command("status", lambda a: lab.status(a.lab), "show every host of a lab",
+    p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",
                 "One row per host: role, zone, VM state, IP, etcd membership and leader, raft "
-                "term, and for the load balancer the masters it can reach.")
+                "term, and for the load balancer the masters it can reach.\n\n"
+                "--all: one row per lab brought up on this host (student labs of a workshop "
+                "too): its hosts, how many VMs run, and which do not or that they are gone.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--all", action="store_true", help="every lab on this host, one row each")
 
     p = command("halt", lambda a: lab.halt(a.lab, a.host, a.hard), "stop one VM",
                 "Shut a VM down gracefully (default) or pull its plug (--hard). For a master "
@@ -138,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
                 "after the restart. Exit status 1 if anything failed.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
-    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test per check)")
+    p.add_argument("--junit", metavar="FILE",
+                   help="also write JUnit XML (one test per check) to FILE; the latest results "
+                        "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
     p.add_argument("--scenario", choices=["failover"], help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
                    help="with --scenario failover: power the leader off instead of a shutdown")
@@ -154,6 +281,37 @@ def build_parser() -> argparse.ArgumentParser:
                 "name), and its .halab/<lab>/ directory. Other labs are not touched.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = command("diagram", cmd_diagram, "draw the lab as a picture (SVG and PNG)",
+                "Draw the lab from its topology with Graphviz: hosts grouped by zone, the load "
+                "balancer on top with its arrows to the masters, the etcd peer links between "
+                "the masters, and the minions below with their link to the API through the LB. "
+                "Without --live no VM is needed: LAB may be a topology file never brought up.\n\n"
+                "--live colours in the lab's state now: the etcd leader, halted hosts, masters "
+                "the LB cannot reach, and the holders of the controller-manager and scheduler "
+                "leases. What cannot be asked is left uncoloured and said.")
+    p.epilog = DIAGRAM_EPILOG
+    p.add_argument("lab", nargs="?",
+                   help=f"topology file or lab name (the only lab up, else {DEFAULT_LAB})")
+    p.add_argument("--out", metavar="FILE",
+                   help="FILE.svg or FILE.png writes that; FILE with no suffix writes both "
+                        "(default .halab/<lab>/diagram.svg and .png)")
+    p.add_argument("--live", action="store_true",
+                   help="colour in the current state of a lab that is up (asks its VMs)")
+
+    p = command("report", cmd_report, "summarise verify results of every lab as Markdown",
+                "Write a Markdown report from `halab verify` results: one table over all labs "
+                "(checks passed, failed and skipped), then per lab every failed check with its "
+                "host and message, and the skipped ones with the reason. Without FILEs it reads "
+                "the latest results of every lab on this host (.halab/<lab>/verify.junit.xml) "
+                "and lists labs not verified yet.\n\n"
+                "example, a workshop:\n"
+                "  for n in $(seq -w 1 12); do halab verify seed-s$n; done\n"
+                "  halab report --out report.md")
+    p.add_argument("junit", nargs="*", metavar="FILE",
+                   help="JUnit XML files from `halab verify --junit FILE` (default: every lab's "
+                        "latest results)")
+    p.add_argument("--out", metavar="FILE", help="write the Markdown here (default: print it)")
 
     add_box_commands(sub)
     add_binaries_commands(sub)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from halab import (
     binaries,
+    diagram,
     etcd,
     home,
+    kube,
     kubetier,
     labdir,
     pki,
@@ -101,10 +103,12 @@ class Lab:
 # ── up ──────────────────────────────────────────────────────────────────────────────────────
 
 
-def up(topology: str) -> int:
+def up(topology: str, student: int | None = None) -> int:
     from halab.providers import boxbuild, host
 
     started = time.monotonic()
+    if student is not None:
+        topology = _student_topology(topology, student)
     lab = Lab.open(topology)
     p = lab.plan
     ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {topology} — {len(p.hosts)} VMs "
@@ -167,6 +171,17 @@ def up(topology: str) -> int:
             f", {took:.0f}s. Next: `halab status`, `halab ssh {p.masters[0].name}`, "
             f"`halab halt {p.masters[0].name}`, `halab down {p.lab}`")
     return 0
+
+
+def _student_topology(topology: str, student: int) -> str:
+    """Save student N's copy of the file in its lab directory and bring up that copy: the state
+    then names it, so `status`, `verify` and `down` by the student lab's name see that lab."""
+    from halab import students
+
+    derived = students.derive_lab(load(topology), student)
+    path = labdir.write_topology(labdir.lab_path(derived.topology.name), derived.text)
+    ui.info(f"{derived.summary()}; saved as {path}")
+    return str(path)
 
 
 def _provision(lab: Lab, rendered: render.Rendered, store: pki.PKIStore, state: State) -> int:
@@ -385,6 +400,51 @@ def status(arg: str | None) -> int:
     return 0
 
 
+def status_all() -> int:
+    """One row per lab brought up on this host (a workshop's student labs): its hosts and how
+    many VMs run. Only libvirt is asked, so forty labs take seconds; `halab status LAB` tells
+    more."""
+    from rich.table import Table
+
+    from halab.providers import host
+
+    labs = labdir.known_labs()
+    if not labs:
+        ui.info(f"no lab has been brought up here ({home.labs_dir()}); "
+                "`halab up labs/etcd-only.yaml` makes one")
+        return 0
+    host.ensure_daemons()
+    lv = Libvirt()
+    table = Table(title=f"{len(labs)} lab{'s' if len(labs) != 1 else ''} on this host")
+    for col in ("lab", "topology", "hosts", "VMs running", "state"):
+        table.add_column(col)
+    try:
+        for name, state in labs.items():
+            try:
+                lab = Lab.existing(name)
+            except HalabError as exc:
+                table.add_row(name, state.topology, "?", "?", exc.message.splitlines()[0])
+                continue
+            states = lv.states(lab.plan)
+            running = sum(s == "running" for s in states.values())
+            table.add_row(name, lab.topology, str(len(states)), f"{running}/{len(states)}",
+                          vm_summary(states, name, lab.topology))
+    finally:
+        lv.close()
+    ui.console.print(table)
+    return 0
+
+
+def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
+    """One cell for `status --all`: all running, which are not, or that the VMs are gone."""
+    if states and all(s == "running" for s in states.values()):
+        return "all running"
+    if all(s == "not created" for s in states.values()):
+        return (f"VMs are gone: `halab up {topology}` recreates them, "
+                f"`halab down {lab} --yes` forgets the lab")
+    return ", ".join(f"{h} {s}" for h, s in states.items() if s != "running")
+
+
 def _lb_backends(lab: Lab) -> dict[str, str]:
     """Which masters the LB host can reach on each forwarded port."""
     p = lab.plan
@@ -401,6 +461,47 @@ def _lb_backends(lab: Lab) -> dict[str, str]:
     names = sorted({u.split(":")[0] for u in up_ if all(f"{u.split(':')[0]}:{port}" in up_
                                                        for port in ports)})
     return {p.lb.name: ", ".join(names) or "none"}
+
+
+def live_state(lab: Lab) -> diagram.LiveState:
+    """What `halab diagram --live` colours in. Each part is asked on its own and what cannot be
+    asked becomes a note, so a lab with hosts down still draws."""
+    from halab.providers import host
+
+    p = lab.plan
+    host.ensure_daemons()
+    states = Libvirt().states(p)
+    halted = frozenset(h.name for h in p.hosts if states[h.name] != "running")
+    masters_up = [m.name for m in p.masters if m.name not in halted]
+    notes: list[str] = []
+
+    view = None
+    for m in masters_up:
+        try:
+            view = etcd_view(lab, via=m)
+            break
+        except (HalabError, ValueError):
+            continue
+    leader = view.leader_name() if view else None
+    if leader is None:
+        notes.append("etcd: no master answered" if view is None else "etcd: no agreed leader")
+
+    down: frozenset[str] = frozenset()
+    if p.lb and p.lb.name not in halted:
+        reached = _lb_backends(lab)[p.lb.name]
+        if reached == "?":
+            notes.append(f"{p.lb.name}: could not ask which masters it reaches")
+        else:
+            down = frozenset(m.name for m in p.masters if m.name not in reached.split(", "))
+
+    holders: dict[str, str] = {}
+    if p.kube and masters_up:
+        try:
+            raw = kubetier.lease_holders(lab, via=masters_up[0])
+            holders = {name: kube.holder_host(raw[name]) for name in kube.LEASES if raw.get(name)}
+        except (HalabError, ValueError):
+            notes.append("kube leases: no answer (is the kube tier up?)")
+    return diagram.LiveState(leader, halted, down, holders, tuple(notes))
 
 
 def _power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
@@ -478,7 +579,7 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
     lab = Lab.existing(arg)
     if scenario is None:
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
-        return run.run_checks(lab.plan.lab, junit)
+        return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
     host.ensure_daemons()
     ok, _ = failover_scenario(lab, hard)
     return 0 if ok else 1

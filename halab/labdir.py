@@ -16,6 +16,12 @@ from halab.errors import HalabError
 from halab.home import labs_dir
 from halab.plan import Plan
 
+# A student lab's topology (`halab up --student N`) is saved here, and its state points at it, so
+# `halab status <lab>-sNN` finds the student's lab, not the file it was derived from.
+TOPOLOGY_FILE = "topology.yaml"
+# The latest `halab verify` results of the lab, which `halab report` collects.
+JUNIT_FILE = "verify.junit.xml"
+
 
 @dataclass
 class State:
@@ -42,6 +48,21 @@ def write_state(lab_dir: Path, state: State) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(asdict(state), fh, indent=2)
     os.replace(tmp, lab_dir / "state.json")
+
+
+def write_topology(lab_dir: Path, text: str) -> Path:
+    """Save a derived topology in the lab's directory (atomically) and return its path."""
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    path = lab_dir / TOPOLOGY_FILE
+    fd, tmp = tempfile.mkstemp(dir=lab_dir, prefix=".topology-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def junit_path(lab_dir: Path) -> Path:
+    return lab_dir / JUNIT_FILE
 
 
 def known_labs() -> dict[str, State]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,14 @@ class Row:
 
 
 class Summary:
-    """A pytest plugin: one readable line per check, then the totals (pytest's own is off)."""
+    """A pytest plugin: one readable line per check, then the totals (pytest's own is off).
 
-    def __init__(self) -> None:
+    It also records the lab, host and check title as JUnit properties of each check, so
+    `halab report` can name them as this output does.
+    """
+
+    def __init__(self, lab: str = "") -> None:
+        self.lab = lab
         self.rows: list[Row] = []
         self.started = time.monotonic()
 
@@ -48,6 +54,9 @@ class Summary:
             detail = _failure_line(rep)
         row = Row(group, doc.strip().splitlines()[0], target, rep.outcome, detail)
         self.rows.append(row)
+        # Written with the teardown report, so they reach the JUnit XML of this check.
+        props = [("group", row.group), ("host", row.target), ("check", row.title)]
+        item.user_properties += [("lab", self.lab), *props] if self.lab else props
         tail = f" — {row.detail}" if row.detail else ""
         ui.info(f"{MARK[row.outcome]} {row.group:<5} {row.target:<22} {row.title}{tail}")
 
@@ -69,15 +78,27 @@ def _failure_line(rep: pytest.TestReport) -> str:
     return (first or " ".join(lines[1:3]))[:300]
 
 
-def run_checks(lab_arg: str, junit: str | None) -> int:
-    """Run every check; exit status 0 only when none failed (skips are reported, not failures)."""
-    summary = Summary()
+def junit_options(path: str | Path) -> list[str]:
+    """pytest options for the JUnit XML that `--junit` and `halab report` read."""
+    return [f"--junitxml={path}", "-o", "junit_family=xunit2",
+            "-o", "junit_suite_name=halab-verify"]
+
+
+def run_checks(lab_arg: str, junit: str | None, keep: Path | None = None) -> int:
+    """Run every check; exit status 0 only when none failed (skips are reported, not failures).
+
+    `keep` also gets the JUnit XML (the lab's latest results, for `halab report`).
+    """
+    summary = Summary(lab_arg)
     args = [str(CHECKS), f"--halab-lab={lab_arg}", f"--rootdir={CHECKS}",
             "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings",
-            "-o", "python_files=check_*.py", "-o", "addopts=", "-o", "junit_family=xunit2"]
-    if junit:
-        args += [f"--junitxml={junit}", "-o", "junit_suite_name=halab-verify"]
+            "-o", "python_files=check_*.py", "-o", "addopts="]
+    target = junit or keep
+    if target:
+        args += junit_options(target)
     code = pytest.main(args, plugins=[summary])
+    if junit and keep and Path(junit).is_file():
+        shutil.copyfile(junit, keep)
     t = summary.totals()
     took = time.monotonic() - summary.started
     colour = "green" if code == 0 else "red"
