@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from halab import __version__, diagram, lab, labdir, plan, render, report, students, ui
+from halab import __version__, diagram, doctor, lab, labdir, plan, render, report, students, ui
 from halab.cli_binaries import add_binaries_commands
 from halab.cli_box import add_box_commands
 from halab.errors import HalabError
@@ -26,6 +26,7 @@ Ready labs are in labs/: seed.yaml (the classic 6-VM lab), zones.yaml, etcd-only
 
 EPILOG = """\
 examples:
+  halab doctor labs/seed.yaml         can this host run the lab? (packages, KVM, RAM, caches)
   halab validate labs/seed.yaml       check a topology file, create nothing
   halab render labs/seed.yaml         write .halab/seed/Vagrantfile and hosts/<host>/...
   halab up labs/etcd-only.yaml        boot and provision a lab (etcd + load balancer)
@@ -80,6 +81,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ui.info(f"{args.lab}: lab {topo.name!r} is valid — {roles['lb']} lb, {roles['master']} "
             f"master, {roles['minion']} minion; LB {topo.lb.kind}; kube tier {kube}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    p = plan.build(_load_lab(args).topology)
+    ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} VMs)?")
+    return doctor.report(p, doctor.gather(p))
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -202,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("validate", cmd_validate, "check a topology file; create nothing",
                 "Check the whole topology file and report every problem with its file, line "
                 "and field. Nothing is written or created.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
+
+    p = command("doctor", cmd_doctor, "check that this host can run a lab (before a workshop)",
+                "The preflight of `halab up` on its own, creating no VM: Debian packages "
+                "(Vagrant, vagrant-libvirt, libvirt, qemu), the libvirt daemons (started if "
+                "needed), whether KVM really works or software emulation will be used, free "
+                "RAM and disk against the lab, subnet collisions with this host's routes and "
+                "libvirt networks, the box cache and the Kubernetes binary cache. Each problem "
+                "comes with its fix. Exit status 1 when the lab cannot come up here; warnings "
+                "(emulation, no box yet, no kube binaries) do not fail.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
     _add_student_option(p)
 

@@ -36,3 +36,12 @@ def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:
     return HostFacts(mem_available_mib=mem_available_mib(),
                      disk_free_gib=shutil.disk_usage(where).free / 2**30,
                      routes=routes(), libvirt_networks=libvirt_networks)
+
+
+def missing_packages(names: list[str]) -> list[str]:
+    """The Debian packages among `names` that are not installed (dpkg's own answer)."""
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *names],
+                         capture_output=True, text=True, timeout=30)
+    installed = {line.split()[0] for line in out.stdout.splitlines()
+                 if line.endswith(" installed")}
+    return [n for n in names if n not in installed]

@@ -1,0 +1,56 @@
+"""`halab doctor`'s judgements: what blocks a lab, what only warns, and the exit status."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+import pytest
+
+from halab import doctor, plan, preflight
+from halab.topology import load
+
+pytestmark = pytest.mark.unit
+
+
+def seed(root) -> plan.Plan:  # noqa: ANN001
+    return plan.build(load(root / "labs" / "seed.yaml").topology)
+
+
+def facts(mib: int = 20000, nets: dict | None = None) -> preflight.HostFacts:
+    return preflight.HostFacts(mib, 100.0, [("eth0", IPv4Network("10.0.0.0/24"))], nets or {})
+
+
+def test_missing_packages_block_and_say_make_deps() -> None:
+    f = doctor.packages(["vagrant-libvirt"])
+    assert f.status == doctor.BLOCK and "vagrant-libvirt" in f.detail and "make deps" in f.fix
+    assert doctor.packages([]).status == doctor.OK
+
+
+def test_emulation_no_box_and_no_binaries_only_warn(root) -> None:  # noqa: ANN001
+    p = seed(root)
+    warnings = [doctor.accel("tcg"), doctor.box(p, built=False, registered=False),
+                doctor.kube_binaries(p, (False, "Kubernetes v1.36.3 binaries are not in /x: "
+                                                "run `halab binaries build`"))]
+    assert [f.status for f in warnings] == [doctor.WARN] * 3
+    assert "make binaries" in warnings[2].fix and "skip the kube tier" in warnings[2].detail
+    assert doctor.accel("kvm").status == doctor.OK
+    assert doctor.box(p, built=True, registered=True).status == doctor.OK
+
+
+def test_resources_are_judged_like_ups_preflight(root) -> None:  # noqa: ANN001
+    p = seed(root)
+    ok = doctor.resources(p, facts(), running=set())
+    assert [f.status for f in ok] == [doctor.OK] and "MiB of RAM needed" in ok[0].detail
+    other = {"halab-other": (IPv4Network("192.168.33.0/24"), "virbr9")}
+    short = doctor.resources(p, facts(mib=1000, nets=other), running=set())
+    assert [f.status for f in short] == [doctor.BLOCK, doctor.BLOCK]
+    assert "RAM" in short[0].detail and "halab-other" in short[1].detail
+
+
+def test_the_exit_status_is_1_only_with_a_blocking_finding(root, capsys) -> None:  # noqa: ANN001
+    p = seed(root)
+    assert doctor.report(p, [doctor.accel("tcg"), doctor.packages([])]) == 0
+    assert "can come up here (1 warning(s) above)" in capsys.readouterr().out
+    assert doctor.report(p, [doctor.packages(["qemu-utils"])]) == 1
+    out = capsys.readouterr().out
+    assert "cannot come up here" in out and "fix: `make deps`" in out
