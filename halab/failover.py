@@ -68,9 +68,12 @@ class Sample:
 
 
 def went_silent(samples: Sequence[Sample], member: str, since: float) -> float | None:
-    """When `member` first failed to answer at or after `since`."""
-    return next((s.at for s in sorted(samples, key=lambda s: s.at)
-                 if s.member == member and s.at >= since and s.leader is None), None)
+    """When `member` stopped answering for good, at or after `since`: the first unanswered poll
+    after its last answer (a poll that timed out while it still ran does not count)."""
+    mine = sorted((s for s in samples if s.member == member and s.at >= since),
+                  key=lambda s: s.at)
+    last_answer = max((s.at for s in mine if s.leader is not None), default=since - 1)
+    return next((s.at for s in mine if s.leader is None and s.at > last_answer), None)
 
 
 def new_leader_seen(samples: Sequence[Sample], old_leader: int, since: float
@@ -108,26 +111,47 @@ def leader_change(samples: Sequence[Sample], old_leader_name: str, old_leader: i
 
 @dataclass(frozen=True)
 class LeasePoll:
-    """One `kubectl get leases` through the LB: the host holding each lease, or None when the
-    call failed (which also counts against "kubectl keeps working")."""
+    """One `kubectl get leases` through the LB: lease → (holder host, renewTime), or None when
+    the call failed (which also counts against "kubectl keeps working")."""
 
     started: float
     finished: float
-    holders: dict[str, str] | None
+    leases: dict[str, tuple[str, str]] | None
+
+
+@dataclass(frozen=True)
+class LeaseMove:
+    """A lease taken over by another host, on this host's clock."""
+
+    last_renewal: float  # when the old holder's last renewal (or release) was first seen
+    new_at: float  # when the new holder was first seen
+    new_holder: str
+
+    @property
+    def seconds(self) -> float:
+        """From the old holder's last renewal to the new holder: what the lease duration bounds."""
+        return self.new_at - self.last_renewal
 
 
 def holder_moved(polls: Sequence[LeasePoll], lease: str, old_host: str, since: float
-                 ) -> tuple[float, str] | None:
-    """When a host other than `old_host` was first seen holding `lease`, at or after `since`."""
+                 ) -> LeaseMove | None:
+    """The first poll at or after `since` that shows a host other than `old_host` holding
+    `lease`, and when the lease record last changed before that."""
+    last_change, previous = since, None
     for p in sorted(polls, key=lambda p: p.started):
-        if p.started >= since and p.holders and p.holders.get(lease) not in (None, "", old_host):
-            return p.finished, p.holders[lease]
+        record = (p.leases or {}).get(lease)
+        if record is None:
+            continue
+        if p.started >= since and record[0] not in ("", old_host):
+            return LeaseMove(last_change, p.finished, record[0])
+        if record != previous:
+            last_change, previous = p.finished, record
     return None
 
 
 def call_log(polls: Sequence[LeasePoll], started: float, stopped: float) -> WriteLog:
     """The polls as a log of calls, so their longest gap is measured like the writes'."""
-    return WriteLog(started, stopped, [Write(i, p.started, p.finished, p.holders is not None)
+    return WriteLog(started, stopped, [Write(i, p.started, p.finished, p.leases is not None)
                                        for i, p in enumerate(polls, 1)])
 
 

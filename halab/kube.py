@@ -66,6 +66,17 @@ def parse_lease_holders(text: str) -> dict[str, str]:
     return out
 
 
+def parse_lease_records(text: str) -> dict[str, tuple[str, str]]:
+    """Lease name → (holder host, renewTime): the renewal time changes at every renewal, so a
+    watcher sees when the holder last renewed (and a release, whose holder is empty)."""
+    out = {}
+    for item in json.loads(text or "{}").get("items", []):
+        spec = item.get("spec", {})
+        out[item["metadata"]["name"]] = (holder_host(spec.get("holderIdentity") or ""),
+                                         spec.get("renewTime") or "")
+    return out
+
+
 def holder_host(identity: str) -> str:
     """The host in a leader-election identity (`master2_6f1c…` → `master2`)."""
     return identity.split("_", 1)[0]

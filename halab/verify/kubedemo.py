@@ -20,7 +20,8 @@ LEASE_POLL = 1.0  # seconds between `kubectl get leases` while a master is down
 POLL_LIMIT = 900  # no polling for longer than this, whatever happens
 PODS_TIMEOUT = 240  # a Deployment created while a master is down, until its pods run
 APISERVER_TIMEOUT = 300  # the halted master's apiserver, after its VM booted again
-NEXT = "web-next"  # the seeds' `nginx-next`: a Deployment created while the master is down
+NEXT = "web-next"
+APPLY_ATTEMPTS = 6  # the seeds' `nginx-next`: a Deployment created while the master is down
 
 
 class LeaseWatcher(threading.Thread):
@@ -39,10 +40,10 @@ class LeaseWatcher(threading.Thread):
         while not self._done.is_set() and time.monotonic() < deadline:
             t0 = time.monotonic()
             try:
-                holders: dict[str, str] | None = self.probe.holders(self.via, timeout="5s")
+                leases: dict[str, tuple[str, str]] | None = self.probe.leases(self.via, "5s")
             except RemoteError:
-                holders = None
-            self.polls.append(LeasePoll(t0, time.monotonic(), holders))
+                leases = None
+            self.polls.append(LeasePoll(t0, time.monotonic(), leases))
             self._done.wait(max(0.0, LEASE_POLL - (time.monotonic() - t0)))
         self.stopped = time.monotonic()
 
@@ -74,20 +75,33 @@ class KubeProbe:
         return self.runner.run(via, kube.kubectl(args, timeout), what=f"kubectl {args}",
                                timeout=60).stdout
 
-    def holders(self, via: str, timeout: str = "20s") -> dict[str, str]:
-        """Lease → the host holding it (`""` when nobody does)."""
-        found = kube.parse_lease_holders(
+    def leases(self, via: str, timeout: str = "20s") -> dict[str, tuple[str, str]]:
+        """Lease → (the host holding it, `""` when nobody does; its last renewal time)."""
+        found = kube.parse_lease_records(
             self.kubectl(via, "-n kube-system get leases -o json", timeout))
-        return {lease: kube.holder_host(found.get(lease, "")) for lease in kube.LEASES}
+        return {lease: found.get(lease, ("", "")) for lease in kube.LEASES}
+
+    def holders(self, via: str) -> dict[str, str]:
+        return {lease: holder for lease, (holder, _) in self.leases(via).items()}
 
     def run_deployment(self, via: str, name: str, replicas: int) -> PodsReport:
         """Create the web Deployment `name` and time it until its pods run on minions."""
         minions = {m.name for m in self.plan.minions}
-        self.runner.run(via, kube.kubectl_stdin("apply -f -", workloads.namespace()
-                                                + "---\n" + workloads.web(name, replicas)),
-                        what=f"creating the Deployment {name}", timeout=120)
-        t0 = time.monotonic()
+        manifest = workloads.namespace() + "---\n" + workloads.web(name, replicas)
         report = PodsReport(name, None)
+        # An apiserver whose etcd connection went to the halted member can fail a request or
+        # two ("keepalive ping failed") until its client moves on: retry, as a user would.
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            r = self.runner.run(via, kube.kubectl_stdin("apply -f -", manifest), check=False,
+                                timeout=120)
+            if r.ok:
+                break
+            lines = (r.stderr or r.stdout).strip().splitlines() or ["no output"]
+            report.why = f"kubectl apply failed {attempt} time(s): {lines[-1]}"
+            if attempt == APPLY_ATTEMPTS:
+                return report
+            time.sleep(5)
+        t0 = time.monotonic()
         while time.monotonic() - t0 < PODS_TIMEOUT:
             try:
                 pods = kube.parse_pods(self.kubectl(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halab import ui
-from halab.failover import LeasePoll, WriteLog, call_log, holder_moved
+from halab.errors import HalabError
+from halab.failover import LeaseMove, LeasePoll, WriteLog, call_log, holder_moved
 from halab.plan import HostPlan, Plan
 from halab.verify import demo, kubedemo
 
@@ -69,14 +70,10 @@ class KubeHalt:
     pods: kubedemo.PodsReport
     lease_limit_s: float
 
-    def moved(self) -> dict[str, tuple[float, str] | None]:
-        """Each lease the halted host held → (seconds after the halt began, new holder)."""
-        out: dict[str, tuple[float, str] | None] = {}
-        for lease, old in self.old_holders.items():
-            if old == self.host:
-                seen = holder_moved(self.polls, lease, old, self.halt_started)
-                out[lease] = (seen[0] - self.halt_started, seen[1]) if seen else None
-        return out
+    def moved(self) -> dict[str, LeaseMove | None]:
+        """Each lease the halted host held → how it moved to another (None: it did not)."""
+        return {lease: holder_moved(self.polls, lease, old, self.halt_started)
+                for lease, old in self.old_holders.items() if old == self.host}
 
     def calls(self) -> WriteLog:
         return call_log(self.polls, self.polls_started, self.polls_stopped)
@@ -84,11 +81,12 @@ class KubeHalt:
 
 def judge_kube_halt(k: KubeHalt) -> list[Verdict]:
     out = []
-    for lease, seen in k.moved().items():
-        out.append(Verdict(f"a new {lease} lease holder within {k.lease_limit_s:.0f}s "
-                           "(lease duration + margin)",
-                           seen is not None and seen[0] <= k.lease_limit_s,
-                           f"{seen[1]} after {seen[0]:.1f}s" if seen else "none seen"))
+    for lease, move in k.moved().items():
+        out.append(Verdict(f"a new {lease} lease holder within {k.lease_limit_s:.0f}s of the "
+                           "last renewal (lease duration + margin)",
+                           move is not None and move.seconds <= k.lease_limit_s,
+                           f"{move.new_holder} after {move.seconds:.1f}s" if move
+                           else "none seen"))
     out.append(Verdict(f"a new Deployment {k.pods.name} Running on minions while {k.host} "
                        "is down", k.pods.seconds is not None,
                        (f"{k.pods.seconds:.1f}s after apply: " if k.pods.seconds is not None
@@ -151,9 +149,10 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
         if all(report.moved().values()):
             break
         time.sleep(1)
-    for lease, seen in report.moved().items():
-        ui.info(f"  {lease}: " + (f"new holder {seen[1]} {seen[0]:.1f}s after the halt began"
-                                  if seen else "no new holder seen"))
+    for lease, move in report.moved().items():
+        ui.info(f"  {lease}: " + (f"new holder {move.new_holder} {move.seconds:.1f}s after "
+                                  f"{target.name}'s last renewal was seen" if move
+                                  else "no new holder seen"))
     via = next(m.name for m in reversed(plan.masters) if m.name != target.name)
     with ui.step(f"create Deployment {kubedemo.NEXT} while {target.name} is down"):
         report.pods = kube.run_deployment(via, kubedemo.NEXT, len(plan.minions))
@@ -199,8 +198,13 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
     verdicts += judge_halt(halted, masters)
     kube_report = None
     if kube and watcher:
-        kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
-        verdicts += judge_kube_halt(kube_report)
+        try:
+            kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
+            verdicts += judge_kube_halt(kube_report)
+        except HalabError as exc:  # still start the master again below
+            watcher.finish()
+            verdicts.append(Verdict("the kube tier answered while a master was down", False,
+                                    exc.message.splitlines()[-1]))
     with ui.step(f"start {target.name} again"):
         rejoined = demo.start_master(plan, pki_dir, target, boot(target))
     for line in rejoined.lines():
@@ -225,7 +229,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
                "rejoin_s": rejoined.rejoin_seconds if rejoined.rejoin_seconds is not None
                else nan}
     if kube_report is not None:
-        moved = [seen[0] for seen in kube_report.moved().values() if seen]
+        moved = [move.seconds for move in kube_report.moved().values() if move]
         figures |= {"new_lease_holder_s": max(moved) if moved else nan,
                     "web_next_running_s": kube_report.pods.seconds or nan,
                     "kubectl_gap_s": kube_report.calls().longest_gap(),

@@ -71,6 +71,13 @@ def test_time_to_new_leader_runs_from_the_old_leader_going_silent() -> None:
     assert change.seconds == pytest.approx(6.5)
 
 
+def test_a_poll_that_timed_out_while_the_leader_still_ran_does_not_count() -> None:
+    samples = [Sample(10.5, "m1", None), Sample(11.0, "m1", OLD), Sample(170.0, "m1", OLD),
+               Sample(171.0, "m1", None), Sample(176.0, "m2", NEW)]
+    change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
+    assert change.lost_at == 171.0 and change.seconds == pytest.approx(5.0)
+
+
 def test_a_handover_before_shutdown_counts_as_zero() -> None:
     samples = [Sample(10.1, "m2", NEW), Sample(11.0, "m1", NEW), Sample(12.0, "m1", None)]
     change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
@@ -209,16 +216,28 @@ def test_halting_a_follower_asks_only_that_the_leader_stays() -> None:
 CM, SCHED = "kube-controller-manager", "kube-scheduler"
 
 
-def poll(t: float, cm: str | None, sched: str = "master2", took: float = 0.5) -> LeasePoll:
-    return LeasePoll(t, t + took, None if cm is None else {CM: cm, SCHED: sched})
+def poll(t: float, cm: str | None, sched: str = "master2", took: float = 0.5,
+         renewed: float | None = None) -> LeasePoll:
+    """A poll at `t`; the controller-manager's lease was renewed at `renewed` (default: `t`,
+    i.e. at every poll, as a live holder does)."""
+    renew = f"{renewed if renewed is not None else t}"
+    return LeasePoll(t, t + took, None if cm is None else {CM: (cm, renew), SCHED: (sched, "0")})
 
 
-def test_a_new_holder_is_the_first_other_host_seen_after_the_halt() -> None:
+def test_a_new_holder_is_timed_from_the_old_holders_last_renewal_seen() -> None:
     polls = [poll(0, "master1"), poll(1, "master3"), poll(11, None), poll(12, "master1"),
-             poll(30, "master3"), poll(31, "master2")]
-    assert failover.holder_moved(polls, CM, "master1", since=10) == (30.5, "master3")
+             poll(20, "master1", renewed=12), poll(30, "master3"), poll(31, "master2")]
+    move = failover.holder_moved(polls, CM, "master1", since=10)
+    assert move == failover.LeaseMove(12.5, 30.5, "master3") and move.seconds == 18.0
     assert failover.holder_moved(polls, CM, "master1", since=40) is None
     assert failover.holder_moved(polls, SCHED, "master2", since=0) is None
+
+
+def test_a_release_is_the_last_change_before_the_new_holder() -> None:
+    polls = [poll(0, "master1"), poll(5, "", renewed=5), poll(9, "", renewed=5),
+             poll(13, "master2")]
+    move = failover.holder_moved(polls, CM, "master1", since=4)
+    assert move is not None and move.seconds == pytest.approx(8.0)
 
 
 def test_failed_kubectl_calls_make_the_gap() -> None:
@@ -239,17 +258,19 @@ def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0) -> obje
 def test_the_kube_verdicts_hold_for_a_good_run() -> None:
     from halab.verify import scenario
 
-    polls = [poll(t, "master1" if t < 30 else "master3") for t in range(0, 60, 2)]
+    polls = [poll(t, "master1" if t < 30 else "master3", renewed=min(t, 12))
+             for t in range(0, 60, 2)]
     verdicts = scenario.judge_kube_halt(kube_halt(polls))
     assert [v.ok for v in verdicts] == [True, True, True]
-    assert verdicts[0].detail == "master3 after 20.5s"  # the scheduler's lease did not move
+    assert verdicts[0].detail == "master3 after 18.0s"  # the scheduler's lease did not move
     assert "30 of 30 calls answered" in verdicts[2].detail
 
 
 def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> None:
     from halab.verify import scenario
 
-    late = [poll(t, "master1" if t < 40 else "master3") for t in range(0, 60, 2)]
+    late = [poll(t, "master1" if t < 50 else "master3", renewed=min(t, 12))
+            for t in range(0, 60, 2)]
     assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None))] == [False, False, True]
     dead = [poll(t, "master1" if t < 12 else None) for t in range(0, 60, 2)]
     verdicts = scenario.judge_kube_halt(kube_halt(dead))
