@@ -133,6 +133,16 @@ class Cluster:
                 gw.close()
         return out
 
+    def problems_within(self, members: int, timeout: float = 60) -> list[str]:
+        """Why the cluster is not `members` healthy members, asked until it is or `timeout`
+        passes (under load a member can miss one status poll's 1 s deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.view().problems(members)
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(2)
+
     def move_leader(self, to: str, timeout: float = 30) -> bool:
         """Hand etcd's leadership to member `to`, and wait until it leads; False if it did not."""
         statuses = self.statuses()

@@ -209,7 +209,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         rejoined = demo.start_master(plan, pki_dir, target, boot(target))
     for line in rejoined.lines():
         ui.info(f"  {line}")
-    after = demo.Cluster(plan, pki_dir).view().problems(masters)
+    after = demo.Cluster(plan, pki_dir).problems_within(masters)
     verdicts += judge_rejoin(rejoined, after, masters)
     back = None
     if kube:
