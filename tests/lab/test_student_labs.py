@@ -1,0 +1,97 @@
+"""Two student labs of one topology file on one host (a workshop): `halab up --student N`.
+
+Both are brought up at the same time from the same small file (lb + 1 master); each must get
+its own name and networks, `status --all` and `report` must list both, and tearing one down
+must leave the other running.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from labcli import ROOT, halab, lab_objects
+
+pytestmark = pytest.mark.lab
+
+TOPOLOGY = """\
+name: class
+description: one nginx in front of one etcd member (halab's student-lab test)
+network: {subnet: 192.168.46.0/24, management: 192.168.134.0/24}
+defaults: {memory: 512}
+lb: {kind: nginx}
+kubernetes: {enabled: false}
+hosts:
+  - {name: lb1, role: lb, ip: 192.168.46.11}
+  - {name: master1, role: master, ip: 192.168.46.21}
+"""
+STUDENTS = (1, 2)
+
+
+def lab(n: int) -> str:
+    return f"class-s{n:02d}"
+
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("class") / "class.yaml"
+    path.write_text(TOPOLOGY)
+    procs = {n: subprocess.Popen([sys.executable, "-m", "halab.cli", "up", str(path),
+                                  "--student", str(n)], cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL) for n in STUDENTS}
+    ups = {}
+    for n, proc in procs.items():
+        out, _ = proc.communicate(timeout=2400)
+        print(out)
+        ups[n] = (proc.returncode, out)
+    try:
+        yield ups
+    finally:
+        for n in STUDENTS:
+            if lab_objects(lab(n)):
+                halab("down", lab(n), "--yes")
+
+
+def test_each_student_lab_comes_up_on_its_own_network(students) -> None:
+    for n in STUDENTS:
+        code, out = students[n]
+        assert code == 0, out[-3000:]
+        assert f"lab '{lab(n)}' is up" in out
+        status = halab("status", lab(n))
+        assert status.returncode == 0 and f"10.150.{n}.21" in status.stdout, status.stdout
+        assert f"halab-{lab(n)}" in lab_objects(lab(n))  # its own libvirt network
+
+
+def test_status_all_lists_both_labs(students) -> None:
+    proc = halab("status", "--all")
+    assert proc.returncode == 0, proc.stderr
+    for n in STUDENTS:
+        assert re.search(rf"{lab(n)}\b.*2/2", proc.stdout), proc.stdout
+
+
+def test_verify_each_and_one_report_over_both(students, tmp_path: Path) -> None:
+    for n in STUDENTS:
+        assert halab("verify", lab(n)).returncode == 0
+    out = tmp_path / "report.md"
+    proc = halab("report", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    for n in STUDENTS:
+        assert re.search(rf"^\| {lab(n)} \| \d+ \| 0 \| \d+ \| .* \| ✓ all passed \|$", text,
+                         re.M), text
+
+
+def test_down_of_one_student_lab_leaves_the_other(students) -> None:
+    first, second = (lab(n) for n in STUDENTS)
+    kept = lab_objects(second)
+    assert halab("down", first, "--yes").returncode == 0
+    assert lab_objects(first) == []
+    assert lab_objects(second) == kept
+    status = halab("status", second)
+    assert status.returncode == 0 and "leader" in status.stdout
+    assert halab("down", second, "--yes").returncode == 0
+    assert lab_objects(second) == []
