@@ -40,6 +40,17 @@ def test_lease_holders_and_their_hosts() -> None:
     assert kube.holder_host(holders["kube-scheduler"]) == "master2"
 
 
+def test_lease_records_carry_the_renewal_time_and_an_empty_holder_after_a_release() -> None:
+    text = json.dumps({"items": [
+        {"metadata": {"name": "kube-scheduler"},
+         "spec": {"holderIdentity": "master3_9a1c", "renewTime": "2026-11-22T09:58:01.123456Z"}},
+        {"metadata": {"name": "kube-controller-manager"},
+         "spec": {"holderIdentity": "", "renewTime": "2026-11-22T09:58:02.000000Z"}}]})
+    assert kube.parse_lease_records(text) == {
+        "kube-scheduler": ("master3", "2026-11-22T09:58:01.123456Z"),
+        "kube-controller-manager": ("", "2026-11-22T09:58:02.000000Z")}
+
+
 def test_pods_phase_readiness_and_node() -> None:
     text = json.dumps({"items": [{
         "metadata": {"name": "web-1"}, "spec": {"nodeName": "minion1"},
