@@ -8,12 +8,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import testinfra
 
 from halab.home import labs_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def halab(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
@@ -22,6 +24,22 @@ def halab(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     print(proc.stdout, proc.stderr, sep="\n")
     return proc
+
+
+def halab_together(commands: dict[T, list[str]], timeout: int = 2400
+                   ) -> dict[T, tuple[int, str]]:
+    """Several `halab ARGS…` at the same time (e.g. two labs brought up side by side); for
+    each key its exit status and output (stderr folded in), printed for the test report."""
+    procs = {key: subprocess.Popen([sys.executable, "-m", "halab.cli", *args], cwd=ROOT,
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+             for key, args in commands.items()}
+    out = {}
+    for key, proc in procs.items():
+        text, _ = proc.communicate(timeout=timeout)
+        print(text)
+        out[key] = (proc.returncode, text)
+    return out
 
 
 def virsh(*args: str) -> str:

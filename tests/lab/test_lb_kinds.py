@@ -8,11 +8,8 @@ side; tearing one down must leave the other untouched.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from labcli import ROOT, halab, host, virsh_names
+from labcli import halab, halab_together, host, virsh_names
 
 from halab import etcd, plan
 from halab.topology import load
@@ -36,19 +33,11 @@ KINDS = {"pound": (44, 132), "haproxy": (45, 133)}
 @pytest.fixture(scope="module")
 def labs(tmp_path_factory: pytest.TempPathFactory):
     """Both small labs, brought up at the same time: they must run side by side."""
-    paths, procs = {}, {}
+    paths = {}
     for kind, (third, mgmt) in KINDS.items():
         paths[kind] = tmp_path_factory.mktemp(kind) / f"lb-{kind}.yaml"
         paths[kind].write_text(TOPOLOGY.format(kind=kind, third=third, mgmt=mgmt))
-    for kind, path in paths.items():
-        procs[kind] = subprocess.Popen(
-            [sys.executable, "-m", "halab.cli", "up", str(path)], cwd=ROOT, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    ups = {}
-    for kind, proc in procs.items():
-        out, _ = proc.communicate(timeout=2400)
-        print(out)
-        ups[kind] = (proc.returncode, out)
+    ups = halab_together({kind: ["up", str(path)] for kind, path in paths.items()})
     try:
         yield {k: (plan.build(load(paths[k]).topology), *ups[k]) for k in KINDS}
     finally:

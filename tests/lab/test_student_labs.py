@@ -8,12 +8,10 @@ must leave the other running.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from labcli import ROOT, halab, lab_objects
+from labcli import halab, halab_together, lab_objects
 
 pytestmark = pytest.mark.lab
 
@@ -39,15 +37,7 @@ def lab(n: int) -> str:
 def students(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("class") / "class.yaml"
     path.write_text(TOPOLOGY)
-    procs = {n: subprocess.Popen([sys.executable, "-m", "halab.cli", "up", str(path),
-                                  "--student", str(n)], cwd=ROOT, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL) for n in STUDENTS}
-    ups = {}
-    for n, proc in procs.items():
-        out, _ = proc.communicate(timeout=2400)
-        print(out)
-        ups[n] = (proc.returncode, out)
+    ups = halab_together({n: ["up", str(path), "--student", str(n)] for n in STUDENTS})
     try:
         yield ups
     finally:
