@@ -1,0 +1,24 @@
+"""`halab doctor` against this host itself: real dpkg, libvirt, KVM probe and caches, no VM."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from labcli import halab
+
+pytestmark = pytest.mark.lab
+
+
+def test_doctor_says_the_etcd_lab_can_come_up_here() -> None:
+    """CI has installed the packages and built the box before this, so nothing may block."""
+    proc = halab("doctor", "labs/etcd-only.yaml", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for area in ("packages", "libvirt", "resources", "box", "KVM", "kube"):
+        assert re.search(rf"^[✓!] {area}\s", proc.stdout, re.M), area
+    assert "lab 'etcd-only' can come up here" in proc.stdout
+
+
+def test_doctor_refuses_a_student_number_out_of_range() -> None:
+    proc = halab("doctor", "labs/etcd-only.yaml", "--student", "99", timeout=120)
+    assert proc.returncode == 1 and "--student 99 is out of range" in proc.stderr
