@@ -7,7 +7,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from halab import __version__, diagram, doctor, lab, labdir, plan, render, report, students, ui
+from halab import (
+    __version__,
+    diagram,
+    doctor,
+    lab,
+    labdir,
+    plan,
+    power,
+    render,
+    report,
+    students,
+    ui,
+)
 from halab.cli_binaries import add_binaries_commands
 from halab.cli_box import add_box_commands
 from halab.errors import HalabError
@@ -33,8 +45,11 @@ examples:
   halab status                        one row per host: VM state, etcd role, raft term, LB
   halab halt master1 [--hard]         stop a master and watch the cluster keep going
   halab start master1                 bring it back, time its catch-up
+  halab halt --zone b                 lose a whole zone (labs/zones.yaml); `start --zone b`
+  halab halt --all; halab up          a cold restart: every VM off, then every tier back
   halab verify [--junit FILE]         testinfra checks of every host, one line each
   halab verify --scenario failover    halt the leader, assert failover figures, restart
+  halab verify --scenario cold-restart  every VM off, `halab up`, every tier healthy again
   halab diagram labs/zones.yaml       draw the lab (SVG + PNG) under .halab/zones/
   halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
 
@@ -253,20 +268,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--all", action="store_true", help="every lab on this host, one row each")
 
-    p = command("halt", lambda a: lab.halt(a.lab, a.host, a.hard), "stop one VM",
+    p = command("halt", lambda a: power.halt(a.lab, a.host, a.hard, a.zone, a.all),
+                "stop one VM, a zone, or every VM",
                 "Shut a VM down gracefully (default) or pull its plug (--hard). For a master "
                 "of a 3+ member cluster this is the failover demo: it writes numbered keys "
                 "through the LB, prints who leads, halts the VM, then prints the time until a "
                 "new leader was seen, the longest write gap, writes acknowledged against writes "
-                "found afterwards, and the member list with the halted member unreachable.")
-    p.add_argument("host")
+                "found afterwards, and the member list with the halted member unreachable.\n\n"
+                "--zone Z halts every VM of zone Z at once (losing a zone), --all every VM of "
+                "the lab (`halab up` afterwards is a cold restart). Both say first what is left "
+                "of etcd's quorum, and show the member list afterwards.")
+    p.add_argument("host", nargs="?", help="the VM to halt (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="halt every VM whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="halt every VM of the lab")
     p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
     p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
 
-    p = command("start", lambda a: lab.start(a.lab, a.host), "start a halted VM again",
+    p = command("start", lambda a: power.start(a.lab, a.host, a.zone, a.all),
+                "start a halted VM, a zone, or every VM",
                 "Boot a halted VM. For a master, also print the time until it rejoined and "
-                "caught up (its raft index equal to the leader's).")
-    p.add_argument("host")
+                "caught up (its raft index equal to the leader's). --zone Z and --all boot "
+                "several at once and wait until every etcd member is healthy.")
+    p.add_argument("host", nargs="?", help="the VM to start (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="start every VM whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="start every VM of the lab")
     p.add_argument("--lab", help="lab name or topology file")
 
     p = command("verify", lambda a: lab.verify(a.lab, a.junit, a.scenario, a.hard),
@@ -279,14 +304,19 @@ def build_parser() -> argparse.ArgumentParser:
                 "--scenario failover halts whichever master leads while writing through the "
                 "LB, and asserts: a new leader within 2 × the election timeout, no "
                 "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
-                "after the restart. Exit status 1 if anything failed.")
+                "after the restart. Exit status 1 if anything failed.\n\n"
+                "--scenario cold-restart writes keys through the LB, halts every VM at once, "
+                "runs `halab up`, and asserts: etcd has quorum with one leader, every key is "
+                "there, the LB reaches every master, and the checks above pass (kube nodes "
+                "Ready among them).")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--junit", metavar="FILE",
                    help="also write JUnit XML (one test per check) to FILE; the latest results "
                         "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
-    p.add_argument("--scenario", choices=["failover"], help="run a scenario instead of checks")
+    p.add_argument("--scenario", choices=["failover", "cold-restart"],
+                   help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
-                   help="with --scenario failover: power the leader off instead of a shutdown")
+                   help="with a scenario: power VMs off instead of a guest shutdown")
 
     p = command("ssh", lambda a: lab.ssh(a.lab, a.host, a.command), "log in to a VM",
                 "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")

@@ -10,7 +10,6 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -504,73 +503,6 @@ def live_state(lab: Lab) -> diagram.LiveState:
     return diagram.LiveState(leader, halted, down, holders, tuple(notes))
 
 
-def _power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
-    if hard:
-        return lambda: Libvirt().power_off(h.domain)
-    return lambda: VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
-
-
-def _boot(lab: Lab, h: plan.HostPlan) -> Callable[[], None]:
-    def boot() -> None:
-        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
-        lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
-    return boot
-
-
-def _has_failover(lab: Lab, h: plan.HostPlan) -> bool:
-    """A master of a cluster that can lose one member: the demo has something to show."""
-    return h.role == "master" and len(lab.plan.masters) >= 3
-
-
-def halt(arg: str | None, host_name: str, hard: bool) -> int:
-    """Halt a VM; for a master, the failover demo: leader, writes through the LB, new leader."""
-    from halab.providers import host
-    from halab.verify import demo
-
-    lab = Lab.existing(arg)
-    h = lab.host(host_name)
-    host.ensure_daemons()
-    how = "power off" if hard else "graceful shutdown"
-    if Libvirt().domain_state(h.domain) != "running":
-        ui.info(f"{h.name} is not running; nothing to halt (`halab start {h.name}` boots it)")
-        return 0
-    if not _has_failover(lab, h):
-        with ui.step(f"halt {h.name} ({how})"):
-            _power_off(lab, h, hard)()
-        return 0
-    with ui.step(f"failover demo: halt {h.name} ({how})"):
-        report = demo.halt_master(lab.plan, lab.dir / "pki", h, hard, _power_off(lab, h, hard))
-    for line in report.lines():
-        ui.info(f"  {line}")
-    ui.info("  member list now:")
-    for row in demo.member_rows(report.after):
-        ui.info(f"    {row}")
-    ui.info(f"  next: `halab start {h.name}` brings it back and times its catch-up")
-    return 0
-
-
-def start(arg: str | None, host_name: str) -> int:
-    """Boot a halted VM; for a master, time until it rejoined and caught up with the leader."""
-    from halab.providers import host
-    from halab.verify import demo
-
-    lab = Lab.existing(arg)
-    h = lab.host(host_name)
-    host.ensure_daemons()
-    try:
-        if not _has_failover(lab, h):
-            with ui.step(f"start {h.name}"):
-                _boot(lab, h)()
-            return 0
-        with ui.step(f"start {h.name} and wait until it catches up"):
-            report = demo.start_master(lab.plan, lab.dir / "pki", h, _boot(lab, h))
-        for line in report.lines():
-            ui.info(f"  {line}")
-        return 0 if report.rejoin_seconds is not None else 1
-    finally:
-        lab.close()
-
-
 def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
     """The testinfra checks (default), or the failover scenario with its verdicts."""
     from halab.providers import host
@@ -581,11 +513,47 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
         return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
     host.ensure_daemons()
-    ok, _ = failover_scenario(lab, hard)
+    run_scenario = cold_restart_scenario if scenario == "cold-restart" else failover_scenario
+    ok, _ = run_scenario(lab, hard)
     return 0 if ok else 1
 
 
+def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
+    """Every VM off, `halab up`, then every tier judged (`halab.verify.coldrestart`)."""
+    from halab import power
+    from halab.verify import coldrestart, demo, run
+
+    p = lab.plan
+
+    def halt_all() -> list[str]:
+        try:
+            return power.halt_hosts(lab, p.hosts, hard)
+        finally:
+            lab.close()  # its SSH connections die with the VMs
+
+    def still_on() -> list[str]:
+        lv = Libvirt()
+        try:
+            return [h for h, s in lv.states(p).items() if s not in ("shut off", "not created")]
+        finally:
+            lv.close()
+
+    def backends_missing() -> list[str]:
+        reached = _lb_backends(lab).get(p.lb.name if p.lb else "", "")
+        return [m.name for m in p.masters if m.name not in reached.split(", ")]
+
+    steps = coldrestart.Steps(
+        halt_all=halt_all, still_on=still_on, up=lambda: up(lab.topology),
+        backends_missing=backends_missing,
+        checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
+    try:
+        return coldrestart.cold_restart(p, demo.Cluster(p, lab.dir / "pki"), hard, steps)
+    finally:
+        lab.close()
+
+
 def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
+    from halab import power
     from halab.verify import kubedemo, scenario
 
     if len(lab.plan.masters) < 3:
@@ -594,7 +562,8 @@ def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
     try:
         kube_on = lab.plan.kube is not None and _kube_skip_reason(lab.plan) is None
         return scenario.failover(lab.plan, lab.dir / "pki", hard,
-                                 lambda h: _power_off(lab, h, hard), lambda h: _boot(lab, h),
+                                 lambda h: power.power_off(lab, h, hard),
+                                 lambda h: power.boot(lab, h),
                                  kubedemo.KubeProbe(lab.plan, lab.runner) if kube_on else None)
     finally:
         lab.close()

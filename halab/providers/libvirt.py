@@ -6,6 +6,7 @@ Every lookup is by the names the rendered Vagrantfile gives (`halab-<lab>-<host>
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
@@ -67,6 +68,15 @@ class Libvirt:
         dom = self.conn.lookupByName(name)
         if dom.isActive():
             dom.destroy()
+
+    def wait_shut_off(self, names: list[str], timeout: float) -> list[str]:
+        """Poll until every domain is off (bounded by `timeout`); returns those still on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            on = [n for n in names if self.domain_state(n) not in ("shut off", "not created")]
+            if not on or time.monotonic() > deadline:
+                return on
+            time.sleep(2)
 
     def lab_objects(self, plan: Plan) -> LabObjects:
         """Everything libvirt holds that belongs to this lab, found by name prefix."""

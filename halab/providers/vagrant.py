@@ -75,10 +75,8 @@ class VagrantLab:
         one ("bridge name 'virbr2' already in use"). A second lab waits, bounded by UP_LOCK_WAIT.
         """
         def lines() -> object:
-            if hosts and len(hosts) == 1:
-                return self.v.up(vm_name=hosts[0], no_provision=True, provider="libvirt",
-                                 stream_output=True)
-            return self.v.up(no_provision=True, provider="libvirt", stream_output=True)
+            return self.v.up(vm_name=machines(hosts), no_provision=True, provider="libvirt",
+                             stream_output=True)
         with _host_lock(home.home() / "vagrant-up.lock", UP_LOCK_WAIT, on_line):
             self._stream("up", lines, on_line)
 
@@ -96,6 +94,16 @@ class VagrantLab:
 
 
 UP_LOCK_WAIT = 1800
+
+
+def machines(hosts: list[str] | None) -> str | None:
+    """Vagrant's machine argument: none (every machine), a name, or for several names the
+    `/regex/` form Vagrant accepts (python-vagrant passes one argument)."""
+    if not hosts:
+        return None
+    if len(hosts) == 1:
+        return hosts[0]
+    return "/^(" + "|".join(re.escape(h) for h in hosts) + ")$/"
 
 
 @contextmanager

@@ -89,6 +89,12 @@ def run_checks(lab_arg: str, junit: str | None, keep: Path | None = None) -> int
 
     `keep` also gets the JUnit XML (the lab's latest results, for `halab report`).
     """
+    return checked(lab_arg, junit, keep)[0]
+
+
+def checked(lab_arg: str, junit: str | None, keep: Path | None = None
+            ) -> tuple[int, dict[str, int]]:
+    """`run_checks`, also returning the totals (passed, failed, skipped) for a scenario."""
     summary = Summary(lab_arg)
     args = [str(CHECKS), f"--halab-lab={lab_arg}", f"--rootdir={CHECKS}",
             "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings",
@@ -106,4 +112,4 @@ def run_checks(lab_arg: str, junit: str | None, keep: Path | None = None) -> int
             f"skipped[/] in {took:.1f}s" + (f"; JUnit XML in {junit}" if junit else ""))
     if code not in (0, 1) and not summary.rows:
         ui.error(f"the checks could not run (pytest exit {code})")
-    return 0 if code == 0 else 1
+    return (0 if code == 0 else 1), t

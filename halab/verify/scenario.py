@@ -30,6 +30,16 @@ class Verdict:
     detail: str
 
 
+def announce(verdicts: list[Verdict]) -> bool:
+    """Print one line per verdict and the total; True when every verdict holds."""
+    for v in verdicts:
+        ui.info(f"{'[green]✓[/]' if v.ok else '[red]✗[/]'} {v.title} — {v.detail}")
+    ok = all(v.ok for v in verdicts)
+    passed = sum(v.ok for v in verdicts)
+    ui.info(f"[bold {'green' if ok else 'red'}]{passed} of {len(verdicts)} verdicts hold[/]")
+    return ok
+
+
 def judge_halt(report: demo.HaltReport, masters: int) -> list[Verdict]:
     limit = 2 * report.election_timeout_ms / 1000
     seconds = report.change.seconds if report.change else None
@@ -217,11 +227,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         verdicts.append(Verdict(f"{target.name}'s kube-apiserver ready again",
                                 back is not None, f"{back:.1f}s after the rejoin" if back
                                 is not None else f"not within {kubedemo.APISERVER_TIMEOUT}s"))
-    for v in verdicts:
-        ui.info(f"{'[green]✓[/]' if v.ok else '[red]✗[/]'} {v.title} — {v.detail}")
-    ok = all(v.ok for v in verdicts)
-    passed = sum(v.ok for v in verdicts)
-    ui.info(f"[bold {'green' if ok else 'red'}]{passed} of {len(verdicts)} verdicts hold[/]")
+    ok = announce(verdicts)
     nan = float("nan")
     figures = {"new_leader_s": halted.change.seconds if halted.change and
                halted.change.seconds is not None else nan,

@@ -1,0 +1,115 @@
+"""Choosing the VMs of `halab halt|start` (HOST, --zone, --all), what a halt leaves of etcd's
+quorum, the cold-restart verdicts, and Vagrant's machine argument for several VMs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from halab import groups, plan
+from halab.errors import HalabError
+from halab.providers.vagrant import machines
+from halab.topology import load
+from halab.verify.coldrestart import ColdRestart, judge
+
+pytestmark = pytest.mark.unit
+LABS = Path(__file__).resolve().parents[2] / "labs"
+
+
+def lab(name: str) -> plan.Plan:
+    return plan.build(load(LABS / f"{name}.yaml").topology)
+
+
+def test_a_zone_selects_its_hosts_and_says_how_to_choose_them_again() -> None:
+    chosen = groups.select(lab("zones"), None, "b", False)
+    assert [h.name for h in chosen.hosts] == ["master-b", "minion-b1"]
+    assert chosen.what == "zone b (master-b, minion-b1)" and chosen.args == "--zone b"
+
+
+def test_all_selects_every_host_and_one_host_itself() -> None:
+    p = lab("seed")
+    assert len(groups.select(p, None, None, True).hosts) == 6
+    assert groups.select(p, None, None, True).args == "--all"
+    assert [h.name for h in groups.select(p, "master2", None, False).hosts] == ["master2"]
+
+
+@pytest.mark.parametrize("host, zone, everything, said", [
+    (None, None, False, "got nothing"),
+    ("master1", "b", False, "got host 'master1' and --zone b"),
+    ("master1", None, True, "got host 'master1' and --all"),
+])
+def test_exactly_one_way_of_choosing(host: str | None, zone: str | None, everything: bool,
+                                     said: str) -> None:
+    with pytest.raises(HalabError, match="takes one of HOST, --zone Z or --all") as exc:
+        groups.select(lab("seed"), host, zone, everything, "halt")
+    assert said in exc.value.message
+
+
+def test_an_unknown_zone_lists_the_zones_and_a_lab_without_zones_says_how_to_add_them() -> None:
+    with pytest.raises(HalabError) as exc:
+        groups.select(lab("zones"), None, "d", False)
+    assert "no zone 'd'" in exc.value.message and exc.value.hint == "zones: a, b, c"
+    with pytest.raises(HalabError) as exc:
+        groups.select(lab("seed"), None, "a", False)
+    assert "zone: a" in (exc.value.hint or "")
+
+
+def test_an_unknown_host_lists_the_hosts() -> None:
+    with pytest.raises(HalabError) as exc:
+        groups.select(lab("etcd-only"), "master9", None, False)
+    assert exc.value.hint == "hosts: lb1, master1, master2, master3"
+
+
+def test_losing_one_zone_of_three_keeps_quorum_losing_two_masters_does_not() -> None:
+    p = lab("zones")
+    one = groups.quorum_left(p, ["master-b", "minion-b1"])
+    assert (one.members, one.left, one.needed, one.kept) == (3, 2, 2, True)
+    assert "keeps 2 of 3 members (quorum 2)" in one.line()
+    two = groups.quorum_left(p, ["master-a", "master-b"])
+    assert not two.kept and "no quorum" in two.line()
+    assert groups.quorum_left(p, ["minion-a1"]).left == 3
+
+
+def test_vagrant_gets_one_name_or_an_anchored_regex_for_several() -> None:
+    assert machines(None) is None and machines([]) is None
+    assert machines(["master1"]) == "master1"
+    assert machines(["master-b", "minion-b1"]) == r"/^(master\-b|minion\-b1)$/"
+
+
+def passing() -> ColdRestart:
+    return ColdRestart(hard=True, written=list(range(20)), halt_s=3.0, up_s=300.0,
+                       found=list(range(20)), checks={"passed": 20, "failed": 0, "skipped": 3})
+
+
+def test_a_cold_restart_that_came_back_whole_passes_every_verdict() -> None:
+    verdicts = judge(passing(), lab("etcd-only"))
+    assert [v.ok for v in verdicts] == [True] * 6
+    assert verdicts[-1].detail == "20 passed, 0 failed, 3 skipped"
+
+
+@pytest.mark.parametrize("change, failed", [
+    ({"still_on": ["lb1"]}, "every VM was off"),
+    ({"up_error": "waiting 240s for etcd quorum"}, "`halab up` brought the lab back"),
+    ({"etcd_problems": ["master2: unreachable"]}, "etcd has quorum"),
+    ({"found": list(range(19))}, "every key written before the halt is there"),
+    ({"written": [], "found": []}, "every key written before the halt is there"),
+    ({"backends_missing": ["master3"]}, "the load balancer reaches every master"),
+    ({"checks": {"passed": 19, "failed": 1, "skipped": 0}}, "`halab verify` passes"),
+    ({"checks": {}}, "`halab verify` passes"),
+])
+def test_each_failure_of_a_cold_restart_fails_its_own_verdict(change: dict, failed: str) -> None:
+    r = passing()
+    for k, v in change.items():
+        setattr(r, k, v)
+    bad = [v.title for v in judge(r, lab("etcd-only")) if not v.ok]
+    assert bad and bad[0].startswith(failed)
+    if "up_error" not in change:
+        assert len(bad) == 1
+
+
+def test_a_lost_key_is_named() -> None:
+    r = passing()
+    r.found = [n for n in range(20) if n != 7]
+    keys = next(v for v in judge(r, lab("etcd-only")) if v.title.startswith("every key"))
+    assert "lost [7]" in keys.detail
