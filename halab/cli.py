@@ -50,6 +50,7 @@ examples:
   halab verify [--junit FILE]         testinfra checks of every host, one line each
   halab verify --scenario failover    halt the leader, assert failover figures, restart
   halab verify --scenario cold-restart  every VM off, `halab up`, every tier healthy again
+  halab verify lb-pair --scenario lb  halt the LB holding the VIP, time the takeover
   halab diagram labs/zones.yaml       draw the lab (SVG + PNG) under .halab/zones/
   halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
 
@@ -308,12 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "--scenario cold-restart writes keys through the LB, halts every VM at once, "
                 "runs `halab up`, and asserts: etcd has quorum with one leader, every key is "
                 "there, the LB reaches every master, and the checks above pass (kube nodes "
-                "Ready among them).")
+                "Ready among them).\n\n"
+                "--scenario lb (a lab with two LB hosts sharing a VIP) halts the LB holding the "
+                "VIP while writing through it, and asserts: another LB holds the VIP within "
+                "15 s, the client error window is at most 20 s, no acknowledged write is lost, "
+                "and once the LB is back exactly one LB holds the VIP.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--junit", metavar="FILE",
                    help="also write JUnit XML (one test per check) to FILE; the latest results "
                         "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
-    p.add_argument("--scenario", choices=["failover", "cold-restart"],
+    p.add_argument("--scenario", choices=["failover", "cold-restart", "lb"],
                    help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power VMs off instead of a guest shutdown")

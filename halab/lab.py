@@ -21,6 +21,7 @@ from halab import (
     kube,
     kubetier,
     labdir,
+    layout,
     pki,
     plan,
     preflight,
@@ -316,35 +317,44 @@ def wait_etcd(lab: Lab, timeout: float) -> etcd.ClusterView:
 
 
 def _lb_tier(lab: Lab, tier: provision.Tier, changed: dict[str, list[str]]) -> int:
-    lb = lab.plan.lb
-    assert lb is not None
-    service = lab.plan.lb_kind
+    """The LB service on every LB host (then keepalived, with a VIP); one host at a time, so a
+    VIP pair keeps serving while the other restarts."""
     actions = 0
-    if tier.services_for(changed.get(lb.name, [])) or \
-            not services.is_active(lab.runner, lb.name, service):
-        ui.info(f"  (re)starting {service} on {lb.name}")
-        lab.runner.run(lb.name, f"systemctl enable {service} && systemctl restart {service}",
-                       what=f"starting {service}")
-        actions = 1
+    for lb in lab.plan.lbs:
+        hit = tier.services_for(changed.get(lb.name, []))
+        for service in tier.services:
+            if service in hit or not services.is_active(lab.runner, lb.name, service):
+                ui.info(f"  (re)starting {service} on {lb.name}")
+                lab.runner.run(lb.name,
+                               f"systemctl enable {service} && systemctl restart {service}",
+                               what=f"starting {service}")
+                actions += 1
     wait_lb(lab, LB_TIMEOUT)
     return actions
 
 
 def wait_lb(lab: Lab, timeout: float) -> None:
-    """Until etcd answers /health through the load balancer's address."""
+    """Until etcd answers /health through every LB host's address, and then through the address
+    clients use (the VIP, when the LBs share one)."""
     p = lab.plan
-    assert p.lb is not None
+    targets = [(h.name, f"{p.etcd.scheme}://{h.ip}:{plan.ETCD_CLIENT_PORT}") for h in p.lbs]
+    if p.vip:
+        targets.append((p.lbs[0].name, p.etcd.client_url))
     deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        r = lab.runner.run(p.lb.name, etcd.curl_health(p, p.etcd.client_url), check=False)
-        if r.ok and '"health":"true"' in r.stdout.replace(" ", ""):
-            ui.info(f"  etcd answers through {p.lb_kind} at {p.etcd.client_url}")
-            return
-        last = r.stdout + r.stderr
-        time.sleep(2)
-    raise RemoteError(p.lb.name, f"waiting {timeout:.0f}s for etcd through {p.lb_kind}", last,
-                      f"look at `journalctl -u {p.lb_kind}` on {p.lb.name}")
+    for name, url in targets:
+        last = ""
+        while True:
+            r = lab.runner.run(name, etcd.curl_health(p, url), check=False)
+            if r.ok and '"health":"true"' in r.stdout.replace(" ", ""):
+                ui.info(f"  etcd answers through {p.lb_kind} at {url}")
+                break
+            last = r.stdout + r.stderr
+            if time.monotonic() > deadline:
+                raise RemoteError(name, f"waiting {timeout:.0f}s for etcd through {url}", last,
+                                  f"look at `journalctl -u {p.lb_kind}`"
+                                  + (" and `journalctl -u keepalived`" if p.vip else "")
+                                  + f" on {name}")
+            time.sleep(2)
 
 
 TIER_ACTIONS = {"etcd": _etcd_tier, "load balancer": _lb_tier,
@@ -372,9 +382,7 @@ def status(arg: str | None) -> int:
             break
         except RemoteError:
             continue
-    backends: dict[str, str] = {}
-    if p.lb and p.lb.name in running:
-        backends = _lb_backends(lab)
+    backends = _lb_cells(lab, running)
     table = Table(title=f"lab {p.lab} ({lab.topology})")
     for col in ("host", "role", "zone", "VM", "ip", "etcd", "raft term", "LB backends up"):
         table.add_column(col)
@@ -444,22 +452,49 @@ def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
     return ", ".join(f"{h} {s}" for h, s in states.items() if s != "running")
 
 
-def _lb_backends(lab: Lab) -> dict[str, str]:
-    """Which masters the LB host can reach on each forwarded port."""
+def lb_reach(lab: Lab, lb: str) -> list[str] | None:
+    """The masters LB host `lb` reaches on every forwarded port (None: it could not be asked)."""
     p = lab.plan
-    assert p.lb is not None
     ports = [s.port for s in render.lb_services(p)]
     probes = " ; ".join(
         f"timeout 2 bash -c '</dev/tcp/{m.ip}/{port}' 2>/dev/null && echo {m.name}:{port}"
         for m in p.masters for port in ports)
     try:
-        out = lab.runner.run(p.lb.name, probes + " ; true", sudo=False, timeout=60).stdout
+        out = set(lab.runner.run(lb, probes + " ; true", sudo=False, timeout=60).stdout.split())
     except RemoteError:
-        return {p.lb.name: "?"}
-    up_ = [line.strip() for line in out.splitlines() if line.strip()]
-    names = sorted({u.split(":")[0] for u in up_ if all(f"{u.split(':')[0]}:{port}" in up_
-                                                       for port in ports)})
-    return {p.lb.name: ", ".join(names) or "none"}
+        return None
+    return [m.name for m in p.masters if all(f"{m.name}:{port}" in out for port in ports)]
+
+
+def vip_holders(lab: Lab, running: list[str]) -> list[str]:
+    """The running LB hosts that hold the VIP on their private NIC (one, when all is well)."""
+    p = lab.plan
+    if not p.vip:
+        return []
+    command = (f"ip -o -4 addr show dev {layout.PRIVATE_NIC} | grep -q ' {p.vip}/' "
+               "&& echo holds")
+
+    def holds(name: str) -> bool:
+        try:
+            return "holds" in lab.runner.run(name, command + " ; true", sudo=False,
+                                             timeout=30).stdout
+        except RemoteError:
+            return False
+    found = parallel([h.name for h in p.lbs if h.name in running], holds)
+    return [name for name, yes in found.items() if yes]
+
+
+def _lb_cells(lab: Lab, running: list[str]) -> dict[str, str]:
+    """`status`'s LB column: the masters each running LB reaches, and which holds the VIP."""
+    holders = vip_holders(lab, running)
+    cells = {}
+    for lb in lab.plan.lbs:
+        if lb.name not in running:
+            continue
+        reach = lb_reach(lab, lb.name)
+        cells[lb.name] = ("?" if reach is None else ", ".join(reach) or "none") + (
+            f"; holds VIP {lab.plan.vip}" if lb.name in holders else "")
+    return cells
 
 
 def live_state(lab: Lab) -> diagram.LiveState:
@@ -487,11 +522,11 @@ def live_state(lab: Lab) -> diagram.LiveState:
 
     down: frozenset[str] = frozenset()
     if p.lb and p.lb.name not in halted:
-        reached = _lb_backends(lab)[p.lb.name]
-        if reached == "?":
+        reached = lb_reach(lab, p.lb.name)
+        if reached is None:
             notes.append(f"{p.lb.name}: could not ask which masters it reaches")
         else:
-            down = frozenset(m.name for m in p.masters if m.name not in reached.split(", "))
+            down = frozenset(m.name for m in p.masters if m.name not in reached)
 
     holders: dict[str, str] = {}
     if p.kube and masters_up:
@@ -513,9 +548,26 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
         return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
     host.ensure_daemons()
-    run_scenario = cold_restart_scenario if scenario == "cold-restart" else failover_scenario
+    run_scenario = {"cold-restart": cold_restart_scenario, "lb": lb_scenario}.get(
+        scenario or "", failover_scenario)
     ok, _ = run_scenario(lab, hard)
     return 0 if ok else 1
+
+
+def lb_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
+    """Halt the LB holding the VIP while writing through it (`halab.verify.lbfailover`)."""
+    from halab import power
+    from halab.verify import demo, lbfailover
+
+    steps = lbfailover.Steps(
+        holders=lambda names: vip_holders(lab, names),
+        halt=lambda name: power.power_off(lab, lab.host(name), hard)(),
+        start=lambda name: power.boot(lab, lab.host(name))())
+    try:
+        return lbfailover.lb_failover(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), hard,
+                                      steps)
+    finally:
+        lab.close()
 
 
 def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
@@ -539,8 +591,9 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
             lv.close()
 
     def backends_missing() -> list[str]:
-        reached = _lb_backends(lab).get(p.lb.name if p.lb else "", "")
-        return [m.name for m in p.masters if m.name not in reached.split(", ")]
+        reached = {lb.name: lb_reach(lab, lb.name) or [] for lb in p.lbs}
+        return [f"{lb}: {m.name}" for lb, names in reached.items() for m in p.masters
+                if m.name not in names]
 
     steps = coldrestart.Steps(
         halt_all=halt_all, still_on=still_on, up=lambda: up(lab.topology),

@@ -29,3 +29,7 @@ NGINX_CONF = "/etc/nginx/nginx.conf"
 POUND_CONF = "/etc/pound.cfg"  # where Debian trixie's pound.service reads it
 POUND_PKI = "/etc/pound/pki"
 HAPROXY_CONF = "/etc/haproxy/haproxy.cfg"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+# The NIC on the lab's private network (eth0 is Vagrant's management NIC): flannel and
+# keepalived use it.
+PRIVATE_NIC = "eth1"

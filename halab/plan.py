@@ -89,6 +89,8 @@ class Plan:
     lb_kind: str
     etcd: EtcdPlan
     kube: KubePlan | None
+    # The address the LB hosts share with keepalived (None: one LB, clients use its own IP).
+    vip: str | None = None
 
     def role(self, role: str) -> tuple[HostPlan, ...]:
         return tuple(h for h in self.hosts if h.role == role)
@@ -102,9 +104,18 @@ class Plan:
         return self.role("minion")
 
     @property
+    def lbs(self) -> tuple[HostPlan, ...]:
+        return self.role("lb")
+
+    @property
     def lb(self) -> HostPlan | None:
-        lbs = self.role("lb")
+        """The first LB host (with a VIP pair, the one keepalived prefers)."""
+        lbs = self.lbs
         return lbs[0] if lbs else None
+
+    @property
+    def prefixlen(self) -> int:
+        return IPv4Network(self.subnet).prefixlen
 
     def host(self, name: str) -> HostPlan | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -115,9 +126,16 @@ class Plan:
 
 
 def _front(topo: Topology) -> str:
-    """The address clients use: the load balancer if there is one, else the single master."""
+    """The address clients use: the LBs' VIP, the load balancer, else the single master."""
+    if topo.lb.vip is not None:
+        return str(topo.lb.vip)
     lbs = topo.by_role("lb")
     return str(lbs[0].ip) if lbs else str(topo.by_role("master")[0].ip)
+
+
+def lb_addresses(topo: Topology) -> list[str]:
+    """Every address a client may reach the LBs on (their IPs and the VIP): certificate SANs."""
+    return [str(h.ip) for h in topo.by_role("lb")] + ([str(topo.lb.vip)] if topo.lb.vip else [])
 
 
 def build(topo: Topology, accel: Accel = "tcg") -> Plan:
@@ -151,7 +169,7 @@ def build(topo: Topology, accel: Accel = "tcg") -> Plan:
     if k.enabled:
         svc: IPv4Network = k.service_cidr
         first_svc = str(nth_ip(svc, 1))
-        lb_ips = [str(h.ip) for h in topo.by_role("lb")]
+        lb_ips = lb_addresses(topo)
         lease, renew, retry = LEASE_TIMINGS[accel]
         kube = KubePlan(
             version=(k.version or versions.KUBERNETES_VERSION).lstrip("v"),
@@ -175,6 +193,7 @@ def build(topo: Topology, accel: Accel = "tcg") -> Plan:
         domain_prefix=prefix, network_name=f"halab-{topo.name}",
         management_network_name=f"halab-{topo.name}-mgmt",
         hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
+        vip=str(topo.lb.vip) if topo.lb.vip else None,
     )
 
 

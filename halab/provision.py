@@ -52,8 +52,12 @@ LB_SERVICES = {"nginx": (layout.NGINX_CONF,), "haproxy": (layout.HAPROXY_CONF,),
                "pound": (layout.POUND_CONF, layout.POUND_PKI + "/")}
 
 
-def lb_tier(kind: str) -> Tier:
-    return Tier("load balancer", "lb", (kind,), {kind: LB_SERVICES[kind]})
+def lb_tier(kind: str, vip: bool = False) -> Tier:
+    """The LB service on every LB host; with a VIP, keepalived beside it (started after it)."""
+    triggers = {kind: LB_SERVICES[kind]}
+    if vip:
+        triggers["keepalived"] = (layout.KEEPALIVED_CONF,)
+    return Tier("load balancer", "lb", tuple(triggers), triggers)
 
 
 def _unit(name: str) -> str:
@@ -101,7 +105,7 @@ def tiers(plan: Plan, kube: bool = True) -> list[Tier]:
     (it is off while the kube binaries are missing)."""
     out = [ETCD_TIER]
     if plan.lb:
-        out.append(lb_tier(plan.lb_kind))
+        out.append(lb_tier(plan.lb_kind, vip=plan.vip is not None))
     if plan.kube and kube:
         out += [KUBE_CONTROL_TIER, KUBE_NODE_TIER]
     return out
@@ -151,7 +155,7 @@ def pki_input(plan: Plan) -> pki.LabPKIInput:
         lab_name=plan.lab,
         masters=[(m.name, m.ip) for m in plan.masters],
         minions=[(m.name, m.ip) for m in plan.minions],
-        lb_ips=[plan.lb.ip] if plan.lb else [],
+        lb_ips=[h.ip for h in plan.lbs] + ([plan.vip] if plan.vip else []),
         service_first_ip=plan.kube.first_service_ip if plan.kube else "10.32.0.1",
         cluster_domain=plan.kube.cluster_domain if plan.kube else "cluster.local",
         kube_enabled=plan.kube is not None,

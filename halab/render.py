@@ -6,6 +6,7 @@ under `.halab/<lab>/` atomically, so a failed render never leaves a half-updated
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -119,7 +120,26 @@ def _files_for(host: HostPlan, plan: Plan) -> list[tuple[str, str]]:
         files += MINION_KUBE_FILES
     elif host.role == "lb":
         files.append(LB_CONFIG[plan.lb_kind])
+        if plan.vip:
+            files.append((layout.KEEPALIVED_CONF, "keepalived/keepalived.conf.j2"))
     return files
+
+
+@dataclass(frozen=True)
+class Vrrp:
+    """One LB host's part in the VIP pair: lb1 is preferred (highest priority), then lb2..."""
+
+    router_id: int  # 1–255, the same on every LB of the lab
+    priority: int
+    password: str  # VRRP's PASS authentication takes 8 characters
+    peers: tuple[HostPlan, ...]
+
+
+def vrrp(plan: Plan, host: HostPlan) -> Vrrp:
+    digest = hashlib.sha256(plan.lab.encode()).hexdigest()
+    index = [h.name for h in plan.lbs].index(host.name)
+    return Vrrp(router_id=int(digest[:4], 16) % 255 + 1, priority=150 - 10 * index,
+                password=digest[4:12], peers=tuple(h for h in plan.lbs if h.name != host.name))
 
 
 def render(plan: Plan) -> Rendered:
@@ -135,6 +155,8 @@ def render(plan: Plan) -> Rendered:
     hosts: dict[str, dict[str, str]] = {}
     for host in plan.hosts:
         ctx = {**base, "host": host}
+        if host.role == "lb" and plan.vip:
+            ctx["vrrp"] = vrrp(plan, host)
         hosts[host.name] = {path: env.get_template(tpl).render(ctx)
                             for path, tpl in _files_for(host, plan)}
     vagrantfile = env.get_template(VAGRANTFILE_TEMPLATE).render(base)

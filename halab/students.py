@@ -97,7 +97,8 @@ def _outside_blocks(topo: Topology, file: str) -> None:
 
 
 def derive(topo: Topology, n: int, file: str = "<topology>") -> Topology:
-    """Student N's copy of `topo`: its own name and networks, every host at the same offset."""
+    """Student N's copy of `topo`: its own name and networks, every host (and the LBs' VIP) at
+    the same offset."""
     _outside_blocks(topo, file)
     name = lab_name(topo.name, n, file)
     old = topo.network.subnet
@@ -107,9 +108,12 @@ def derive(topo: Topology, n: int, file: str = "<topology>") -> Topology:
         "management": _moved(topo.network.management, management_subnet(n))})
     hosts = [h.model_copy(update={"ip": _remapped(h.ip, old, subnet, f"hosts[{i}].ip", file)})
              for i, h in enumerate(topo.hosts)]
+    lb = topo.lb
+    if lb.vip is not None:
+        lb = lb.model_copy(update={"vip": _remapped(lb.vip, old, subnet, "lb.vip", file)})
     about = f"student {n} of lab {topo.name}"
     return topo.model_copy(update={
-        "name": name, "network": network, "hosts": hosts,
+        "name": name, "network": network, "hosts": hosts, "lb": lb,
         "description": f"{topo.description} ({about})" if topo.description else about})
 
 

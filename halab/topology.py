@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -55,6 +56,9 @@ class Defaults(_Model):
 
 class LoadBalancer(_Model):
     kind: LBKind = "nginx"
+    # Two or more LB hosts share `vip` with keepalived (VRRP); clients and kubeconfigs use it.
+    vip: IPv4Address | None = None
+    replicas: StrictInt | None = Field(default=None, ge=1, le=4)
 
 
 class Etcd(_Model):
@@ -237,6 +241,31 @@ def _schema_problems(doc: _Located, exc: ValidationError) -> list[Problem]:
     return problems
 
 
+def _check_lb_pair(doc: _Located, topo: Topology, lbs: list[Host],
+                   ips: dict[IPv4Address, int], p: Callable[[Problem], None]) -> None:
+    """Several LB hosts need a virtual IP to share (keepalived), and a VIP needs several."""
+    lb, net = topo.lb, topo.network.subnet
+    if lb.replicas is not None and lb.replicas != len(lbs):
+        p(doc.problem(("lb", "replicas"), f"is {lb.replicas} but {len(lbs)} host(s) have role: "
+                                          "lb; list every LB VM under hosts (lb1, lb2, ...)"))
+    if len(lbs) > 1 and lb.vip is None:
+        p(doc.problem(("lb",), f"{len(lbs)} hosts have role: lb; give lb.vip, the address they "
+                               "share with keepalived and that clients use"))
+    if lb.vip is None:
+        return
+    if len(lbs) < 2:
+        p(doc.problem(("lb", "vip"), "a virtual IP needs 2 hosts with role: lb for keepalived "
+                                     "to move it between; add lb2, or remove vip"))
+    if lb.vip not in net:
+        p(doc.problem(("lb", "vip"), f"{lb.vip} is outside the subnet {net}"))
+    elif lb.vip in (net.network_address, net.broadcast_address, next(net.hosts())):
+        p(doc.problem(("lb", "vip"), f"{lb.vip} is the subnet's network, broadcast or bridge "
+                                     "address; pick a free one"))
+    elif lb.vip in ips:
+        p(doc.problem(("lb", "vip"), f"{lb.vip} is already hosts[{ips[lb.vip]}]'s ip; the VIP "
+                                     "needs an address of its own"))
+
+
 def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], list[str]]:
     """Checks that span fields: names, addresses, quorum, overlaps."""
     problems: list[Problem] = []
@@ -290,8 +319,7 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     if len(masters) > 1 and not lbs:
         p(doc.problem(("hosts",), f"{len(masters)} masters but no load balancer: add a host with "
                                   "role: lb so clients survive a master going down"))
-    if len(lbs) > 1:
-        p(doc.problem(("hosts",), "more than one host with role: lb is not supported yet"))
+    _check_lb_pair(doc, topo, lbs, ips, p)
     if lbs and topo.lb.kind == "pound" and topo.kubernetes.enabled:
         warnings.append(f"{doc.file}: lb.kind pound with the kube tier: Pound terminates TLS, so "
                         "kubelets and kubectl cannot authenticate with their certificates "

@@ -284,4 +284,5 @@ def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.Capture
     with pytest.raises(SystemExit):
         cli.main(["verify", "--help"])
     out = capsys.readouterr().out
-    assert "--junit FILE" in out and "--scenario {failover,cold-restart}" in out and "2 × the election" in out
+    assert "--junit FILE" in out and "--scenario {failover,cold-restart,lb}" in out
+    assert "2 × the election" in out

@@ -16,7 +16,7 @@ INVALID = sorted((Path(__file__).parent / "testdata" / "invalid").glob("*.yaml")
 EXPECT = re.compile(r"^# expect: (\d+) (.*)$")
 
 
-@pytest.mark.parametrize("lab", ["seed", "zones", "etcd-only"])
+@pytest.mark.parametrize("lab", ["seed", "zones", "etcd-only", "lb-pair"])
 def test_ready_labs_are_valid(lab: str) -> None:
     loaded = load(ROOT / "labs" / f"{lab}.yaml")
     assert loaded.topology.name == lab

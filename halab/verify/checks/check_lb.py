@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from halab import etcd, layout, lbconfig, render
+from halab import etcd, layout, lbconfig, plan, render
 from halab.lab import Lab
 
 CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
@@ -24,9 +24,27 @@ def test_it_listens_on_the_forwarded_port(lb, lab: Lab, service: str) -> None:  
 
 
 def test_etcd_answers_through_it(lb, lab: Lab) -> None:  # noqa: ANN001
-    """etcd answers through it"""
-    r = lb.run(etcd.curl_health(lab.plan, lab.plan.etcd.client_url))
-    assert r.rc == 0 and '"health":"true"' in r.stdout.replace(" ", ""), r.stdout + r.stderr
+    """etcd answers through it (its own address, and the VIP clients use)"""
+    p = lab.plan
+    urls = dict.fromkeys([f"{p.etcd.scheme}://{lb.ip}:{plan.ETCD_CLIENT_PORT}",
+                          p.etcd.client_url])
+    for url in urls:
+        r = lb.run(etcd.curl_health(p, url))
+        assert r.rc == 0 and '"health":"true"' in r.stdout.replace(" ", ""), \
+            f"{url}: {r.stdout}{r.stderr}"
+
+
+def test_exactly_one_lb_holds_the_vip(lab: Lab, node) -> None:  # noqa: ANN001
+    """exactly one LB host holds the VIP (keepalived)"""
+    p = lab.plan
+    if not p.vip:
+        pytest.skip("the lab has one load balancer and no VIP")
+    holders = [h.name for h in p.lbs if node(h.name).run(
+        f"ip -o -4 addr show dev {layout.PRIVATE_NIC}").stdout.count(f" {p.vip}/")]
+    assert len(holders) == 1, f"{p.vip} is held by {holders or 'no LB host'}"
+    for h in p.lbs:
+        assert node(h.name).host.service("keepalived").is_running, \
+            f"keepalived is not running on {h.name}"
 
 
 def test_its_config_names_exactly_the_masters(lb, lab: Lab) -> None:  # noqa: ANN001

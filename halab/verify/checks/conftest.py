@@ -1,7 +1,7 @@
 """Fixtures for `halab verify`: the lab, and a testinfra host per master and per LB.
 
 `halab verify` passes `--halab-lab`; each check that takes `master` runs once per master, each
-that takes `lb` once for the load balancer.
+that takes `lb` once per load balancer host.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = [m.name for m in p.masters]
         metafunc.parametrize("master", names, ids=names, indirect=True)
     if "lb" in metafunc.fixturenames:
-        names = [p.lb.name] if p.lb else []
+        names = [h.name for h in p.lbs]
         metafunc.parametrize("lb", names, ids=names, indirect=True)
 
 
