@@ -47,7 +47,7 @@ class LiveState:
 
 def _role_line(p: Plan, h: HostPlan) -> str:
     if h.role == "lb":
-        return f"load balancer · {p.lb_kind}"
+        return f"load balancer · {p.lb_kind}" + (" + keepalived" if p.vip else "")
     if h.role == "master":
         return "master · etcd" + (" + control plane" if p.kube else "")
     return "minion · kubelet, flannel" if p.kube else "minion"
@@ -58,6 +58,8 @@ def _node(p: Plan, h: HostPlan, live: LiveState | None) -> dict[str, str]:
     lines = [escape(_role_line(p, h)), h.ip]
     if h.role == "lb":
         lines.append(" · ".join(f":{s.port} {s.name}" for s in lb_services(p)))
+        if p.vip:
+            lines.append(f"shares VIP {p.vip}")
     attrs = {"fillcolor": ROLE_FILL[h.role]}
     if live:
         leases = sorted(lease.removeprefix("kube-")
@@ -152,13 +154,13 @@ def _group(sub: graphviz.Digraph, p: Plan, hosts: list[HostPlan],
 def _edges(g: graphviz.Digraph, p: Plan, live: LiveState | None,
            drawn: set[tuple[str, str]]) -> None:
     down = live.backends_down if live else frozenset()
-    if p.lb:
+    for lb in p.lbs:
         for m in p.masters:
-            if m.name in down:  # xlabel: a label would move hosts around from run to run
-                g.edge(p.lb.name, m.name, color=DOWN_COLOR, penwidth="2", style="dashed",
+            if lb == p.lb and m.name in down:  # xlabel: a label would move hosts around
+                g.edge(lb.name, m.name, color=DOWN_COLOR, penwidth="2", style="dashed",
                        fontcolor=DOWN_COLOR, xlabel="down")
             else:
-                g.edge(p.lb.name, m.name, penwidth="1.5")
+                g.edge(lb.name, m.name, penwidth="1.5")
     # Every etcd member talks to every other, but above 3 masters the whole mesh is a tangle:
     # then only neighbours are linked (the legend says it is a mesh). constraint=false keeps the
     # masters on one row.
