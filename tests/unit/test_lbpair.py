@@ -30,32 +30,32 @@ def problems(text: str) -> str:
 
 def test_clients_use_the_vip_for_etcd() -> None:
     p = pair()
-    assert p.vip == "192.168.45.10" and [h.name for h in p.lbs] == ["lb1", "lb2"]
-    assert p.etcd.client_url == "https://192.168.45.10:2379"
+    assert p.vip == "192.168.47.10" and [h.name for h in p.lbs] == ["lb1", "lb2"]
+    assert p.etcd.client_url == "https://192.168.47.10:2379"
 
 
 def test_the_etcd_server_certificates_name_both_lbs_and_the_vip() -> None:
     certs = {c.name: c for c in pki.lab_certificates(provision.pki_input(pair()))}
     sans = certs["etcd/master1-server"].spec.ip_sans
-    assert {"192.168.45.10", "192.168.45.11", "192.168.45.12"} <= set(sans)
+    assert {"192.168.47.10", "192.168.47.11", "192.168.47.12"} <= set(sans)
 
 
 def test_a_kube_lab_behind_a_vip_puts_the_vip_in_kubeconfigs_and_apiserver_sans() -> None:
     text = TEXT.replace("kubernetes:\n  enabled: false", "kubernetes:\n  enabled: true") + \
-        "  - {name: minion1, role: minion, ip: 192.168.45.31}\n"
+        "  - {name: minion1, role: minion, ip: 192.168.47.31}\n"
     p = plan.build(loads(text, "pair.yaml").topology)
-    assert p.kube is not None and p.kube.api_url == "https://192.168.45.10:6443"
-    assert "192.168.45.10" in p.kube.apiserver_sans_ip
+    assert p.kube is not None and p.kube.api_url == "https://192.168.47.10:6443"
+    assert "192.168.47.10" in p.kube.apiserver_sans_ip
 
 
 def test_each_lb_gets_keepalived_with_its_priority_and_the_other_as_peer() -> None:
     files = render.render(pair()).hosts
     one, two = (files[h][layout.KEEPALIVED_CONF] for h in ("lb1", "lb2"))
     assert "priority 150" in one and "priority 140" in two
-    assert "unicast_src_ip 192.168.45.11" in one and "        192.168.45.12\n" in one
-    assert "unicast_src_ip 192.168.45.12" in two and "        192.168.45.11\n" in two
+    assert "unicast_src_ip 192.168.47.11" in one and "        192.168.47.12\n" in one
+    assert "unicast_src_ip 192.168.47.12" in two and "        192.168.47.11\n" in two
     for text in (one, two):
-        assert "192.168.45.10/24 dev eth1" in text
+        assert "192.168.47.10/24 dev eth1" in text
         assert 'script "/usr/bin/systemctl is-active --quiet haproxy"' in text
     router = [line for line in one.splitlines() if "virtual_router_id" in line]
     assert router == [line for line in two.splitlines() if "virtual_router_id" in line]
@@ -72,12 +72,12 @@ def test_the_lb_tier_starts_keepalived_after_the_lb_and_restarts_it_on_its_confi
 
 
 @pytest.mark.parametrize("change, said", [
-    (("  vip: 192.168.45.10\n", ""), "lb: 2 hosts have role: lb; give lb.vip"),
+    (("  vip: 192.168.47.10\n", ""), "lb: 2 hosts have role: lb; give lb.vip"),
     (("  replicas: 2\n", "  replicas: 3\n"), "lb.replicas: is 3 but 2 host(s) have role: lb"),
-    (("vip: 192.168.45.10", "vip: 192.168.46.10"), "lb.vip: 192.168.46.10 is outside"),
-    (("vip: 192.168.45.10", "vip: 192.168.45.1"), "bridge address"),
-    (("vip: 192.168.45.10", "vip: 192.168.45.22"), "already hosts[3]'s ip"),
-    (("  - {name: lb2, role: lb, ip: 192.168.45.12}\n", ""), "a virtual IP needs 2 hosts"),
+    (("vip: 192.168.47.10", "vip: 192.168.46.10"), "lb.vip: 192.168.46.10 is outside"),
+    (("vip: 192.168.47.10", "vip: 192.168.47.1"), "bridge address"),
+    (("vip: 192.168.47.10", "vip: 192.168.47.22"), "already hosts[3]'s ip"),
+    (("  - {name: lb2, role: lb, ip: 192.168.47.12}\n", ""), "a virtual IP needs 2 hosts"),
 ])
 def test_a_wrong_pair_is_refused_with_the_field(change: tuple[str, str], said: str) -> None:
     assert change[0] in TEXT
