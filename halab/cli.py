@@ -13,6 +13,7 @@ from halab import (
     doctor,
     lab,
     labdir,
+    membership,
     plan,
     power,
     render,
@@ -47,6 +48,8 @@ examples:
   halab start master1                 bring it back, time its catch-up
   halab halt --zone b                 lose a whole zone (labs/zones.yaml); `start --zone b`
   halab halt --all; halab up          a cold restart: every VM off, then every tier back
+  halab add-master --zone b           a fourth master; `remove-master master4` takes it away
+  halab replace master2               rebuild a failed master as a fresh etcd member
   halab verify [--junit FILE]         testinfra checks of every host, one line each
   halab verify --scenario failover    halt the leader, assert failover figures, restart
   halab verify --scenario cold-restart  every VM off, `halab up`, every tier healthy again
@@ -106,8 +109,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    """Renders what `up` would: a lab changed by add-master/remove-master/replace from its own
+    copy, with the members that joined it."""
     loaded = _load_lab(args)
-    p = plan.build(loaded.topology, accel=args.accel)
+    state = labdir.read_state(labdir.lab_path(loaded.topology.name))
+    if state and state.changes:
+        loaded = _load(lab.source_of_truth(str(loaded.path), args.student))
+    p = plan.build(loaded.topology, accel=args.accel,
+                   joining=tuple(state.joined) if state else ())
     out = Path(args.out) if args.out else labs_dir() / p.lab
     rendered = render.render(p)
     changed = render.write(rendered, out)
@@ -327,6 +336,37 @@ def build_parser() -> argparse.ArgumentParser:
                 "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
     p.add_argument("host")
     p.add_argument("command", nargs=argparse.REMAINDER, help="optional command to run")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("add-master", lambda a: membership.add_master(a.lab, a.name, a.ip, a.zone),
+                "add a master: a new VM that joins etcd (and the kube tier)",
+                "Add a master to a lab that is up: `etcdctl member add`, then `halab up` boots "
+                "the VM, issues its certificates, starts etcd with initial-cluster-state "
+                "existing, and converges the LB's backends and the kube tier. Every etcd member "
+                "must be healthy first.\n\n"
+                "The lab's own copy of its topology, .halab/<lab>/topology.yaml, records the "
+                "change and is from then on what `up`, `status` and `render` read (halab says "
+                "so); `halab down` forgets it.")
+    p.add_argument("--lab", help="lab name or topology file")
+    p.add_argument("--name", help="host name (default: the next of the masters, e.g. master4)")
+    p.add_argument("--ip", help="address (default: the next free one after the masters')")
+    p.add_argument("--zone", metavar="Z", help="zone (default: the zone with fewest masters)")
+
+    p = command("remove-master", lambda a: membership.remove_master(a.lab, a.host, a.force),
+                "remove a master: etcd member remove, destroy its VM",
+                "The reverse of add-master: `etcdctl member remove`, destroy the VM, then "
+                "`halab up` converges the LB's backends and the other members. Leaving exactly "
+                "2 masters is refused (two members tolerate no failure) unless --force.")
+    p.add_argument("host", help="the master to remove")
+    p.add_argument("--lab", help="lab name or topology file")
+    p.add_argument("--force", action="store_true", help="allow leaving exactly 2 masters")
+
+    p = command("replace", lambda a: membership.replace(a.lab, a.host),
+                "replace a (failed) master with a fresh VM of the same name and zone",
+                "The seeds' recipe for a failed replica: remove it from etcd, destroy its VM, "
+                "add it back as a new member, and `halab up` rebuilds it (same name, address "
+                "and zone; a fresh disk, so etcd syncs it from the others).")
+    p.add_argument("host", help="the master to replace")
     p.add_argument("--lab", help="lab name or topology file")
 
     p = command("down", lambda a: lab.down(a.lab, a.yes), "destroy a lab",

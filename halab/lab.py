@@ -67,7 +67,9 @@ class Lab:
         d = labdir.lab_path(loaded.topology.name)
         state = labdir.read_state(d)
         chosen = accel or (state.accel if state else "tcg")
-        return cls(topology, loaded, plan.build(loaded.topology, chosen), d, state)  # type: ignore[arg-type]
+        joined = tuple(state.joined) if state else ()
+        return cls(topology, loaded, plan.build(loaded.topology, chosen, joined),  # type: ignore[arg-type]
+                   d, state)
 
     @classmethod
     def existing(cls, arg: str | None) -> Lab:
@@ -107,8 +109,7 @@ def up(topology: str, student: int | None = None) -> int:
     from halab.providers import boxbuild, host
 
     started = time.monotonic()
-    if student is not None:
-        topology = _student_topology(topology, student)
+    topology = source_of_truth(topology, student)
     lab = Lab.open(topology)
     p = lab.plan
     ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {topology} — {len(p.hosts)} VMs "
@@ -171,6 +172,23 @@ def up(topology: str, student: int | None = None) -> int:
             f", {took:.0f}s. Next: `halab status`, `halab ssh {p.masters[0].name}`, "
             f"`halab halt {p.masters[0].name}`, `halab down {p.lab}`")
     return 0
+
+
+def source_of_truth(topology: str, student: int | None = None) -> str:
+    """The file to read for a lab: its own copy once `add-master`, `remove-master` or `replace`
+    changed it (said, so a user sees why the file given is not what runs), else the file given,
+    or with `student` that student's copy of it."""
+    from halab import students
+
+    name = load(topology).topology.name
+    if student is not None:
+        name = students.lab_name(name, student, topology)
+    state = labdir.read_state(labdir.lab_path(name))
+    if state and state.changes and Path(state.topology).resolve() != Path(topology).resolve():
+        ui.warn(f"lab {name!r} was changed since it came up ({state.changes[-1]}); its own "
+                f"copy {state.topology} is the lab now and is read instead of {topology}")
+        return state.topology
+    return _student_topology(topology, student) if student is not None else topology
 
 
 def _student_topology(topology: str, student: int) -> str:

@@ -28,6 +28,11 @@ class State:
     topology: str
     accel: str = "tcg"
     tiers_done: list[str] = field(default_factory=list)
+    # Masters that joined the running etcd cluster (add-master, replace), and the replica
+    # changes made since `up`. After a change `topology` is the lab's own copy, TOPOLOGY_FILE.
+    joined: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    origin: str = ""  # the file the lab came from, once `topology` is the lab's own copy
 
 
 def lab_path(name: str) -> Path:

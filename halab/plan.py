@@ -51,6 +51,9 @@ class EtcdPlan:
     initial_cluster: str
     member_client_urls: tuple[str, ...]
     client_url: str  # what clients outside the masters use: the LB, or the only master
+    # Members added to a running cluster (`halab add-master`, `replace`): they start with
+    # initial-cluster-state "existing"; the members that bootstrapped it say "new".
+    joining: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def lb_addresses(topo: Topology) -> list[str]:
     return [str(h.ip) for h in topo.by_role("lb")] + ([str(topo.lb.vip)] if topo.lb.vip else [])
 
 
-def build(topo: Topology, accel: Accel = "tcg") -> Plan:
+def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = ()) -> Plan:
     prefix = f"halab-{topo.name}-"
     hosts = tuple(
         HostPlan(
@@ -162,6 +165,7 @@ def build(topo: Topology, accel: Accel = "tcg") -> Plan:
         initial_cluster=",".join(f"{m.name}={scheme}://{m.ip}:{ETCD_PEER_PORT}" for m in masters),
         member_client_urls=tuple(f"{scheme}://{m.ip}:{ETCD_CLIENT_PORT}" for m in masters),
         client_url=f"{scheme}://{front}:{ETCD_CLIENT_PORT}",
+        joining=tuple(m.name for m in masters if m.name in joining),
     )
 
     kube = None

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-import yaml
-
 from halab.errors import HalabError
-from halab.topology import LAB_NAME_RE, Loaded, Topology, loads
+from halab.topology import LAB_NAME_RE, Loaded, Topology, loads, to_yaml
 
 # A workshop on one host: 40 copies of even the 4-VM etcd-only lab are 160 VMs, more than one host
 # runs. Two digits in the name suffix; the blocks below would hold up to 255.
@@ -115,13 +113,6 @@ def derive(topo: Topology, n: int, file: str = "<topology>") -> Topology:
     return topo.model_copy(update={
         "name": name, "network": network, "hosts": hosts, "lb": lb,
         "description": f"{topo.description} ({about})" if topo.description else about})
-
-
-def to_yaml(topo: Topology, header: str = "") -> str:
-    """A topology as a file `topology.load` reads back to the same model."""
-    data = topo.model_dump(mode="json", exclude_none=True)
-    comment = "".join(f"# {line}\n" for line in header.splitlines())
-    return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 
 
 @dataclass(frozen=True)

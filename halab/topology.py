@@ -63,6 +63,9 @@ class LoadBalancer(_Model):
 
 class Etcd(_Model):
     tls: StrictBool = True
+    # Two members tolerate no failure, so 2 masters are refused unless this says it is on
+    # purpose (`halab remove-master --force` sets it, e.g. half-way through a replacement).
+    accept_two_members: StrictBool = False
     # None means "pick for the accelerator": etcd's defaults under KVM, slower under TCG emulation.
     heartbeat_ms: StrictInt | None = Field(default=None, ge=10, le=5000)
     election_timeout_ms: StrictInt | None = Field(default=None, ge=50, le=50000)
@@ -311,8 +314,11 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     masters, lbs, minions = (topo.by_role(r) for r in ("master", "lb", "minion"))
     if not masters:
         p(doc.problem(("hosts",), "at least one host needs role: master (etcd runs there)"))
-    elif len(masters) == 2:
+    elif len(masters) == 2 and not topo.etcd.accept_two_members:
         p(doc.problem(("hosts",), TWO_MASTERS_REASON))
+    elif len(masters) == 2:
+        warnings.append(f"{doc.file}: 2 masters (etcd.accept_two_members): losing either one "
+                        "loses quorum; add a third with `halab add-master`")
     elif len(masters) > 2 and len(masters) % 2 == 0:
         warnings.append(f"{doc.file}: {len(masters)} masters: an even count tolerates no more "
                         f"failures than {len(masters) - 1}; an odd number is better")
@@ -384,6 +390,13 @@ def loads(text: str, file: str = "<topology>") -> Loaded:
     if problems or more:
         raise TopologyError(problems + more)
     return Loaded(topo, Path(file), warnings)
+
+
+def to_yaml(topo: Topology, header: str = "") -> str:
+    """A topology as a file `load` reads back to the same model (halab's own copies of a lab)."""
+    data = topo.model_dump(mode="json", exclude_none=True)
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def load(path: str | Path) -> Loaded:

@@ -86,11 +86,12 @@ class VagrantLab:
         except subprocess.CalledProcessError as exc:
             raise self._failure(f"halt {host}", exc.returncode) from None
 
-    def destroy(self) -> None:
+    def destroy(self, host: str | None = None) -> None:
+        """Destroy every VM of the lab, or only `host` (with its disk)."""
         try:
-            self.v.destroy()
+            self.v.destroy(vm_name=host)
         except subprocess.CalledProcessError as exc:
-            raise self._failure("destroy", exc.returncode) from None
+            raise self._failure(f"destroy {host or ''}".strip(), exc.returncode) from None
 
 
 UP_LOCK_WAIT = 1800
