@@ -170,6 +170,62 @@ def test_losing_a_zone_keeps_quorum_and_start_brings_it_back(lab_up: dict) -> No
     assert "etcd: 3 members healthy" in proc.stdout
 
 
+def members(via: str = "master1") -> dict[str, str]:
+    """etcd's member list, name → hex ID, asked on a master with etcdctl."""
+    out = host(via).check_output(etcd.etcdctl(plan.build(load(TOPOLOGY).topology),
+                                              "member list -w json"))
+    return {m.name: m.hex_id for m in etcd.parse_member_list(out)}
+
+
+def agrees(names: list[str]) -> None:
+    """etcd's members, the LB's backends and `halab verify` all say `names`."""
+    assert sorted(members()) == sorted(names)
+    conf = host("lb1").file("/etc/nginx/nginx.conf").content_string
+    ips = {f"192.168.43.{20 + int(n[-1])}:2379" for n in names}
+    assert set(re.findall(r"server (192\.168\.43\.\d+:2379)", conf)) == ips
+    proc = halab("verify", LAB)
+    assert proc.returncode == 0, proc.stdout
+    assert re.search(r"✓ etcd\s+master1\s+member list matches the topology", proc.stdout)
+
+
+def test_add_master_joins_etcd_the_lb_and_the_topology(lab_up: dict) -> None:
+    proc = halab("add-master", "--lab", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "etcd member add master4 --peer-urls=https://192.168.43.24:2380" in proc.stdout
+    assert "etcd: 4 members healthy" in proc.stdout
+    copy = labs_dir() / LAB / "topology.yaml"
+    assert "master4" in copy.read_text() and "master4" not in TOPOLOGY.read_text()
+    agrees(["master1", "master2", "master3", "master4"])
+    status = halab("status", LAB)
+    assert re.search(r"master4\W+master\W+a\W+running\W+192\.168\.43\.24", status.stdout), \
+        status.stdout
+
+
+def test_remove_master_refuses_to_leave_two_and_removes_the_fourth(lab_up: dict) -> None:
+    proc = halab("remove-master", "--lab", LAB, "master4")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "etcd: 3 members healthy" in proc.stdout
+    assert labcli.lab_objects(LAB) and "halab-etcd-only-master4" not in labcli.virsh_names()
+    agrees(["master1", "master2", "master3"])
+    refused = halab("remove-master", "--lab", LAB, "master2")
+    assert refused.returncode == 1 and "would leave 2 masters" in refused.stderr + refused.stdout
+    assert sorted(members()) == ["master1", "master2", "master3"]
+
+
+def test_replace_rebuilds_a_master_as_a_fresh_member(lab_up: dict) -> None:
+    before = members()
+    proc = halab("replace", "--lab", LAB, "master2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "etcd member add master2" in proc.stdout and "etcd: 3 members healthy" in proc.stdout
+    after = members()
+    assert sorted(after) == ["master1", "master2", "master3"]
+    assert after["master2"] != before["master2"] and after["master1"] == before["master1"]
+    agrees(["master1", "master2", "master3"])
+    second = halab("up", str(TOPOLOGY))  # the lab's copy is read, and nothing changes
+    assert second.returncode == 0 and "its own copy" in second.stderr + second.stdout
+    assert re.search(r"is up\S* — 0 changes", second.stdout), second.stdout
+
+
 def test_down_leaves_nothing_of_the_lab(lab_up: dict) -> None:
     assert lab_objects(), "the lab should exist before teardown"
     proc = halab("down", LAB, "--yes")
