@@ -12,7 +12,7 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
         gcc libc6-dev umoci graphviz
 
-.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test zones-test lint bench clean binaries
+.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -20,6 +20,7 @@ help:
 	@echo "make test       run the whole test suite (unit + lab)"
 	@echo "make unit       run the unit tests only (no VMs, seconds)"
 	@echo "make kube-test  the seed lab's kube tier on real VMs (about 30 min; not in make test)"
+	@echo "make ha-test    replicas, zone halts, the LB pair's VIP, cold restart on real VMs (about 40 min)"
 	@echo "make zones-test lose zone b of labs/zones.yaml on real VMs (about 30 min; not in make test)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
@@ -60,6 +61,10 @@ lab-test: deps
 # The seed lab with the kube tier on real VMs (about 30 min): kept out of `make test` and CI.
 kube-test: deps binaries
 	$(BIN)/pytest -m kube $(PYTEST_ARGS)
+
+# add/remove/replace masters, halt --zone, the LB pair's VIP failover and cold restart (about 40 min).
+ha-test: deps
+	$(BIN)/pytest -m ha $(PYTEST_ARGS)
 
 # Losing zone b of labs/zones.yaml (7 VMs with the kube tier, about 30 min): not in `make test`.
 zones-test: deps binaries

@@ -1,5 +1,6 @@
 """`halab up` on labs/etcd-only.yaml with real VMs: etcd behind the LB, idempotence, verify,
-the failover scenario (graceful and power-off), losing a zone, teardown.
+the failover scenario (graceful and power-off), teardown; and, marked `ha` (make ha-test), losing a
+zone and add/remove/replace of masters.
 
 Runs the CLI as a user would and checks the VMs over SSH with testinfra. The lab is brought up
 once for the module and torn down by the last test (and by the fixture if a test failed first).
@@ -155,6 +156,7 @@ def test_failover_scenario_halts_the_leader_and_loses_no_write(lab_up: dict, har
     assert re.search(r"rejoined and caught up [\d.]+s after boot", proc.stdout)
 
 
+@pytest.mark.ha
 def test_losing_a_zone_keeps_quorum_and_start_brings_it_back(lab_up: dict) -> None:
     """`halt --zone b` halts master2 (zone b) and says etcd keeps 2 of 3; the member list
     shows it unreachable; `start --zone b` waits for 3 healthy members."""
@@ -188,6 +190,7 @@ def agrees(names: list[str]) -> None:
     assert re.search(r"✓ etcd\s+master1\s+member list matches the topology", proc.stdout)
 
 
+@pytest.mark.ha
 def test_add_master_joins_etcd_the_lb_and_the_topology(lab_up: dict) -> None:
     proc = halab("add-master", "--lab", LAB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -201,6 +204,7 @@ def test_add_master_joins_etcd_the_lb_and_the_topology(lab_up: dict) -> None:
         status.stdout
 
 
+@pytest.mark.ha
 def test_remove_master_refuses_to_leave_two_and_removes_the_fourth(lab_up: dict) -> None:
     proc = halab("remove-master", "--lab", LAB, "master4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -212,6 +216,7 @@ def test_remove_master_refuses_to_leave_two_and_removes_the_fourth(lab_up: dict)
     assert sorted(members()) == ["master1", "master2", "master3"]
 
 
+@pytest.mark.ha
 def test_replace_rebuilds_a_master_as_a_fresh_member(lab_up: dict) -> None:
     before = members()
     proc = halab("replace", "--lab", LAB, "master2")

@@ -11,7 +11,7 @@ import labcli
 import pytest
 from labcli import ROOT, halab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.ha]
 
 TOPOLOGY = ROOT / "labs" / "lb-pair.yaml"
 LAB = "lb-pair"
