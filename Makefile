@@ -72,7 +72,7 @@ zones-test: deps binaries
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
 test: deps
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest --durations=10 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 lint: venv
