@@ -17,7 +17,7 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
 	@echo "make lab-down   destroy it"
-	@echo "make test       run the whole test suite (unit + lab)"
+	@echo "make test       unit tests and the core lab tests on real VMs (what CI runs)"
 	@echo "make unit       run the unit tests only (no VMs, seconds)"
 	@echo "make kube-test  the seed lab's kube tier on real VMs (about 30 min; not in make test)"
 	@echo "make ha-test    replicas, zone halts, the LB pair's VIP, cold restart on real VMs (about 40 min)"
