@@ -19,7 +19,9 @@ from halab.runner import RemoteError, parallel
 if TYPE_CHECKING:
     from halab.lab import Lab
 
-APISERVER_TIMEOUT = 420  # three apiservers starting at once under TCG
+# The first apiserver writes the RBAC bootstrap roles alone; under TCG on a busy 2-core host
+# etcd answered reads in 7-13 s then, and three apiservers at once missed 420 s.
+APISERVER_TIMEOUT = 900
 LEASE_TIMEOUT = 300
 NODES_TIMEOUT = 420
 FLANNEL_KEY = f"{layout.FLANNEL_ETCD_PREFIX}/config"
@@ -48,7 +50,7 @@ def control_plane(lab: Lab, tier: Tier, changed: dict[str, list[str]]) -> int:
                 wait_apiserver(lab, APISERVER_TIMEOUT)
         actions += services.roll(lab.runner, masters, service,
                                  lambda m, svc=service: svc in tier.services_for(changed[m]),
-                                 ready)
+                                 ready, first_alone=service == "kube-apiserver")
     wait_leases(lab, LEASE_TIMEOUT)
     return actions
 

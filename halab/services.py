@@ -28,14 +28,27 @@ def ensure(runner: Runner, host: str, service: str, changed: bool, block: bool =
 
 
 def roll(runner: Runner, hosts: list[str], service: str, changed: Callable[[str], bool],
-         wait: Callable[[], object]) -> int:
+         wait: Callable[[], object], first_alone: bool = False) -> int:
     """Start every stopped instance at once, then `wait`; then restart the running instances
     whose files changed one host at a time, waiting after each, so the others keep serving
-    (and a cluster keeps quorum). Returns the number of starts and restarts."""
-    started = parallel(hosts, lambda h: ensure(runner, h, service, False))
-    if any(started.values()):
-        ui.info(f"  {service}: started on {', '.join(h for h, n in started.items() if n)}")
-    wait()
+    (and a cluster keeps quorum). Returns the number of starts and restarts.
+
+    With `first_alone`, a stopped first host starts and is waited for before the others: one
+    instance then writes the cluster's bootstrap objects (the apiserver's RBAC roles) without
+    two more competing with it for a slow host's CPU and etcd."""
+    started: dict[str, int] = {}
+    waited = False
+    if first_alone and hosts and ensure(runner, hosts[0], service, False):
+        ui.info(f"  {service}: started on {hosts[0]} alone first")
+        wait()
+        started[hosts[0]] = waited = 1
+    rest = [h for h in hosts if h not in started]
+    started.update(parallel(rest, lambda h: ensure(runner, h, service, False)))
+    now = [h for h in rest if started[h]]
+    if now:
+        ui.info(f"  {service}: started on {', '.join(now)}")
+    if now or not waited:
+        wait()
     actions = sum(started.values())
     for h in hosts:
         if not started[h] and changed(h):
