@@ -38,6 +38,11 @@ class RemoteError(HalabError):
         self.host = host
 
 
+# testinfra's SSH connect and key exchange timeout (`halab verify`, lab tests): a busy VM under
+# TCG took longer than its default of 10 s.
+SSH_TIMEOUT = 60
+
+
 @dataclass(frozen=True)
 class Result:
     stdout: str

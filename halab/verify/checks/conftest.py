@@ -12,6 +12,7 @@ import pytest
 import testinfra
 
 from halab.lab import Lab
+from halab.runner import SSH_TIMEOUT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +62,8 @@ def node(lab: Lab):  # noqa: ANN201 - a factory
         if name not in cache:
             h = lab.host(name)
             cache[name] = Node(name, h.ip, testinfra.get_host(
-                f"paramiko://{name}", ssh_config=str(lab.ssh_config), sudo=True))
+                f"paramiko://{name}", ssh_config=str(lab.ssh_config), sudo=True,
+                timeout=SSH_TIMEOUT))
         return cache[name]
     return get
 
