@@ -21,7 +21,7 @@ help:
 	@echo "make unit       run the unit tests only (no VMs, seconds)"
 	@echo "make kube-test  the seed lab's kube tier on real VMs (about 30 min; not in make test)"
 	@echo "make ha-test    replicas, zone halts, the LB pair's VIP, cold restart on real VMs (about 50 min)"
-	@echo "make zones-test lose zone b of labs/zones.yaml on real VMs (about 30 min; not in make test)"
+	@echo "make zones-test lose zone b of labs/zones.yaml on real VMs and a cold restart (30-60 min; not in make test)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
 	@echo "make lint       ruff"
@@ -66,7 +66,7 @@ kube-test: deps binaries
 ha-test: deps
 	$(BIN)/pytest -m ha $(PYTEST_ARGS)
 
-# Losing zone b of labs/zones.yaml (7 VMs with the kube tier, about 30 min): not in `make test`.
+# Losing zone b of labs/zones.yaml, then a cold restart (7 VMs with the kube tier, 30-60 min).
 zones-test: deps binaries
 	$(BIN)/pytest -m zones $(PYTEST_ARGS)
 
