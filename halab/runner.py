@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 from fabric import Config, Connection
@@ -24,6 +24,9 @@ from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from halab.errors import HalabError
 from halab.provision import FileSpec
+
+if TYPE_CHECKING:
+    import testinfra.host
 
 T = TypeVar("T")
 TAIL_LINES = 15
@@ -36,11 +39,6 @@ class RemoteError(HalabError):
         super().__init__(message, hint or "the lab is left as it is for inspection "
                          f"(`halab ssh {host}`); run `halab up` again to resume")
         self.host = host
-
-
-# testinfra's SSH connect and key exchange timeout (`halab verify`, lab tests): a busy VM under
-# TCG took longer than its default of 10 s.
-SSH_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -188,3 +186,13 @@ def parallel(hosts: Iterable[str], fn: Callable[[str], T]) -> dict[str, T]:
     if first_error is not None:
         raise first_error
     return results
+
+
+def testinfra_host(name: str, ssh_config: Path) -> testinfra.host.Host:
+    """testinfra's handle on a lab VM (`halab verify`, lab tests): SSH with the lab's
+    ssh_config, sudo, and 60 s for the connect and key exchange, since a busy VM under TCG
+    took longer than testinfra's default of 10 s."""
+    import testinfra  # here, not at the top: only verify and the lab tests need it
+
+    return testinfra.get_host(f"paramiko://{name}", ssh_config=str(ssh_config), sudo=True,
+                              timeout=60)

@@ -41,7 +41,8 @@ def roll(runner: Runner, hosts: list[str], service: str, changed: Callable[[str]
     if first_alone and hosts and ensure(runner, hosts[0], service, False):
         ui.info(f"  {service}: started on {hosts[0]} alone first")
         wait()
-        started[hosts[0]] = waited = 1
+        started[hosts[0]] = 1
+        waited = True
     rest = [h for h in hosts if h not in started]
     started.update(parallel(rest, lambda h: ensure(runner, h, service, False)))
     now = [h for h in rest if started[h]]

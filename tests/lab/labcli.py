@@ -13,7 +13,7 @@ from typing import TypeVar
 import testinfra
 
 from halab.home import labs_dir
-from halab.runner import SSH_TIMEOUT
+from halab.runner import testinfra_host
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -63,5 +63,4 @@ def lab_objects(lab: str) -> list[str]:
 
 def host(lab: str, name: str) -> testinfra.host.Host:
     """A lab VM over SSH, with the lab's own ssh_config (as `halab ssh` uses it)."""
-    return testinfra.get_host(f"paramiko://{name}", sudo=True, timeout=SSH_TIMEOUT,
-                              ssh_config=str(labs_dir() / lab / "ssh_config"))
+    return testinfra_host(name, labs_dir() / lab / "ssh_config")

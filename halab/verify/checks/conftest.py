@@ -12,7 +12,7 @@ import pytest
 import testinfra
 
 from halab.lab import Lab
-from halab.runner import SSH_TIMEOUT
+from halab.runner import testinfra_host
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,9 +61,7 @@ def node(lab: Lab):  # noqa: ANN201 - a factory
     def get(name: str) -> Node:
         if name not in cache:
             h = lab.host(name)
-            cache[name] = Node(name, h.ip, testinfra.get_host(
-                f"paramiko://{name}", ssh_config=str(lab.ssh_config), sudo=True,
-                timeout=SSH_TIMEOUT))
+            cache[name] = Node(name, h.ip, testinfra_host(name, lab.ssh_config))
         return cache[name]
     return get
 
