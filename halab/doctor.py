@@ -79,6 +79,14 @@ def box(plan: Plan, built: bool, registered: bool) -> Finding:
                    "`make box` now, or let `halab up` build it (a few minutes, offline)")
 
 
+def capacity(plan: Plan, accel: str, cores: int) -> Finding:
+    why = preflight.kube_capacity(plan, accel, cores)
+    if why:
+        return Finding("cpu", WARN, why, preflight.KUBE_CAPACITY_FIX)
+    return Finding("cpu", OK, f"{cores or 'an unknown number of'} cores"
+                   + (" for the kube tier" if plan.kube else ""))
+
+
 def kube_binaries(plan: Plan, available: tuple[bool, str]) -> Finding:
     if plan.kube is None:
         return Finding("kube", OK, "the lab has no kube tier: no binaries needed")
@@ -112,13 +120,16 @@ def gather(plan: Plan) -> list[Finding]:
     try:
         states = lv.states(plan)
         running = {h for h, s in states.items() if s == "running"}
-        found += resources(plan, hostfacts.gather(lv.network_subnets()), running)
+        facts = hostfacts.gather(lv.network_subnets())
+        found += resources(plan, facts, running)
     finally:
         lv.close()
     record = boxes.read_record(plan.box)
     registered = record is not None and boxes.registered_key(record.box_name) == record.key
     found.append(box(plan, record is not None, registered))
-    found.append(accel(host.detect_accel()))
+    kind = host.detect_accel()
+    found.append(accel(kind))
+    found.append(capacity(plan, kind, facts.cores))
     found.append(kube_binaries(plan, binaries.available(plan.kube.version) if plan.kube
                                else (True, "")))
     return found

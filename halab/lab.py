@@ -131,6 +131,9 @@ def up(topology: str, student: int | None = None) -> int:
     ui.info("  KVM works: VMs use hardware virtualisation" if accel == "kvm" else
             "  KVM is not usable here: VMs use software emulation (TCG); etcd timings are "
             f"relaxed to {plan.ETCD_TIMINGS['tcg'][0]}/{plan.ETCD_TIMINGS['tcg'][1]} ms")
+    too_small = preflight.kube_capacity(p, accel, facts.cores)
+    if too_small:
+        ui.info(f"  [yellow]warning[/]: {too_small}; use {preflight.KUBE_CAPACITY_FIX}")
     if accel != p.accel:
         lab = Lab.open(topology, accel)
         p = lab.plan

@@ -10,6 +10,10 @@ from halab.plan import Plan
 # What a VM costs beyond its memory: qemu itself, page tables, TCG's translation cache.
 VM_OVERHEAD_MIB = 200
 DISK_PER_VM_GIB = 2.0
+# Under emulation the kube control plane is CPU-bound: on a 2-core host three masters alone kept
+# both cores busy (198 % with the minions off), and etcd then spent most of its time in TLS
+# handshakes of clients that had timed out, a spiral that lost quorum. Twice the cores leave room.
+KUBE_TCG_MIN_CORES = 4
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class HostFacts:
     disk_free_gib: float
     routes: list[tuple[str, IPv4Network]]  # (device, subnet routed there)
     libvirt_networks: dict[str, tuple[IPv4Network, str]]  # network name -> (subnet, bridge)
+    cores: int = 0  # 0: not known
 
 
 def needed_mib(plan: Plan, running: set[str]) -> int:
@@ -50,3 +55,17 @@ def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
                 out.append(f"{label} {mine} collides with this host's route to {other} on "
                            f"{dev}: pick another subnet in the topology")
     return out
+
+
+def kube_capacity(plan: Plan, accel: str, cores: int) -> str | None:
+    """Why the kube tier will likely time out on this host, or None. Only a warning: the etcd
+    and LB tiers fit, and a faster host of the same size may cope."""
+    if plan.kube is None or accel == "kvm" or not cores or cores >= KUBE_TCG_MIN_CORES:
+        return None
+    return (f"the kube tier under software emulation wants {KUBE_TCG_MIN_CORES}+ cores and this "
+            f"host has {cores}: its {len(plan.masters)} masters can keep them all busy, and etcd "
+            "and kube-apiserver then time out")
+
+
+KUBE_CAPACITY_FIX = ("a host with KVM or more cores, or a lab without the kube tier "
+                     "(labs/etcd-only.yaml)")

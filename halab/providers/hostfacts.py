@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from ipaddress import IPv4Network
@@ -35,7 +36,8 @@ def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:
     where = IMAGES if IMAGES.exists() else Path("/")
     return HostFacts(mem_available_mib=mem_available_mib(),
                      disk_free_gib=shutil.disk_usage(where).free / 2**30,
-                     routes=routes(), libvirt_networks=libvirt_networks)
+                     routes=routes(), libvirt_networks=libvirt_networks,
+                     cores=os.cpu_count() or 0)
 
 
 def missing_packages(names: list[str]) -> list[str]:

@@ -54,3 +54,16 @@ def test_the_exit_status_is_1_only_with_a_blocking_finding(root, capsys) -> None
     assert doctor.report(p, [doctor.packages(["qemu-utils"])]) == 1
     out = capsys.readouterr().out
     assert "cannot come up here" in out and "fix: `make deps`" in out
+
+
+def test_the_kube_tier_on_two_emulated_cores_only_warns(root) -> None:  # noqa: ANN001
+    p = seed(root)
+    small = doctor.capacity(p, "tcg", 2)
+    assert small.status == doctor.WARN
+    assert "wants 4+ cores and this host has 2" in small.detail and "3 masters" in small.detail
+    assert "KVM" in small.fix and "etcd-only" in small.fix
+    assert doctor.capacity(p, "tcg", 4).status == doctor.OK
+    assert doctor.capacity(p, "kvm", 2).status == doctor.OK
+    assert doctor.capacity(p, "tcg", 0).status == doctor.OK  # unknown: no guess
+    no_kube = plan.build(load(root / "labs" / "etcd-only.yaml").topology)
+    assert preflight.kube_capacity(no_kube, "tcg", 1) is None
