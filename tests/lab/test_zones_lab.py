@@ -1,10 +1,10 @@
 """Losing a whole zone on labs/zones.yaml with real VMs: 3 masters and 3 minions over zones a, b,
 c behind HAProxy, with the kube tier. Zone b is powered off; etcd keeps quorum, kubectl through
 the LB keeps answering, and a new Deployment runs on the minions of zones a and c. Then zone b
-comes back and `halab verify` passes.
+comes back and `halab verify` passes; last, a cold restart (`--scenario cold-restart --hard`).
 
-Marked `zones`: 7 VMs with the kube tier take about 30 minutes here, so it runs under
-`make zones-test`, not `make test`. It needs the Kubernetes binaries (`make binaries`).
+Marked `zones`: 7 VMs with the kube tier take 30–60 minutes with KVM or 4+ cores, so it runs
+under `make zones-test`, not `make test`. It needs the Kubernetes binaries (`make binaries`).
 """
 
 from __future__ import annotations
