@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -16,6 +17,8 @@ def test_doctor_says_the_etcd_lab_can_come_up_here() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for area in ("packages", "libvirt", "resources", "box", "KVM", "kube"):
         assert re.search(rf"^[✓!] {area}\s", proc.stdout, re.M), area
+    # no kube tier, so no core warning: the count is this host's own
+    assert re.search(rf"^✓ cpu\s+{os.cpu_count()} cores$", proc.stdout, re.M), proc.stdout
     assert "lab 'etcd-only' can come up here" in proc.stdout
 
 
