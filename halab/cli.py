@@ -111,10 +111,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     """Renders what `up` would: a lab changed by add-master/remove-master/replace from its own
     copy, with the members that joined it."""
-    loaded = _load_lab(args)
+    found = labdir.resolve(args.lab, args.student)
+    if found.note:
+        ui.warn(found.note)
+    loaded = _load_lab(args) if args.student is not None and not found.note else \
+        _load(found.topology)
     state = labdir.read_state(labdir.lab_path(loaded.topology.name))
-    if state and state.changes:
-        loaded = _load(lab.source_of_truth(str(loaded.path), args.student))
     p = plan.build(loaded.topology, accel=args.accel,
                    joining=tuple(state.joined) if state else ())
     out = Path(args.out) if args.out else labs_dir() / p.lab
@@ -180,10 +182,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _drawn_topology(arg: str | None) -> str:
-    """A file or a lab that is up; with neither, the only lab that is up, else the seed lab."""
+    """A file or a lab that is up (its own copy once changed); with neither, the only lab that
+    is up, else the seed lab."""
     if arg is None and len(labdir.known_labs()) != 1:
         return DEFAULT_LAB
-    return labdir.resolve_topology(arg)
+    found = labdir.resolve(arg)
+    if found.note:
+        ui.warn(found.note)
+    return found.topology
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:

@@ -129,6 +129,22 @@ class ClusterView:
             out.append(f"members disagree on the raft term: {sorted(self.terms())}")
         return out
 
+    def listed_problems(self, topology: list[str]) -> list[str]:
+        """Why not every member in etcd's own list answers, with one leader and one term, and
+        where that list and the lab's topology differ. Counted from etcd's list, so a member the
+        topology left out is still judged."""
+        answered = {s.member_id for s in self.statuses}
+        out = self.problems(len(self.members))
+        silent = [m.name or m.hex_id for m in self.members if m.id not in answered]
+        if silent and out and out[0].endswith("members answered"):
+            out[0] += f" (silent: {', '.join(silent)})"
+        names = {m.name for m in self.members}
+        out += [f"etcd lists {n}, which the lab's topology does not have"
+                for n in sorted(names - set(topology))]
+        out += [f"{n} is in the lab's topology but not in etcd's member list"
+                for n in sorted(set(topology) - names)]
+        return out
+
 
 def etcdctl(plan: Plan, args: str, endpoints: list[str] | str | None = None) -> str:
     """An etcdctl command line with the lab's client certificate (run with sudo on a VM)."""

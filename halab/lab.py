@@ -72,9 +72,18 @@ class Lab:
                    d, state)
 
     @classmethod
+    def resolved(cls, arg: str | None) -> Lab:
+        """The lab a command means (by name, topology path, or as the only one), read from the
+        file that is its truth; said in one line when that is not the file given."""
+        found = labdir.resolve(arg)
+        if found.note:
+            ui.warn(found.note)
+        return cls.open(found.topology)
+
+    @classmethod
     def existing(cls, arg: str | None) -> Lab:
-        """A lab that `up` has created (found by name, topology path, or as the only one)."""
-        lab = cls.open(labdir.resolve_topology(arg))
+        """A lab that `up` has created, as `resolved` finds it."""
+        lab = cls.resolved(arg)
         if lab.state is None:
             raise HalabError(f"lab {lab.plan.lab!r} has not been brought up",
                              f"run `halab up {lab.topology}` first")
@@ -178,20 +187,13 @@ def up(topology: str, student: int | None = None) -> int:
 
 
 def source_of_truth(topology: str, student: int | None = None) -> str:
-    """The file to read for a lab: its own copy once `add-master`, `remove-master` or `replace`
-    changed it (said, so a user sees why the file given is not what runs), else the file given,
-    or with `student` that student's copy of it."""
-    from halab import students
-
-    name = load(topology).topology.name
-    if student is not None:
-        name = students.lab_name(name, student, topology)
-    state = labdir.read_state(labdir.lab_path(name))
-    if state and state.changes and Path(state.topology).resolve() != Path(topology).resolve():
-        ui.warn(f"lab {name!r} was changed since it came up ({state.changes[-1]}); its own "
-                f"copy {state.topology} is the lab now and is read instead of {topology}")
-        return state.topology
-    return _student_topology(topology, student) if student is not None else topology
+    """The file `up` reads: as `labdir.resolve` finds it, and with `student` (until that lab is
+    changed) student N's copy of the file given, saved anew."""
+    found = labdir.resolve(topology, student)
+    if found.note:
+        ui.warn(found.note)
+        return found.topology
+    return _student_topology(topology, student) if student is not None else found.topology
 
 
 def _student_topology(topology: str, student: int) -> str:
@@ -604,10 +606,10 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
         finally:
             lab.close()  # its SSH connections die with the VMs
 
-    def still_on() -> list[str]:
+    def vm_states() -> dict[str, str]:
         lv = Libvirt()
         try:
-            return [h for h, s in lv.states(p).items() if s not in ("shut off", "not created")]
+            return lv.lab_domain_states(p, others=labdir.known_labs())
         finally:
             lv.close()
 
@@ -617,7 +619,7 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
                 if m.name not in names]
 
     steps = coldrestart.Steps(
-        halt_all=halt_all, still_on=still_on, up=lambda: up(lab.topology),
+        halt_all=halt_all, vm_states=vm_states, up=lambda: up(lab.topology),
         backends_missing=backends_missing,
         checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
     try:
@@ -656,11 +658,12 @@ def ssh(arg: str | None, host_name: str, command: list[str]) -> int:
 def down(arg: str | None, yes: bool) -> int:
     from halab.providers import host
 
-    lab = Lab.open(labdir.resolve_topology(arg))
+    lab = Lab.resolved(arg)
     p = lab.plan
     host.ensure_daemons()
     lv = Libvirt()
-    found = lv.lab_objects(p)
+    others = labdir.known_labs()
+    found = lv.lab_objects(p, others)
     if found.empty() and not lab.dir.exists():
         ui.info(f"lab {p.lab!r} has nothing to tear down")
         return 0
@@ -680,7 +683,7 @@ def down(arg: str | None, yes: bool) -> int:
             except HalabError as exc:
                 ui.warn(f"{exc.message.splitlines()[0]}; removing the lab's libvirt objects "
                         "directly")
-        left = lv.lab_objects(p)
+        left = lv.lab_objects(p, others)
         if not left.empty():
             lv.remove(left)
         shutil.rmtree(lab.dir, ignore_errors=True)

@@ -12,9 +12,11 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from halab import students
 from halab.errors import HalabError
 from halab.home import labs_dir
 from halab.plan import Plan
+from halab.topology import load
 
 # A student lab's topology (`halab up --student N`) is saved here, and its state points at it, so
 # `halab status <lab>-sNN` finds the student's lab, not the file it was derived from.
@@ -83,22 +85,61 @@ def known_labs() -> dict[str, State]:
     return out
 
 
-def resolve_topology(arg: str | None) -> str:
-    """A topology path from what the user typed: a file, a lab name, or nothing (the only lab)."""
-    if arg and (arg.endswith((".yaml", ".yml")) or os.path.sep in arg or Path(arg).is_file()):
-        return arg
+@dataclass(frozen=True)
+class Resolved:
+    """Which file a command reads for the lab it was given, and why, when that is not the file
+    the user named (`note`, to be said in one line)."""
+
+    topology: str
+    lab: str | None = None  # the lab's name, when it is known without reading the file
+    note: str | None = None
+
+
+def is_file_arg(arg: str) -> bool:
+    return arg.endswith((".yaml", ".yml")) or os.path.sep in arg or Path(arg).is_file()
+
+
+def resolve(arg: str | None, student: int | None = None) -> Resolved:
+    """The one resolution every command uses: a lab name, a topology file or nothing (the only
+    lab) all lead to the same lab, read from its own copy once add-master, remove-master or
+    replace changed it. With `student`, the file given is the instructor's and student N's lab
+    is meant."""
+    if arg and is_file_arg(arg):
+        return _from_file(arg, student)
+    if student is not None:
+        raise HalabError("--student N goes with a topology file, not a lab name",
+                         f"e.g. `--student {student} labs/seed.yaml`, or name the student's "
+                         "lab itself (seed-s03)")
     labs = known_labs()
     if arg:
         if arg in labs:
-            return labs[arg].topology
+            return Resolved(labs[arg].topology, arg)
         raise HalabError(f"no lab named {arg!r} has been brought up here",
                          _listing(labs) + "; or give the topology file, e.g. labs/seed.yaml")
     if len(labs) == 1:
-        return next(iter(labs.values())).topology
+        name, state = next(iter(labs.items()))
+        return Resolved(state.topology, name)
     if not labs:
         raise HalabError("no lab has been brought up yet",
                          "run `halab up labs/etcd-only.yaml` (or `make lab-up`) first")
     raise HalabError("several labs exist; say which one with --lab NAME", _listing(labs))
+
+
+def _from_file(path: str, student: int | None) -> Resolved:
+    name = load(path).topology.name  # a file that is not valid is refused here, as ever
+    if student is not None:
+        name = students.lab_name(name, student, path)
+    state = read_state(lab_path(name))
+    if state and state.changes and not _same_file(state.topology, path):
+        return Resolved(state.topology, name,
+                        f"lab {name!r} was changed since it came up ({state.changes[-1]}); its "
+                        f"own copy {state.topology} is the lab now and is read instead of "
+                        f"{path}")
+    return Resolved(path, name)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _listing(labs: dict[str, State]) -> str:

@@ -6,6 +6,7 @@ the plan rather than recomputing things like etcd's `initial-cluster` or the LB'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
@@ -122,6 +123,17 @@ class Plan:
 
     def host(self, name: str) -> HostPlan | None:
         return next((h for h in self.hosts if h.name == name), None)
+
+    def owns(self, name: str, other_labs: Iterable[str] = ()) -> bool:
+        """Whether a VM or volume named `name` is this lab's. The name prefix finds hosts the
+        topology no longer has, but `halab-etcd-only-` also starts student 1's
+        `halab-etcd-only-s01-master1`: names under another lab's longer prefix are that lab's."""
+        if any(name.startswith(h.domain) for h in self.hosts):
+            return True
+        if not name.startswith(self.domain_prefix):
+            return False
+        longer = (f"halab-{o}-" for o in other_labs if o != self.lab)
+        return not any(name.startswith(x) for x in longer if x.startswith(self.domain_prefix))
 
     @property
     def box_name(self) -> str:

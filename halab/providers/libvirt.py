@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
@@ -78,12 +79,18 @@ class Libvirt:
                 return on
             time.sleep(2)
 
-    def lab_objects(self, plan: Plan) -> LabObjects:
-        """Everything libvirt holds that belongs to this lab, found by name prefix."""
+    def lab_domain_states(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
+        """Every domain libvirt holds of this lab, the topology's or not, and its state: what
+        a verdict about the lab's VMs counts."""
+        return {dom.name(): STATE_NAMES.get(dom.state()[0], "unknown")
+                for dom in self.conn.listAllDomains() if plan.owns(dom.name(), others)}
+
+    def lab_objects(self, plan: Plan, others: Iterable[str] = ()) -> LabObjects:
+        """Everything libvirt holds that belongs to this lab, found by name prefix; `others`
+        are the other labs here, whose names may extend this one's (`Plan.owns`)."""
         found = LabObjects()
-        prefix = plan.domain_prefix
         for dom in self.conn.listAllDomains():
-            if dom.name().startswith(prefix):
+            if plan.owns(dom.name(), others):
                 found.domains.append(dom.name())
         for net in self.conn.listAllNetworks():
             if net.name() in (plan.network_name, plan.management_network_name):
@@ -93,7 +100,7 @@ class Libvirt:
                 continue
             pool.refresh(0)
             for vol in pool.listAllVolumes():
-                if vol.name().startswith(prefix):
+                if plan.owns(vol.name(), others):
                     found.volumes.append((pool.name(), vol.name()))
         return found
 

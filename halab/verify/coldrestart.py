@@ -31,11 +31,13 @@ class ColdRestart:
     written: list[int] = field(default_factory=list)
     halt_s: float = 0.0
     forced: list[str] = field(default_factory=list)
+    vms: int = 0  # the lab's VMs as the provider lists them after the halt
     still_on: list[str] = field(default_factory=list)
     up_s: float = 0.0
     up_error: str = ""
     found: list[int] = field(default_factory=list)
     readback_error: str = ""
+    members: int = 0  # as etcd's own member list counts them
     etcd_problems: list[str] = field(default_factory=list)
     backends_missing: list[str] = field(default_factory=list)
     checks: dict[str, int] = field(default_factory=dict)
@@ -46,26 +48,37 @@ class Steps:
     """The parts that touch VMs, given by the conductor (`halab.lab`)."""
 
     halt_all: Callable[[], list[str]]  # halts every VM; returns those that had to be forced
-    still_on: Callable[[], list[str]]  # hosts libvirt does not see shut off
+    vm_states: Callable[[], dict[str, str]]  # every VM of the lab the provider lists: its state
     up: Callable[[], object]  # `halab up` of the lab
     backends_missing: Callable[[], list[str]]  # masters the LB cannot reach
     checks: Callable[[], dict[str, int]]  # `halab verify`'s totals
 
 
+OFF = ("shut off", "not created")
+
+
+def still_on(states: dict[str, str]) -> list[str]:
+    """The VMs of a provider's listing that are not off."""
+    return sorted(name for name, state in states.items() if state not in OFF)
+
+
 def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
-    masters = len(plan.masters)
+    """The verdicts, from what the provider and etcd reported rather than from the topology, so
+    a host the topology left out fails them instead of being skipped."""
     lost = sorted(set(r.written) - set(r.found))
+    members = r.members or len(plan.masters)
     out = [
         Verdict(f"every VM was off ({'power off' if r.hard else 'guest shutdown'})",
-                not r.still_on,
-                f"{len(plan.hosts)} VMs off in {r.halt_s:.0f}s"
+                r.vms > 0 and not r.still_on,
+                f"{r.vms} VMs off in {r.halt_s:.0f}s"
                 + (f"; forced off: {', '.join(r.forced)}" if r.forced else "")
                 if not r.still_on else f"still on: {', '.join(r.still_on)}"),
         Verdict("`halab up` brought the lab back", not r.up_error,
                 f"{r.up_s:.0f}s" if not r.up_error else r.up_error),
-        Verdict(f"etcd has quorum: {masters} healthy members and one leader",
-                not r.up_error and not r.etcd_problems,
-                "; ".join(r.etcd_problems) or "yes" if not r.up_error else "not asked"),
+        Verdict(f"etcd has quorum: {members} healthy members and one leader",
+                not r.up_error and r.members > 0 and not r.etcd_problems,
+                "; ".join(r.etcd_problems) or f"{r.members} in etcd's member list, all healthy"
+                if not r.up_error else "not asked"),
         Verdict("every key written before the halt is there",
                 bool(r.written) and not lost and not r.readback_error,
                 f"{len(r.written)} written, {len(r.found)} read back"
@@ -109,11 +122,12 @@ def cold_restart(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
     with ui.step(f"write {MARKS} keys through {plan.etcd.client_url}"):
         r.written = write_marks(cluster, prefix)
     how = "power off" if hard else "guest shutdown"
-    with ui.step(f"scenario cold-restart: halt all {len(plan.hosts)} VMs at once ({how})"):
+    with ui.step(f"scenario cold-restart: halt all {len(steps.vm_states())} VMs at once ({how})"):
         t0 = time.monotonic()
         r.forced = steps.halt_all()
         r.halt_s = time.monotonic() - t0
-        r.still_on = steps.still_on()
+        states = steps.vm_states()
+        r.vms, r.still_on = len(states), still_on(states)
     if not r.still_on:
         t0 = time.monotonic()
         try:
@@ -124,7 +138,7 @@ def cold_restart(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
         r.up_s = time.monotonic() - t0
     if not r.up_error and not r.still_on:
         with ui.step("etcd, the keys written before, the LB's backends"):
-            r.etcd_problems = cluster.problems_within(len(plan.masters), 60)
+            r.members, r.etcd_problems = cluster.listed_problems_within(60)
             r.found, r.readback_error = demo.read_back(cluster, prefix)
             r.backends_missing = steps.backends_missing() if plan.lb else []
         with ui.step("halab verify"):

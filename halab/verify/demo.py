@@ -136,12 +136,40 @@ class Cluster:
     def problems_within(self, members: int, timeout: float = 60) -> list[str]:
         """Why the cluster is not `members` healthy members, asked until it is or `timeout`
         passes (under load a member can miss one status poll's 1 s deadline)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.view().problems(members)
-            if not found or time.monotonic() > deadline:
-                return found
-            time.sleep(2)
+        return _until_none(lambda: self.view().problems(members), timeout)
+
+    def listed_problems_within(self, timeout: float = 60) -> tuple[int, list[str]]:
+        """How many members etcd lists, and why they are not all healthy with one leader or
+        differ from the topology (`etcd.ClusterView.listed_problems`), asked until they are or
+        `timeout` passes."""
+        listed = [0]
+
+        def ask() -> list[str]:
+            try:
+                view = self.listed_view()
+            except HalabError as exc:
+                return [exc.message]
+            listed[0] = len(view.members)
+            return view.listed_problems([m.name for m in self.plan.masters])
+        found = _until_none(ask, timeout)
+        return listed[0], found
+
+    def listed_view(self) -> etcd.ClusterView:
+        """etcd's member list, each member asked for its status at its own client URL, so a
+        member the topology does not know is counted too."""
+        members = self.members([m.name for m in self.plan.masters])
+        statuses = []
+        for m in members:
+            if not m.client_urls:
+                continue  # added, not started yet: it answers nothing
+            gw = self.gateway(m.client_urls[0], timeout=1.0)
+            try:
+                statuses.append(gw.status())
+            except GatewayError:
+                pass
+            finally:
+                gw.close()
+        return etcd.ClusterView(tuple(members), tuple(statuses))
 
     def move_leader(self, to: str, timeout: float = 30) -> bool:
         """Hand etcd's leadership to member `to`, and wait until it leads; False if it did not."""
@@ -186,6 +214,16 @@ class Cluster:
         answering = [n for n, s in statuses.items() if s is not None]
         members = self.members(via or answering or [m.name for m in self.plan.masters])
         return etcd.ClusterView(tuple(members), tuple(s for s in statuses.values() if s))
+
+
+def _until_none(ask: Callable[[], list[str]], timeout: float) -> list[str]:
+    """`ask` again every 2 s until it finds no problem or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ask()
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
 
 
 def name_of(members: list[etcd.Member] | tuple[etcd.Member, ...], member_id: int | None) -> str:

@@ -208,6 +208,31 @@ def test_add_master_joins_etcd_the_lb_and_the_topology(lab_up: dict) -> None:
 
 
 @pytest.mark.ha
+def test_after_a_change_the_original_file_means_the_changed_lab(lab_up: dict) -> None:
+    """Issue 19's steps, each given labs/etcd-only.yaml: after add-master (above) the lab has 5
+    VMs and 4 members, so replace works on 4 masters and the cold restart halts all 5 VMs and
+    judges 4 members. Before the fix the file's 3 masters were used, master4 stayed up, and
+    the cold restart passed while it had halted 4 of 5 VMs."""
+    file = str(TOPOLOGY)
+    replaced = halab("replace", "--lab", file, "master2")
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    cold = halab("verify", file, "--scenario", "cold-restart")
+    assert "halt all 5 VMs at once" in cold.stdout, cold.stdout
+    assert re.search(r"✓ every VM was off \(guest shutdown\)\W+5 VMs off in", cold.stdout)
+    assert re.search(r"✓ etcd has quorum: 4 healthy members and one leader", cold.stdout)
+    assert cold.returncode == 0, cold.stdout
+    assert "etcd: 4 members healthy" in replaced.stdout
+    assert "its own copy" in replaced.stdout + replaced.stderr
+    assert sorted(members()) == ["master1", "master2", "master3", "master4"]
+    status = halab("status", file)
+    assert re.search(r"master4\W+master\W+a\W+running\W+192\.168\.43\.24", status.stdout), \
+        status.stdout
+    assert "its own copy" in status.stdout + status.stderr
+    ssh = halab("ssh", "--lab", file, "master4", "hostname")
+    assert ssh.returncode == 0 and "master4" in ssh.stdout, ssh.stdout + ssh.stderr
+
+
+@pytest.mark.ha
 def test_remove_master_refuses_to_leave_two_and_removes_the_fourth(lab_up: dict) -> None:
     proc = halab("remove-master", "--lab", LAB, "master4")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from halab import groups, plan
+from halab import etcd, groups, plan
 from halab.errors import HalabError
 from halab.providers.vagrant import machines
 from halab.topology import load
-from halab.verify.coldrestart import ColdRestart, judge
+from halab.verify.coldrestart import ColdRestart, judge, still_on
 
 pytestmark = pytest.mark.unit
 LABS = Path(__file__).resolve().parents[2] / "labs"
@@ -78,8 +78,9 @@ def test_vagrant_gets_one_name_or_an_anchored_regex_for_several() -> None:
 
 
 def passing() -> ColdRestart:
-    return ColdRestart(hard=True, written=list(range(20)), halt_s=3.0, up_s=300.0,
-                       found=list(range(20)), checks={"passed": 20, "failed": 0, "skipped": 3})
+    return ColdRestart(hard=True, written=list(range(20)), halt_s=3.0, vms=4, up_s=300.0,
+                       found=list(range(20)), members=3,
+                       checks={"passed": 20, "failed": 0, "skipped": 3})
 
 
 def test_a_cold_restart_that_came_back_whole_passes_every_verdict() -> None:
@@ -90,6 +91,8 @@ def test_a_cold_restart_that_came_back_whole_passes_every_verdict() -> None:
 
 @pytest.mark.parametrize("change, failed", [
     ({"still_on": ["lb1"]}, "every VM was off"),
+    ({"vms": 0}, "every VM was off"),
+    ({"members": 0}, "etcd has quorum"),
     ({"up_error": "waiting 240s for etcd quorum"}, "`halab up` brought the lab back"),
     ({"etcd_problems": ["master2: unreachable"]}, "etcd has quorum"),
     ({"found": list(range(19))}, "every key written before the halt is there"),
@@ -113,3 +116,69 @@ def test_a_lost_key_is_named() -> None:
     r.found = [n for n in range(20) if n != 7]
     keys = next(v for v in judge(r, lab("etcd-only")) if v.title.startswith("every key"))
     assert "lost [7]" in keys.detail
+
+
+# ── a cold restart judged from what the provider and etcd report ────────────────────────────
+# The lab really has 5 VMs and 4 etcd members (add-master gave master4); the topology the
+# scenario is given still has 3 masters, as labs/etcd-only.yaml does.
+
+
+def member(n: int) -> etcd.Member:
+    return etcd.Member(n, f"master{n}", (f"https://192.168.43.2{n}:2380",),
+                       (f"https://192.168.43.2{n}:2379",))
+
+
+def status(n: int, leader: int = 1) -> etcd.EndpointStatus:
+    return etcd.EndpointStatus(f"https://192.168.43.2{n}:2379", n, leader, 4, 100, "3.5.16")
+
+
+def test_a_vm_the_topology_left_out_fails_every_vm_was_off() -> None:
+    p = lab("etcd-only")
+    listing = {h.domain: "shut off" for h in p.hosts}
+    listing["halab-etcd-only-master4"] = "running"  # halted by nobody: not in the topology
+    r = passing()
+    r.vms, r.still_on = len(listing), still_on(listing)
+    first = judge(r, p)[0]
+    assert not first.ok and first.detail == "still on: halab-etcd-only-master4"
+    listing["halab-etcd-only-master4"] = "shut off"
+    r.vms, r.still_on = len(listing), still_on(listing)
+    assert judge(r, p)[0].ok and judge(r, p)[0].detail.startswith("5 VMs off in")
+
+
+def test_a_member_the_topology_left_out_fails_members_healthy() -> None:
+    p = lab("etcd-only")
+    topology = [m.name for m in p.masters]
+    everyone = etcd.ClusterView(tuple(member(n) for n in (1, 2, 3, 4)),
+                                tuple(status(n) for n in (1, 2, 3, 4)))
+    # counted the old way, from the topology, this looked like a healthy cluster of 3
+    assert everyone.problems(len(p.masters)) == []
+    found = everyone.listed_problems(topology)
+    assert found == ["etcd lists master4, which the lab's topology does not have"]
+    r = passing()
+    r.members, r.etcd_problems = len(everyone.members), found
+    verdict = next(v for v in judge(r, p) if v.title.startswith("etcd has quorum"))
+    assert not verdict.ok and verdict.title.startswith("etcd has quorum: 4 healthy members")
+
+
+def test_a_silent_member_is_named_and_a_whole_cluster_passes() -> None:
+    listed = tuple(member(n) for n in (1, 2, 3, 4))
+    silent = etcd.ClusterView(listed, tuple(status(n) for n in (1, 2, 3)))
+    assert silent.listed_problems([m.name for m in listed]) == [
+        "3 of 4 members answered (silent: master4)"]
+    whole = etcd.ClusterView(listed, tuple(status(n) for n in (1, 2, 3, 4)))
+    assert whole.listed_problems([m.name for m in listed]) == []
+    gone = etcd.ClusterView(listed[:3], tuple(status(n) for n in (1, 2, 3)))
+    assert gone.listed_problems([m.name for m in listed]) == [
+        "master4 is in the lab's topology but not in etcd's member list"]
+
+
+def test_a_lab_owns_its_vms_but_not_those_of_a_lab_whose_name_extends_its_own() -> None:
+    p = lab("etcd-only")
+    others = ["etcd-only", "etcd-only-s01", "seed"]
+    assert p.owns("halab-etcd-only-master1", others)
+    assert p.owns("halab-etcd-only-master4", others)  # no longer in the topology: still its own
+    assert p.owns("halab-etcd-only-master4.img", others)
+    assert not p.owns("halab-etcd-only-s01-master1", others)
+    assert not p.owns("halab-etcd-only-s01-master1.img", others)
+    assert p.owns("halab-etcd-only-s01-master1", ["etcd-only"])  # no such lab here: unclaimed
+    assert not p.owns("halab-seed-master1", others) and not p.owns("etcd-only-master1", others)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from halab import images, kube, labdir, layout, pki, plan, preflight, provision, render
-from halab.errors import HalabError
 from halab.topology import load
 
 pytestmark = pytest.mark.unit
@@ -103,21 +102,6 @@ def test_ssh_config_targets_private_ips_with_the_installation_key() -> None:
     text = labdir.ssh_config_text(lab(), Path("/k/id_ed25519"))
     assert "Host master2\n  HostName 192.168.43.22\n  User vagrant" in text
     assert text.count("IdentityFile /k/id_ed25519") == 4
-
-
-def test_lab_names_resolve_through_state_files(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
-    with pytest.raises(HalabError, match="no lab has been brought up yet"):
-        labdir.resolve_topology(None)
-    labdir.write_state(tmp_path / "etcd-only", labdir.State(topology="/x/etcd-only.yaml"))
-    assert labdir.resolve_topology(None) == "/x/etcd-only.yaml"
-    assert labdir.resolve_topology("etcd-only") == "/x/etcd-only.yaml"
-    assert labdir.resolve_topology("labs/seed.yaml") == "labs/seed.yaml"
-    with pytest.raises(HalabError, match=r"labs here: etcd-only \(/x/etcd-only.yaml\)"):
-        labdir.resolve_topology("nope")
-    labdir.write_state(tmp_path / "seed", labdir.State(topology="/x/seed.yaml"))
-    with pytest.raises(HalabError, match="several labs exist"):
-        labdir.resolve_topology(None)
 
 
 # ── kube tier ───────────────────────────────────────────────────────────────────────────────
