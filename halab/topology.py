@@ -342,6 +342,13 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
                                        "neither (halab then picks values for the accelerator)"))
 
     kube = topo.kubernetes
+    if minions and not kube.enabled:
+        first = topo.hosts.index(minions[0])
+        idle = ", ".join(h.name for h in minions)
+        warnings.append(str(doc.problem(
+            ("hosts", first, "role"),
+            f"minion{'s' if len(minions) > 1 else ''} {idle} will boot and run nothing: the kube "
+            "tier is off (kubernetes.enabled: false); set it to true, or remove the minions")))
     if kube.enabled:
         if kube.version is not None and not VERSION_RE.match(kube.version):
             p(doc.problem(("kubernetes", "version"), f"{kube.version!r}: use X.Y.Z, e.g. 1.34.2"))

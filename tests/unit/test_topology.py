@@ -97,7 +97,24 @@ def test_pound_in_front_of_a_kube_lab_warns() -> None:
     loaded = loads(text, "pk.yaml")
     assert len(loaded.warnings) == 1 and "Pound terminates TLS" in loaded.warnings[0]
     off = loads(text.replace("hosts:", "kubernetes: {enabled: false}\nhosts:"), "pk.yaml")
-    assert off.warnings == []
+    assert not any("Pound" in w for w in off.warnings)
+
+
+def test_a_minion_with_the_kube_tier_off_warns_with_its_line() -> None:
+    text = ("name: idle\nnetwork: {subnet: 192.168.33.0/24}\nkubernetes: {enabled: false}\n"
+            "hosts:\n"
+            "  - {name: lb1, role: lb, ip: 192.168.33.11}\n"
+            "  - {name: master1, role: master, ip: 192.168.33.21}\n"
+            "  - {name: minion1, role: minion, ip: 192.168.33.31}\n"
+            "  - {name: minion2, role: minion, ip: 192.168.33.32}\n")
+    loaded = loads(text, "idle.yaml")
+    assert loaded.warnings == [
+        "idle.yaml:7: hosts[2].role: minions minion1, minion2 will boot and run nothing: the "
+        "kube tier is off (kubernetes.enabled: false); set it to true, or remove the minions"]
+    on = loads(text.replace("enabled: false", "enabled: true"), "idle.yaml")
+    assert on.warnings == []
+    none = loads("\n".join(text.splitlines()[:-2]) + "\n", "idle.yaml")
+    assert none.warnings == []
 
 
 def test_unknown_key_without_close_match_lists_known_keys() -> None:
