@@ -23,6 +23,7 @@ from halab import (
 )
 from halab.cli_binaries import add_binaries_commands
 from halab.cli_box import add_box_commands
+from halab.cli_drills import add_drill_commands
 from halab.errors import HalabError
 from halab.home import labs_dir
 from halab.topology import Loaded, load
@@ -328,12 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
                 "--scenario lb (a lab with two LB hosts sharing a VIP) halts the LB holding the "
                 "VIP while writing through it, and asserts: another LB holds the VIP within "
                 "15 s, the client error window is at most 20 s, no acknowledged write is lost, "
-                "and once the LB is back exactly one LB holds the VIP.")
+                "and once the LB is back exactly one LB holds the VIP.\n\n"
+                "--scenario partition cuts the etcd leader off from the other masters while "
+                "writing through the LB, heals, and asserts: a new leader within 2 × the "
+                "election timeout, the isolated member steps down, no raft term with two "
+                "leaders, no acknowledged write lost, the isolated member catches up.\n\n"
+                "--scenario slow-zone measures write latency (p50, p99) and leader changes "
+                "through the LB for 60 s with 100 ms added between zone b and the other zones, "
+                "then 60 s without; it asserts only that quorum was never lost.\n\n"
+                "--scenario quorum-loss writes keys, backs etcd up, writes more, powers off a "
+                "majority of the masters (writes fail: how soon), starts them, restores the "
+                "backup, and asserts: the keys before the backup are back, those after it are "
+                "gone, every member is healthy with one leader, and the checks pass.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--junit", metavar="FILE",
                    help="also write JUnit XML (one test per check) to FILE; the latest results "
                         "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
-    p.add_argument("--scenario", choices=["failover", "cold-restart", "lb"],
+    p.add_argument("--scenario", choices=["failover", "cold-restart", "lb", "partition",
+                                          "slow-zone", "quorum-loss"],
                    help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power VMs off instead of a guest shutdown")
@@ -412,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "latest results)")
     p.add_argument("--out", metavar="FILE", help="write the Markdown here (default: print it)")
 
+    add_drill_commands(sub)
     add_box_commands(sub)
     add_binaries_commands(sub)
     return parser

@@ -42,6 +42,7 @@ class LiveState:
     halted: frozenset[str] = frozenset()  # hosts whose VM is not running
     backends_down: frozenset[str] = frozenset()  # masters the LB cannot reach
     lease_holders: dict[str, str] = field(default_factory=dict)  # lease name → host
+    cut_off: dict[str, tuple[str, ...]] = field(default_factory=dict)  # `halab partition`
     notes: tuple[str, ...] = ()  # what could not be asked: a partly-down lab still draws
 
 
@@ -73,6 +74,10 @@ def _node(p: Plan, h: HostPlan, live: LiveState | None) -> dict[str, str]:
         if leases:
             lines.append(f'<FONT COLOR="{LEASE_COLOR}">lease: {", ".join(leases)}</FONT>')
             attrs.update(color=LEASE_COLOR, penwidth="3")
+        if live.cut_off.get(h.name):
+            lines.append(f'<FONT COLOR="{DOWN_COLOR}">✂ cut off from '
+                         f'{escape(", ".join(live.cut_off[h.name]))}</FONT>')
+            attrs.update(color=DOWN_COLOR, penwidth="3")
     small = "<BR/>".join(lines)
     attrs["label"] = f'<<B>{escape(h.name)}</B><BR/><FONT POINT-SIZE="10">{small}</FONT>>'
     return attrs
@@ -101,6 +106,9 @@ def _legend(p: Plan, live: LiveState | None) -> str:
         if p.kube:
             rows.append((f'<TD BORDER="3" COLOR="{LEASE_COLOR}"> </TD>',
                          "holds the controller-manager or scheduler lease"))
+        if any(live.cut_off.values()):
+            rows.append((f'<TD BORDER="3" COLOR="{DOWN_COLOR}"> </TD>',
+                         "cut off by `halab partition` (`halab heal` ends it)"))
         rows += [("<TD>!</TD>", escape(note)) for note in live.notes]
     else:
         rows.append(("<TD></TD>", "<I>halab diagram --live colours in the current state</I>"))

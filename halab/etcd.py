@@ -34,6 +34,7 @@ class EndpointStatus:
     raft_term: int
     raft_index: int
     version: str
+    revision: int = 0  # the member's store revision (the header's)
 
     @property
     def is_leader(self) -> bool:
@@ -62,7 +63,8 @@ def status_from(endpoint: str, st: dict) -> EndpointStatus:
     return EndpointStatus(
         endpoint=endpoint, member_id=int(st["header"]["member_id"]),
         leader=int(st.get("leader", 0)), raft_term=int(st.get("raftTerm", 0)),
-        raft_index=int(st.get("raftIndex", 0)), version=st.get("version", ""))
+        raft_index=int(st.get("raftIndex", 0)), version=st.get("version", ""),
+        revision=int(st["header"].get("revision", 0)))
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ class ClusterView:
         return out
 
 
-def etcdctl(plan: Plan, args: str, endpoints: list[str] | str | None = None) -> str:
+def etcdctl(plan: Plan, args: str, endpoints: list[str] | str | None = None,
+            command_timeout: int = 5) -> str:
     """An etcdctl command line with the lab's client certificate (run with sudo on a VM)."""
     if endpoints is None:
         endpoints = list(plan.etcd.member_client_urls)
@@ -157,7 +160,7 @@ def etcdctl(plan: Plan, args: str, endpoints: list[str] | str | None = None) -> 
                f" --cert={layout.CLIENT_PKI}/etcd-client.crt"
                f" --key={layout.CLIENT_PKI}/etcd-client.key")
     return (f"ETCDCTL_API=3 etcdctl --endpoints={shlex.quote(eps)}{tls} "
-            f"--dial-timeout=2s --command-timeout=5s {args}")
+            f"--dial-timeout=2s --command-timeout={command_timeout}s {args}")
 
 
 def curl_health(plan: Plan, url: str) -> str:

@@ -17,6 +17,7 @@ from halab import (
     binaries,
     diagram,
     etcd,
+    faults,
     home,
     kube,
     kubetier,
@@ -406,8 +407,10 @@ def status(arg: str | None) -> int:
         except RemoteError:
             continue
     backends = _lb_cells(lab, running)
+    cut = partition_view(lab, running)
     table = Table(title=f"lab {p.lab} ({lab.topology})")
-    for col in ("host", "role", "zone", "VM", "ip", "etcd", "raft term", "LB backends up"):
+    columns = ["host", "role", "zone", "VM", "ip", "etcd", "raft term", "LB backends up"]
+    for col in columns + (["cut off from"] if any(cut.values()) else []):
         table.add_column(col)
     by_name = {m.name: m for m in view.members} if view else {}
     status_of = {s.member_id: s for s in view.statuses} if view else {}
@@ -423,11 +426,25 @@ def status(arg: str | None) -> int:
             else:
                 etcd_col = "leader" if st.is_leader else "follower"
                 term = str(st.raft_term)
-        table.add_row(h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term,
-                      backends.get(h.name, "") if h.role == "lb" else "")
+        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term,
+               backends.get(h.name, "") if h.role == "lb" else ""]
+        table.add_row(*row, *([", ".join(cut.get(h.name, []))] if any(cut.values()) else []))
     ui.console.print(table)
+    if any(cut.values()):
+        ui.info("partitioned by `halab partition`; `halab heal` removes it")
     lab.close()
     return 0
+
+
+def partition_view(lab: Lab, running: list[str]) -> dict[str, list[str]]:
+    """Who each running host is cut off from, as halab's rules on it say (empty: nobody)."""
+    def ask(h: str) -> list[str]:
+        try:
+            rules = lab.runner.run(h, faults.LIST_RULES, timeout=30).stdout
+        except RemoteError:
+            return []
+        return faults.cut_off_from(lab.plan, faults.blocked(rules))
+    return parallel(running, ask)
 
 
 def status_all() -> int:
@@ -558,7 +575,9 @@ def live_state(lab: Lab) -> diagram.LiveState:
             holders = {name: kube.holder_host(raw[name]) for name in kube.LEASES if raw.get(name)}
         except (HalabError, ValueError):
             notes.append("kube leases: no answer (is the kube tier up?)")
-    return diagram.LiveState(leader, halted, down, holders, tuple(notes))
+    cut = {h: tuple(names) for h, names in partition_view(
+        lab, [h.name for h in p.hosts if h.name not in halted]).items() if names}
+    return diagram.LiveState(leader, halted, down, holders, tuple(notes), cut)
 
 
 def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
@@ -571,8 +590,10 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
         return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
     host.ensure_daemons()
-    run_scenario = {"cold-restart": cold_restart_scenario, "lb": lb_scenario}.get(
-        scenario or "", failover_scenario)
+    from halab import drills
+
+    run_scenario = {"cold-restart": cold_restart_scenario, "lb": lb_scenario,
+                    **drills.SCENARIOS}.get(scenario or "", failover_scenario)
     ok, _ = run_scenario(lab, hard)
     return 0 if ok else 1
 

@@ -7,6 +7,7 @@ last lines it printed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import tarfile
@@ -162,6 +163,26 @@ class Runner:
         self.run(host, f"install -D -m {mode:o} -o root -g root {shlex.quote(staging)} "
                        f"{shlex.quote(remote)} && rm -f {shlex.quote(staging)}",
                  what=f"installing {remote}", timeout=300)
+
+    def get_file(self, host: str, remote: str, local: Path) -> None:
+        """Copy one root-owned file from a host over SFTP (through a copy the login can read,
+        removed after); `local` is written mode 0600, since a snapshot holds every secret."""
+        staging = f"/tmp/halab-get-{threading.get_ident()}-{Path(remote).name}"
+        self.run(host, f"install -m 0600 -o $SUDO_USER {shlex.quote(remote)} "
+                       f"{shlex.quote(staging)}", what=f"reading {remote}")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.part")
+        try:
+            self._conn(host).get(staging, str(tmp))
+            tmp.chmod(0o600)
+            tmp.replace(local)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            self._drop(host)
+            tmp.unlink(missing_ok=True)
+            raise RemoteError(host, f"downloading {remote}", str(exc)) from None
+        finally:
+            with contextlib.suppress(HalabError):
+                self.run(host, f"rm -f {shlex.quote(staging)}", sudo=False, check=False)
 
     def close(self) -> None:
         with self._lock:

@@ -66,9 +66,11 @@ class Writer(threading.Thread):
 class Watcher:
     """Polls every master's status directly: which leader each names, or that it is silent."""
 
-    def __init__(self, gateways: dict[str, Gateway]):
-        self.gateways = gateways
+    def __init__(self, gateways: dict[str, Gateway], interval: float = POLL_INTERVAL):
+        self.gateways, self.interval = gateways, interval
         self.samples: list[Sample] = []
+        # every answer in full (term, raft index), for the partition scenario's judge
+        self.answers: list[tuple[float, str, etcd.EndpointStatus | None]] = []
         self.latest: dict[str, etcd.EndpointStatus | None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -90,12 +92,17 @@ class Watcher:
                 st = None
             with self._lock:
                 self.samples.append(Sample(t0, name, st.leader if st else None))
+                self.answers.append((t0, name, st))
                 self.latest[name] = st
-            self._stop.wait(max(0.0, POLL_INTERVAL - (time.monotonic() - t0)))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
 
     def snapshot(self) -> list[Sample]:
         with self._lock:
             return list(self.samples)
+
+    def full(self) -> list[tuple[float, str, etcd.EndpointStatus | None]]:
+        with self._lock:
+            return list(self.answers)
 
     def stop(self) -> None:
         self._stop.set()

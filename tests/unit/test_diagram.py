@@ -175,3 +175,15 @@ def test_missing_dot_says_how_to_install_it(tmp_path: Path,
     with pytest.raises(HalabError, match="`dot` is missing") as err:
         diagram.render_files(diagram.build(lab_plan("seed")), [tmp_path / "x.png"])
     assert "make deps" in str(err.value)
+
+
+def test_live_state_marks_the_hosts_a_partition_cut_off() -> None:
+    p = lab_plan("etcd-only")
+    live = diagram.LiveState(cut_off={"master1": ("master2", "master3"),
+                                      "master2": ("master1",), "master3": ("master1",)})
+    src = diagram.build(p, live).source
+    cut = node_attrs(src, "master1")
+    assert "cut off from master2, master3" in cut and f'color="{diagram.DOWN_COLOR}"' in cut
+    assert "cut off" not in node_attrs(src, "lb1")
+    assert "cut off by `halab partition`" in src
+    assert "cut off" not in diagram.build(p, diagram.LiveState()).source
