@@ -175,6 +175,95 @@ def test_losing_a_zone_keeps_quorum_and_start_brings_it_back(lab_up: dict) -> No
     assert "etcd: 3 members healthy" in proc.stdout
 
 
+# ── fault drills (issue 17): partition, netem, backup/restore and their scenarios ──────────
+
+
+def connect_ms(src: str, ip: str, port: int = 2379) -> float:
+    """One TCP handshake from `src` to ip:port, in milliseconds (a round trip); -1 if none."""
+    r = host(src).run(f"s=$(date +%s%N); timeout 3 bash -c '</dev/tcp/{ip}/{port}' && "
+                      "echo $(( ($(date +%s%N) - s) / 1000000 ))")
+    return float(r.stdout.strip()) if r.rc == 0 and r.stdout.strip() else -1.0
+
+
+@pytest.mark.ha
+def test_partition_cuts_a_host_off_both_ways_and_heal_removes_every_rule(lab_up: dict) -> None:
+    proc = halab("partition", "--lab", LAB, "master2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "master2 cut off from lb1, master1, master3" in proc.stdout
+    assert connect_ms("master1", "192.168.43.22") < 0 and connect_ms("master2", "192.168.43.21") < 0
+    assert connect_ms("master1", "192.168.43.23") >= 0  # the others still talk
+    assert host("master2").run("true").rc == 0  # this host still reaches it
+    status = halab("status", LAB)
+    assert re.search(r"master2\W.*lb1, master1, master3", status.stdout), status.stdout
+    assert "`halab heal` removes it" in status.stdout
+    healed = halab("heal", "--lab", LAB)
+    assert healed.returncode == 0 and "from 4 hosts" in healed.stdout, healed.stdout
+    for name in ("lb1", "master1", "master2", "master3"):
+        rules = host(name).run("iptables -w -S")
+        assert "HALAB" not in rules.stdout and rules.rc == 0
+    assert connect_ms("master1", "192.168.43.22") >= 0
+    again = halab("up", str(TOPOLOGY))  # waits until the three members are healthy again
+    assert again.returncode == 0 and "etcd: 3 members healthy" in again.stdout, again.stdout
+
+
+def test_partition_scenario_isolates_the_leader_and_loses_no_write(lab_up: dict) -> None:
+    proc = halab("verify", LAB, "--scenario", "partition")
+    assert proc.returncode == 0, proc.stdout
+    assert "5 of 5 verdicts hold" in proc.stdout
+    assert re.search(r"client error window through the LB: [\d.]+s", proc.stdout)
+    assert "HALAB" not in host("master1").run("iptables -w -S").stdout
+
+
+@pytest.mark.ha
+def test_netem_slows_only_the_links_between_zone_b_and_the_other_zones(lab_up: dict) -> None:
+    proc = halab("netem", "--lab", LAB, "--zone", "b", "--delay", "100ms")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert connect_ms("master1", "192.168.43.22") >= 190  # zone a → b: 100 ms each way
+    assert 0 <= connect_ms("master1", "192.168.43.23") < 100  # zone a → c: not shaped
+    assert 0 <= connect_ms("lb1", "192.168.43.22") < 100  # lb1 has no zone: not shaped
+    cleared = halab("netem", "--lab", LAB, "--clear")
+    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    assert 0 <= connect_ms("master1", "192.168.43.22") < 100
+    assert "1a1a" not in host("master2").run("tc qdisc show dev eth1").stdout
+
+
+@pytest.mark.ha
+def test_slow_zone_scenario_measures_latency_and_keeps_quorum(lab_up: dict) -> None:
+    proc = halab("verify", LAB, "--scenario", "slow-zone")
+    assert proc.returncode == 0, proc.stdout
+    assert re.search(r"with \+100 ms: write p50 \d+ ms, p99 \d+ ms", proc.stdout)
+    assert re.search(r"without: write p50 \d+ ms", proc.stdout)
+    assert "2 of 2 verdicts hold" in proc.stdout
+    assert "1a1a" not in host("master2").run("tc qdisc show dev eth1").stdout
+
+
+@pytest.mark.ha
+def test_backup_saves_a_checked_snapshot_and_restore_refuses_a_bad_one(lab_up: dict,
+                                                                      tmp_path: Path) -> None:
+    proc = halab("backup", "--lab", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"(\S+/backups/\d{8}-\d{6}\.db): revision (\d+), (\d+) keys", proc.stdout)
+    assert m and int(m.group(2)) > 0, proc.stdout
+    saved = Path(m.group(1))
+    assert saved.stat().st_size > 0 and saved.stat().st_mode & 0o077 == 0
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a snapshot" * 100)
+    refused = halab("restore", "--lab", LAB, str(bad), "--yes")
+    assert refused.returncode == 1
+    assert "does not verify" in refused.stdout + refused.stderr
+    assert "nothing was stopped" in refused.stdout + refused.stderr
+    assert all(host(m).service("etcd").is_running for m in ("master1", "master2", "master3"))
+
+
+@pytest.mark.ha
+def test_quorum_loss_scenario_recovers_from_the_backup(lab_up: dict) -> None:
+    proc = halab("verify", LAB, "--scenario", "quorum-loss")
+    assert proc.returncode == 0, proc.stdout
+    assert "6 of 6 verdicts hold" in proc.stdout
+    assert re.search(r"writes failed [\d.]+s after the power-off", proc.stdout)
+    assert re.search(r"etcd restored from revision \d+ on 3 members", proc.stdout)
+
+
 def members(via: str = "master1") -> dict[str, str]:
     """etcd's member list, name → hex ID, asked on a master with etcdctl."""
     out = host(via).check_output(etcd.etcdctl(plan.build(load(TOPOLOGY).topology),
