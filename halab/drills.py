@@ -6,6 +6,7 @@ they work whatever runs the hosts. The rules and command lines are `halab.faults
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -268,8 +269,15 @@ def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, fl
     from halab.verify import demo
     from halab.verify import partition as scenario
 
-    def cut(host: str, others: list[str]) -> None:
-        apply_partition(lab, faults.split(lab.plan, [host], others), running(lab))
+    def cut(host: str, others: list[str]) -> float:
+        """The isolated host's rules first (they alone cut it off, both ways), then the others'."""
+        part = faults.split(lab.plan, [host], others)
+        lab.runner.run(host, faults.partition_script(part.blocks[host]),
+                       what="adding halab's partition rules")
+        isolated_at = time.monotonic()
+        apply_partition(lab, dataclasses.replace(
+            part, blocks={h: ips for h, ips in part.blocks.items() if h != host}), running(lab))
+        return isolated_at
 
     try:
         heal_hosts(lab, running(lab))  # a drill starts from a whole network

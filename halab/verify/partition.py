@@ -33,7 +33,7 @@ class PartitionRun:
     isolated: str
     isolated_id: int
     election_timeout_ms: int
-    started: float = 0.0  # when the rules began to go in
+    started: float = 0.0  # when the isolated member's own rules were all in place
     healed: float | None = None
     answers: list[Answer] = field(default_factory=list)
     writes: WriteLog = field(default_factory=lambda: WriteLog(0.0))
@@ -61,12 +61,14 @@ def stepped_down(r: PartitionRun) -> float | None:
     return None
 
 
-def leaders_by_term(answers: list[Answer]) -> dict[int, set[int]]:
-    """Every leader any member named, by raft term: Raft allows one per term."""
-    out: dict[int, set[int]] = {}
-    for _, _, st in answers:
-        if st and st.leader:
-            out.setdefault(st.raft_term, set()).add(st.leader)
+def leaders_by_term(answers: list[Answer]) -> dict[int, set[str]]:
+    """The members that answered as leader, by raft term: Raft allows one per term. Only a
+    member's claim for itself counts: etcd reads a member's term and the leader it names at two
+    moments, so a follower caught mid-election can name the old leader with the new term."""
+    out: dict[int, set[str]] = {}
+    for _, name, st in answers:
+        if st and st.is_leader:
+            out.setdefault(st.raft_term, set()).add(name)
     return out
 
 
@@ -99,9 +101,9 @@ def judge(r: PartitionRun) -> list[Verdict]:
                 else "it still answered as leader"),
         Verdict(f"no raft term has two leaders (every member polled every {POLL:g}s)",
                 bool(terms) and not doubled,
-                f"{len(r.answers)} answers over terms {min(terms)}–{max(terms)}" if terms and
-                not doubled else f"terms with two leaders: {sorted(doubled)}" if doubled
-                else "no answer named a leader"),
+                f"{len(r.answers)} answers, leaders by term: " + ", ".join(
+                    f"{t}: {'+'.join(sorted(n))}" for t, n in sorted(terms.items()))
+                if terms else "no member answered as leader"),
         Verdict("every acknowledged write is there afterwards (0 lost)",
                 acked > 0 and not lost and not r.readback_error,
                 f"{acked} acknowledged, {len(lost)} lost"
@@ -118,7 +120,8 @@ def judge(r: PartitionRun) -> list[Verdict]:
 class Steps:
     """The parts that touch the hosts, given by the conductor (`halab.drills`)."""
 
-    cut: Callable[[str, list[str]], None]  # cut host off from these hosts
+    # cut host off from these hosts; returns when (monotonic) its own rules were all in place
+    cut: Callable[[str, list[str]], float]
     heal: Callable[[], None]
 
 
@@ -151,8 +154,10 @@ def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str
         time.sleep(2)  # acknowledged writes before the cut
         with ui.step(f"scenario partition: cut {leader} off from {', '.join(others)} (the LB "
                      "still reaches it)"):
-            r.started = time.monotonic()
-            steps.cut(leader, others)
+            began = time.monotonic()
+            r.started = steps.cut(leader, others)
+            ui.info(f"  {leader}'s own rules were in place {r.started - began:.1f}s after "
+                    "the cut began; times below count from then")
         with ui.step("wait for a new leader and for the isolated member to step down"):
             def settled() -> bool:
                 r.answers = watcher.full()

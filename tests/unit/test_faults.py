@@ -205,10 +205,18 @@ def test_each_partition_failure_fails_its_verdict(change: dict, failed: str) -> 
 
 def test_two_leaders_in_one_term_fail_the_partition() -> None:
     r = a_partition()
-    r.answers = [*r.answers, (17.0, "master3", st(3, 3, 5))]  # master3 also claims term 5
+    r.answers = [*r.answers, (15.2, "master2", st(2, 2, 5)),
+                 (17.0, "master3", st(3, 3, 5))]  # master3 also claims term 5
     bad = [v for v in partition.judge(r) if not v.ok]
     assert [v.title.split(" (")[0] for v in bad] == ["no raft term has two leaders"]
-    assert "[5]" in bad[0].detail
+    assert bad[0].detail.endswith("leaders by term: 4: master1, 5: master2+master3")
+
+
+def test_a_follower_naming_the_old_leader_with_the_new_term_is_not_a_second_leader() -> None:
+    r = a_partition()
+    r.answers = [*r.answers, (15.1, "master3", st(3, 1, 5))]  # a torn read mid-election
+    verdict = partition.judge(r)[2]
+    assert verdict.ok and verdict.detail.endswith("leaders by term: 4: master1, 5: master2")
 
 
 def test_the_client_error_window_spans_the_failed_writes_after_the_cut() -> None:
