@@ -143,7 +143,12 @@ class Cluster:
     def problems_within(self, members: int, timeout: float = 60) -> list[str]:
         """Why the cluster is not `members` healthy members, asked until it is or `timeout`
         passes (under load a member can miss one status poll's 1 s deadline)."""
-        return _until_none(lambda: self.view().problems(members), timeout)
+        def ask() -> list[str]:
+            try:
+                return self.view().problems(members)
+            except HalabError as exc:  # no member answers yet, e.g. right after a start
+                return [exc.message]
+        return _until_none(ask, timeout)
 
     def listed_problems_within(self, timeout: float = 60) -> tuple[int, list[str]]:
         """How many members etcd lists, and why they are not all healthy with one leader or

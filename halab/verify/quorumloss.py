@@ -63,14 +63,17 @@ def judge(r: QuorumLoss, masters: int) -> list[Verdict]:
                 f"{r.restore_s:.1f}s" if restored else r.restore_error),
         Verdict(f"the {len(r.before)} keys written before the backup are back",
                 restored and bool(r.before) and not missing and not r.readback_error,
+                "not asked" if not restored else
                 f"{len(r.found_before)} found" + (f", missing {missing[:10]}" if missing else "")
                 + (f"; {r.readback_error}" if r.readback_error else "")),
         Verdict(f"the {len(r.after)} keys written after it are gone (snapshot revision "
                 f"{r.snapshot_revision})", restored and bool(r.after) and not came_back
                 and not r.readback_error,
+                "not asked" if not restored else
                 "none found" if not came_back else f"found {came_back[:10]}"),
         Verdict(f"etcd has quorum: {r.members or masters} healthy members and one leader",
                 restored and r.members > 0 and not r.etcd_problems,
+                "not asked" if not restored else
                 "; ".join(r.etcd_problems) or f"{r.members} in etcd's member list, all healthy"),
         Verdict("`halab verify` passes afterwards",
                 totals.get("failed", 1) == 0 and totals.get("passed", 0) > 0,

@@ -33,6 +33,11 @@ class Phase:
         """Seconds each acknowledged write took, through the LB and etcd's commit."""
         return sorted(w.finished - w.started for w in self.writes.writes if w.acked)
 
+    def leaders(self) -> list[str]:
+        """The members that answered as leader, in the order they first did."""
+        return list(dict.fromkeys(n for _, n, st in sorted(self.answers, key=lambda a: a[0])
+                                  if st and st.is_leader))
+
     def leader_changes(self) -> int:
         """Distinct (term, leader) pairs the members named, less the first."""
         seen = {(st.raft_term, st.leader) for _, _, st in self.answers if st and st.leader}
@@ -72,7 +77,7 @@ def line(p: Phase) -> str:
     f = figures(p)
     return (f"{p.label}: write p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, "
             f"{int(f['leader_changes'])} leader changes, {int(f['failed'])} failed of "
-            f"{len(p.writes.writes)}")
+            f"{len(p.writes.writes)}; leader {', '.join(p.leaders()) or 'unknown'}")
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,8 @@ def test_slow_zone_percentiles_leader_changes_and_quorum() -> None:
     phase = slowzone.Phase("with +100 ms", log, [(1.0, "master1", st(1, 1, 4)),
                                                  (2.0, "master2", st(2, 1, 4)),
                                                  (3.0, "master2", st(2, 2, 5))])
-    assert phase.leader_changes() == 1
+    assert phase.leader_changes() == 1 and phase.leaders() == ["master1", "master2"]
+    assert slowzone.line(phase).endswith("; leader master1, master2")
     assert slowzone.figures(phase)["p50_ms"] == pytest.approx(200)
     assert [v.ok for v in slowzone.judge([phase], 5000)] == [True]
     stalled = slowzone.Phase("without", WriteLog(0.0, 30.0, [Write(1, 0, 0.1, True),
