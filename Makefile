@@ -20,7 +20,7 @@ help:
 	@echo "make test       unit tests and the core lab tests on real VMs (what CI runs)"
 	@echo "make unit       run the unit tests only (no VMs, seconds)"
 	@echo "make kube-test  the seed lab's kube tier on real VMs (about 30 min; not in make test)"
-	@echo "make ha-test    replicas, zone halts, the LB pair's VIP, cold restart on real VMs (about 50 min)"
+	@echo "make ha-test    replicas, zone halts, the fault drills, the LB pair's VIP, cold restart on real VMs (about 70 min)"
 	@echo "make zones-test lose zone b of labs/zones.yaml on real VMs and a cold restart (30-60 min; not in make test)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
@@ -62,7 +62,7 @@ lab-test: deps
 kube-test: deps binaries
 	$(BIN)/pytest -m kube $(PYTEST_ARGS)
 
-# add/remove/replace masters, halt --zone, the LB pair's VIP failover and cold restart (about 50 min).
+# add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover and cold restart.
 ha-test: deps
 	$(BIN)/pytest -m ha $(PYTEST_ARGS)
 
