@@ -62,13 +62,20 @@ def stepped_down(r: PartitionRun) -> float | None:
 
 
 def leaders_by_term(answers: list[Answer]) -> dict[int, set[str]]:
-    """The members that answered as leader, by raft term: Raft allows one per term. Only a
-    member's claim for itself counts: etcd reads a member's term and the leader it names at two
-    moments, so a follower caught mid-election can name the old leader with the new term."""
+    """The members that answered as leader, by raft term: Raft allows one per term. A claim
+    counts when a member makes it for itself in two polls in a row: etcd reads the term and the
+    leader of a status answer at two moments, so one answer taken mid-election can pair a new
+    leader with the old term (seen in CI: `3: master2+master3`, then master2 at term 4)."""
     out: dict[int, set[str]] = {}
-    for _, name, st in answers:
-        if st and st.is_leader:
+    last: dict[str, tuple[int, bool]] = {}
+    for _, name, st in sorted(answers, key=lambda a: a[0]):
+        if st is None:
+            last.pop(name, None)
+            continue
+        now = (st.raft_term, st.is_leader)
+        if st.is_leader and last.get(name) == now:
             out.setdefault(st.raft_term, set()).add(name)
+        last[name] = now
     return out
 
 

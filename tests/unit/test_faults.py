@@ -168,10 +168,12 @@ def a_partition(**change) -> partition.PartitionRun:
     """master1 (id 1) led at term 4 and was cut off at t=10; master2 won term 5 at t=15."""
     log = WriteLog(0.0, 40.0, [Write(n, n, n + 0.05, True) for n in range(30)])
     r = partition.PartitionRun("master1", 1, 5000, started=10.0, healed=30.0,
-                               answers=[(9.0, "master1", st(1, 1, 4)),
+                               answers=[(8.8, "master1", st(1, 1, 4)),
+                                        (9.0, "master1", st(1, 1, 4)),
                                         (9.0, "master2", st(2, 1, 4)),
                                         (14.0, "master1", st(1, 1, 4)),
                                         (15.0, "master2", st(2, 2, 5)),
+                                        (15.2, "master2", st(2, 2, 5)),
                                         (16.0, "master1", st(1, 0, 4))],
                                writes=log, found=list(range(30)), leader_index_at_heal=120,
                                caught_up_at=31.5)
@@ -205,8 +207,8 @@ def test_each_partition_failure_fails_its_verdict(change: dict, failed: str) -> 
 
 def test_two_leaders_in_one_term_fail_the_partition() -> None:
     r = a_partition()
-    r.answers = [*r.answers, (15.2, "master2", st(2, 2, 5)),
-                 (17.0, "master3", st(3, 3, 5))]  # master3 also claims term 5
+    r.answers = [*r.answers, (17.0, "master3", st(3, 3, 5)),
+                 (17.2, "master3", st(3, 3, 5))]  # master3 also claims term 5, twice
     bad = [v for v in partition.judge(r) if not v.ok]
     assert [v.title.split(" (")[0] for v in bad] == ["no raft term has two leaders"]
     assert bad[0].detail.endswith("leaders by term: 4: master1, 5: master2+master3")
@@ -214,7 +216,8 @@ def test_two_leaders_in_one_term_fail_the_partition() -> None:
 
 def test_a_follower_naming_the_old_leader_with_the_new_term_is_not_a_second_leader() -> None:
     r = a_partition()
-    r.answers = [*r.answers, (15.1, "master3", st(3, 1, 5))]  # a torn read mid-election
+    r.answers = [*r.answers, (15.1, "master3", st(3, 1, 5)),  # a follower's torn answer
+                 (14.9, "master2", st(2, 2, 4))]  # master2 as leader with the old term, once
     verdict = partition.judge(r)[2]
     assert verdict.ok and verdict.detail.endswith("leaders by term: 4: master1, 5: master2")
 
