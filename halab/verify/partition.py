@@ -3,8 +3,9 @@ writing through the LB (the LB still reaches it), heal, and judge from what was 
 
 The verdicts: the majority elects a new leader within 2 × the election timeout; the isolated
 member stops serving as leader; no raft term ever has two leaders (every member polled every
-0.2 s; a claim counts when seen twice in a row); no acknowledged write is lost; after `heal` the isolated member catches up to the
-leader's raft index. The client error window is printed as a figure.
+0.2 s; a claim counts when seen twice in a row); no acknowledged write is lost; after `heal`
+the isolated member catches up to the leader's raft index. The client error window is printed
+as a figure.
 """
 
 from __future__ import annotations
