@@ -12,12 +12,15 @@ import re
 import time
 from pathlib import Path
 
-from halab import faults, layout, snapshots, ui
+from halab import faults, labdir, layout, power, snapshots, ui
 from halab.errors import HalabError
-from halab.lab import ETCD_TIMEOUT, Lab
+from halab.lab import ETCD_TIMEOUT, SSH_TIMEOUT, Lab
 from halab.providers.libvirt import Libvirt
+from halab.providers.vagrant import VagrantLab
 from halab.runner import RemoteError, parallel
 from halab.snapshots import SnapshotStatus
+from halab.verify import demo, quorumloss, slowzone
+from halab.verify import partition as partition_drill
 
 
 def running(lab: Lab) -> list[str]:
@@ -140,8 +143,6 @@ def netem(arg: str | None, zone: str | None, between: bool, delay: str | None,
 
 
 def _healthy_master(lab: Lab) -> str:
-    from halab.verify import demo
-
     statuses = demo.Cluster(lab.plan, lab.dir / "pki").statuses()
     for m in lab.plan.masters:
         if statuses.get(m.name) is not None:
@@ -178,8 +179,6 @@ def backup(arg: str | None) -> int:
 
 
 def _current_revision(lab: Lab) -> int | None:
-    from halab.verify import demo
-
     found = [s.revision for s in demo.Cluster(lab.plan, lab.dir / "pki").statuses().values()
              if s is not None]
     return max(found) if found else None
@@ -188,8 +187,6 @@ def _current_revision(lab: Lab) -> int | None:
 def do_restore(lab: Lab, snapshot: Path) -> float:
     """etcd's disaster recovery on every master; returns the seconds from stopping etcd to a
     healthy cluster with one leader."""
-    from halab.verify import demo
-
     p = lab.plan
     masters = [m.name for m in p.masters]
     if not snapshot.is_file() or snapshot.stat().st_size == 0:
@@ -266,9 +263,6 @@ def restore(arg: str | None, snapshot: str, yes: bool) -> int:
 
 
 def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, float]]:
-    from halab.verify import demo
-    from halab.verify import partition as scenario
-
     def cut(host: str, others: list[str]) -> float:
         """The isolated host's rules first (they alone cut it off, both ways), then the others'."""
         part = faults.split(lab.plan, [host], others)
@@ -281,16 +275,14 @@ def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, fl
 
     try:
         heal_hosts(lab, running(lab))  # a drill starts from a whole network
-        return scenario.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"),
-                            scenario.Steps(cut=cut, heal=lambda: heal_hosts(lab, running(lab))))
+        steps = partition_drill.Steps(cut=cut, heal=lambda: heal_hosts(lab, running(lab)))
+        return partition_drill.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), steps)
     finally:
         lab.close()
 
 
 def slow_zone_scenario(lab: Lab, hard: bool = False, seconds: float | None = None
                        ) -> tuple[bool, dict[str, float]]:
-    from halab.verify import demo, slowzone
-
     zones = sorted({h.zone for h in lab.plan.masters if h.zone})
     if len(zones) < 2:
         raise HalabError(f"lab {lab.plan.lab!r} has no masters in two or more zones",
@@ -310,10 +302,7 @@ def slow_zone_scenario(lab: Lab, hard: bool = False, seconds: float | None = Non
 
 
 def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, float]]:
-    from halab import power
-    from halab.lab import SSH_TIMEOUT
-    from halab.providers.vagrant import VagrantLab
-    from halab.verify import demo, quorumloss, run
+    from halab.verify import run  # pytest: only when the checks run
 
     p = lab.plan
 
@@ -324,8 +313,6 @@ def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, f
     def start(names: list[str]) -> None:
         VagrantLab(lab.dir, p.accel).up(names, lambda line: ui.info(f"  {line}"))
         parallel(names, lambda n: lab.runner.wait_reachable(n, SSH_TIMEOUT))
-
-    from halab import labdir
 
     steps = quorumloss.Steps(
         backup=lambda: take_backup(lab), power_off=power_off, start=start,

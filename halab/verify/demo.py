@@ -129,16 +129,18 @@ class Cluster:
     def member_gateways(self, timeout: float = 1.0) -> dict[str, Gateway]:
         return {name: self.gateway(url, timeout) for name, url in self.member_urls().items()}
 
+    def status_at(self, url: str) -> etcd.EndpointStatus | None:
+        """One member's status at its client URL, or None when it does not answer within 1 s."""
+        gw = self.gateway(url, timeout=1.0)
+        try:
+            return gw.status()
+        except GatewayError:
+            return None
+        finally:
+            gw.close()
+
     def statuses(self) -> dict[str, etcd.EndpointStatus | None]:
-        out: dict[str, etcd.EndpointStatus | None] = {}
-        for name, gw in self.member_gateways().items():
-            try:
-                out[name] = gw.status()
-            except GatewayError:
-                out[name] = None
-            finally:
-                gw.close()
-        return out
+        return {name: self.status_at(url) for name, url in self.member_urls().items()}
 
     def problems_within(self, members: int, timeout: float = 60) -> list[str]:
         """Why the cluster is not `members` healthy members, asked until it is or `timeout`
@@ -170,17 +172,9 @@ class Cluster:
         """etcd's member list, each member asked for its status at its own client URL, so a
         member the topology does not know is counted too."""
         members = self.members([m.name for m in self.plan.masters])
-        statuses = []
-        for m in members:
-            if not m.client_urls:
-                continue  # added, not started yet: it answers nothing
-            gw = self.gateway(m.client_urls[0], timeout=1.0)
-            try:
-                statuses.append(gw.status())
-            except GatewayError:
-                pass
-            finally:
-                gw.close()
+        # a member added but not started yet has no client URL: it answers nothing
+        found = (self.status_at(m.client_urls[0]) for m in members if m.client_urls)
+        statuses = [st for st in found if st is not None]
         return etcd.ClusterView(tuple(members), tuple(statuses))
 
     def move_leader(self, to: str, timeout: float = 30) -> bool:
@@ -228,14 +222,26 @@ class Cluster:
         return etcd.ClusterView(tuple(members), tuple(s for s in statuses.values() if s))
 
 
+def wait_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Ask `done` every `interval` seconds until it holds or `timeout` passes (asked once more
+    then); whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(interval)
+    return done()
+
+
 def _until_none(ask: Callable[[], list[str]], timeout: float) -> list[str]:
     """`ask` again every 2 s until it finds no problem or `timeout` passes; its last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = ask()
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(2)
+    last: list[str] = []
+
+    def done() -> bool:
+        last[:] = ask()
+        return not last
+    wait_until(done, timeout, 2)
+    return last
 
 
 def name_of(members: list[etcd.Member] | tuple[etcd.Member, ...], member_id: int | None) -> str:

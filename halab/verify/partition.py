@@ -133,15 +133,6 @@ class Steps:
     heal: Callable[[], None]
 
 
-def _wait(until: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if until():
-            return True
-        time.sleep(POLL)
-    return until()
-
-
 def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str, float]]:
     before = cluster.view()
     leader = before.leader_name()
@@ -170,10 +161,10 @@ def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str
             def settled() -> bool:
                 r.answers = watcher.full()
                 return new_leader(r) is not None and stepped_down(r) is not None
-            _wait(settled, limit)
+            demo.wait_until(settled, limit, POLL)
             settle_from = time.monotonic()
-            _wait(lambda: time.monotonic() - settle_from >= demo.SETTLE
-                  and writer.acked_since(settle_from) >= 3, 60)
+            demo.wait_until(lambda: time.monotonic() - settle_from >= demo.SETTLE
+                            and writer.acked_since(settle_from) >= 3, 60, POLL)
         seen = new_leader(r)
         new_name = demo.name_of(before.members, seen[1]) if seen else None
         with ui.step(f"heal, and wait until {leader} catches up with {new_name or 'the leader'}"):
@@ -186,7 +177,7 @@ def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str
                 mine = watcher.latest.get(leader)
                 return (r.leader_index_at_heal is not None and mine is not None
                         and mine.raft_index >= r.leader_index_at_heal)
-            if _wait(caught_up, CATCH_UP_TIMEOUT):
+            if demo.wait_until(caught_up, CATCH_UP_TIMEOUT, POLL):
                 r.caught_up_at = time.monotonic()
     finally:
         r.writes = writer.finish()

@@ -116,10 +116,8 @@ def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str
             time.sleep(2)
             r.halt_at = time.monotonic()
             steps.power_off(r.halted)
-            deadline = time.monotonic() + FAIL_WAIT
-            while time.monotonic() < deadline and not any(
-                    w.started >= r.halt_at for w in list(writer.log.writes) if not w.acked):
-                time.sleep(0.2)
+            demo.wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
+                                        if not w.acked), FAIL_WAIT, 0.2)
             time.sleep(1)
     finally:
         r.writes = writer.finish()

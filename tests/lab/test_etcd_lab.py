@@ -209,7 +209,7 @@ def test_partition_cuts_a_host_off_both_ways_and_heal_removes_every_rule(lab_up:
 
 
 # In `make ha-test`, not `make test`: the new-leader verdict's 2 × election timeout is the edge
-# of etcd's randomised timeout (measured 6.7-8.9 s against 10 s), too close for CI to gate on.
+# of etcd's randomised timeout (measured 5.9-8.9 s against 10 s), too close for CI to gate on.
 @pytest.mark.ha
 def test_partition_scenario_isolates_the_leader_and_loses_no_write(lab_up: dict) -> None:
     proc = halab("verify", LAB, "--scenario", "partition")
