@@ -9,7 +9,7 @@ import subprocess
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from halab.preflight import HostFacts
+from halab.config.preflight import HostFacts
 
 IMAGES = Path("/var/lib/libvirt/images")
 

@@ -2,7 +2,7 @@
 
 `halab halt HOST` and `halab start HOST` print the figures; `halab verify --scenario failover`
 halts whichever master leads and asserts on the same figures. The recording happens here, on
-this host's clock; the arithmetic is `halab.failover`.
+this host's clock; the arithmetic is `halab.verify.figures`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from halab import etcd, failover, ui
+from halab import ui
+from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
-from halab.failover import LeaderChange, Sample, Write, WriteLog
-from halab.plan import HostPlan, Plan
+from halab.facts import etcd
+from halab.verify import figures as failover
+from halab.verify.figures import LeaderChange, Sample, Write, WriteLog
 from halab.verify.gateway import Gateway, GatewayError
 
 WRITE_INTERVAL = 0.1  # seconds between writes (one writer, so at most ~10 writes a second)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from halab import etcd, pki
-from halab.plan import Plan
+from halab.config.plan import Plan
+from halab.facts import etcd
+from halab.render import pki
 
 
 class GatewayError(Exception):

@@ -2,7 +2,7 @@
 
 Every kubectl runs on a master that stays up, with the admin kubeconfig, so it goes through the
 load balancer like a user's would. The times are taken on this host's clock, around each call;
-the arithmetic is `halab.failover`.
+the arithmetic is `halab.verify.figures`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from halab import kube, workloads
-from halab.failover import LeasePoll
-from halab.plan import APISERVER_PORT, Plan
-from halab.runner import RemoteError, Runner
+from halab.config.plan import APISERVER_PORT, Plan
+from halab.facts import kube, workloads
+from halab.remote.runner import RemoteError, Runner
+from halab.verify.figures import LeasePoll
 
 LEASE_POLL = 1.0  # seconds between `kubectl get leases` while a master is down
 POLL_LIMIT = 900  # no polling for longer than this, whatever happens

@@ -13,7 +13,7 @@ from typing import TypeVar
 import testinfra
 
 from halab.home import labs_dir
-from halab.runner import testinfra_host
+from halab.remote.runner import testinfra_host
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from halab import boxes, home
+from halab import home
+from halab.artifacts import boxes
 from halab.errors import HalabError
-from halab.providers import boxbuild, host
-from halab.providers import volumes as libvirt_volumes
+from halab.providers.build import box as boxbuild
+from halab.providers.vagrant_libvirt import host
+from halab.providers.vagrant_libvirt import volumes as libvirt_volumes
 
 pytestmark = pytest.mark.lab
 

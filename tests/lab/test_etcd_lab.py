@@ -18,9 +18,10 @@ import pytest
 import testinfra
 from labcli import ROOT, halab
 
-from halab import etcd, plan
+from halab.config import plan
+from halab.config.topology import load
+from halab.facts import etcd
 from halab.home import labs_dir
-from halab.topology import load
 
 pytestmark = pytest.mark.lab
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 from labcli import halab, halab_together, host, virsh_names
 
-from halab import etcd, plan
-from halab.topology import load
+from halab.config import plan
+from halab.config.topology import load
+from halab.facts import etcd
 
 pytestmark = pytest.mark.lab
 

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from labcli import ROOT, halab, host, lab_objects
 
-from halab import kube
+from halab.facts import kube
 from halab.home import labs_dir
 
 pytestmark = pytest.mark.kube

@@ -15,8 +15,8 @@ import time
 import pytest
 from labcli import ROOT, halab, lab_objects
 
-from halab import etcd, kube
-from halab.lab import Lab
+from halab.facts import etcd, kube
+from halab.lab.context import Lab
 from halab.verify.kubedemo import KubeProbe
 
 pytestmark = pytest.mark.zones

@@ -1,5 +1,5 @@
-"""halab.binaries (pure logic) and the fetch provider against mirrors made and served by the test
-itself (a directory, file://, and an HTTP server on 127.0.0.1). No internet, no Go toolchain."""
+"""halab.artifacts.binaries (pure logic) and the fetch provider against mirrors made and served
+by the test itself (a directory, file://, and an HTTP server on 127.0.0.1). No internet, no Go toolchain."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from halab import binaries as b
-from halab import versions
-from halab.cli import main as cli_main
+from halab.artifacts import binaries as b
+from halab.cli.app import main as cli_main
+from halab.config import versions
 from halab.errors import HalabError
-from halab.providers import download, gobuild
+from halab.providers.build import download, gobuild
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from halab import boxes, layout, pki, plan, provision, render
-from halab.topology import load
+from halab.artifacts import boxes
+from halab.config import layout, plan
+from halab.config.topology import load
+from halab.render import desired as provision
+from halab.render import files as render
+from halab.render import pki
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

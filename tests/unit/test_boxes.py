@@ -9,8 +9,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from halab import boxes, sshkey
-from halab.cli import main
+from halab.artifacts import boxes, sshkey
+from halab.cli.app import main
 from halab.errors import HalabError
 
 pytestmark = pytest.mark.unit
@@ -140,7 +140,7 @@ def test_cache_key_changes(change):
 
 def test_builder_sources_cover_the_builder():
     names = set(boxes.builder_sources())
-    assert names == {"boxes.py", "boxbuild.py"}
+    assert names == {"boxes.py", "box.py"}
 
 
 # ---------------------------------------------------------------------------- box contents
@@ -247,7 +247,7 @@ def test_unreadable_key_is_a_clear_error():
 
 
 def test_missing_tools_are_named_with_their_package(tmp_path):
-    from halab.providers.boxbuild import missing_tools
+    from halab.providers.build.box import missing_tools
 
     missing = missing_tools(str(tmp_path), mbr_candidates=(tmp_path / "mbr.bin",))
     for needed in ("debootstrap (Debian package debootstrap)", "qemu-img (Debian package "

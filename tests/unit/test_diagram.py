@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from halab import diagram, plan
-from halab.cli import main
+from halab.cli.app import main
+from halab.config import plan
+from halab.config.topology import load, loads
 from halab.errors import HalabError
-from halab.topology import load, loads
+from halab.workshop import diagram
 
 pytestmark = pytest.mark.unit
 

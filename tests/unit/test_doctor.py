@@ -6,8 +6,9 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from halab import doctor, plan, preflight
-from halab.topology import load
+from halab.config import plan, preflight
+from halab.config.topology import load
+from halab.lab import doctor
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from halab import etcd, failover, lbconfig, plan, render
-from halab.failover import LeasePoll, Sample, Write, WriteLog
-from halab.topology import load
+from halab.config import plan
+from halab.config.topology import load
+from halab.facts import etcd
+from halab.render import files as render
+from halab.render import lbconfig
+from halab.verify import figures as failover
+from halab.verify.figures import LeasePoll, Sample, Write, WriteLog
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +185,7 @@ def report(seconds: float | None, found: list[int], statuses: int = 2) -> object
 
 
 def test_the_failover_verdicts_hold_for_a_good_run() -> None:
-    from halab.verify import scenario
+    from halab.verify.scenarios import failover as scenario
 
     verdicts = scenario.judge_halt(report(6.5, [1, 2]), masters=3)
     assert [v.ok for v in verdicts] == [True, True, True]
@@ -189,7 +193,7 @@ def test_the_failover_verdicts_hold_for_a_good_run() -> None:
 
 
 def test_the_failover_verdicts_catch_a_slow_election_a_lost_write_and_a_lone_member() -> None:
-    from halab.verify import scenario
+    from halab.verify.scenarios import failover as scenario
 
     slow = scenario.judge_halt(report(10.5, [1, 2]), masters=3)
     assert [v.ok for v in slow] == [False, True, True]
@@ -200,7 +204,8 @@ def test_the_failover_verdicts_catch_a_slow_election_a_lost_write_and_a_lone_mem
 
 
 def test_halting_a_follower_asks_only_that_the_leader_stays() -> None:
-    from halab.verify import demo, scenario
+    from halab.verify import demo
+    from halab.verify.scenarios import failover as scenario
 
     r = report(1.0, [1, 2])
     assert isinstance(r, demo.HaltReport)
@@ -247,7 +252,8 @@ def test_failed_kubectl_calls_make_the_gap() -> None:
 
 
 def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0) -> object:
-    from halab.verify import kubedemo, scenario
+    from halab.verify import kubedemo
+    from halab.verify.scenarios import failover as scenario
 
     pods = kubedemo.PodsReport("web-next", pods_seconds, ["web-next-a on minion1 (Running)"],
                                "" if pods_seconds else "0 of 2 pods Running and Ready")
@@ -256,7 +262,7 @@ def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0) -> obje
 
 
 def test_the_kube_verdicts_hold_for_a_good_run() -> None:
-    from halab.verify import scenario
+    from halab.verify.scenarios import failover as scenario
 
     polls = [poll(t, "master1" if t < 30 else "master3", renewed=min(t, 12))
              for t in range(0, 60, 2)]
@@ -267,7 +273,7 @@ def test_the_kube_verdicts_hold_for_a_good_run() -> None:
 
 
 def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> None:
-    from halab.verify import scenario
+    from halab.verify.scenarios import failover as scenario
 
     late = [poll(t, "master1" if t < 50 else "master3", renewed=min(t, 12))
             for t in range(0, 60, 2)]
@@ -279,7 +285,7 @@ def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> N
 
 
 def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.CaptureFixture) -> None:
-    from halab import cli
+    from halab.cli import app as cli
 
     with pytest.raises(SystemExit):
         cli.main(["verify", "--help"])

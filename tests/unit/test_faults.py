@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from halab import faults, plan, snapshots
+from halab.config import plan
+from halab.config.topology import load, loads
 from halab.errors import HalabError
-from halab.etcd import EndpointStatus
-from halab.failover import Write, WriteLog
-from halab.topology import load, loads
-from halab.verify import partition, quorumloss, slowzone
+from halab.facts import faults, snapshots
+from halab.facts.etcd import EndpointStatus
+from halab.verify.figures import Write, WriteLog
+from halab.verify.scenarios import partition, quorumloss, slowzone
 
 pytestmark = pytest.mark.unit
 LABS = Path(__file__).resolve().parents[2] / "labs"

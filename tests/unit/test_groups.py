@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from halab import etcd, groups, plan
+from halab.config import groups, plan
+from halab.config.topology import load
 from halab.errors import HalabError
-from halab.providers.vagrant import machines
-from halab.topology import load
-from halab.verify.coldrestart import ColdRestart, judge, still_on
+from halab.facts import etcd
+from halab.providers.vagrant_libvirt.vagrantlab import machines
+from halab.verify.scenarios.coldrestart import ColdRestart, judge, still_on
 
 pytestmark = pytest.mark.unit
 LABS = Path(__file__).resolve().parents[2] / "labs"

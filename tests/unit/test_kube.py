@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from halab import images, kube, workloads
+from halab.artifacts import images
+from halab.facts import kube, workloads
 
 pytestmark = pytest.mark.unit
 

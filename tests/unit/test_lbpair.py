@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from halab import layout, pki, plan, provision, render, students
-from halab.failover import Write, WriteLog
-from halab.topology import TopologyError, load, loads
-from halab.verify.lbfailover import LBHalt, judge
+from halab.config import layout, plan, students
+from halab.config.topology import TopologyError, load, loads
+from halab.render import desired as provision
+from halab.render import files as render
+from halab.render import pki
+from halab.verify.figures import Write, WriteLog
+from halab.verify.scenarios.lb import LBHalt, judge
 
 pytestmark = pytest.mark.unit
 LAB = Path(__file__).resolve().parents[2] / "labs" / "lb-pair.yaml"

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID as EKU
 from cryptography.x509.oid import NameOID
 
-from halab import pki
 from halab.errors import HalabError
+from halab.render import pki
 
 pytestmark = pytest.mark.unit
 

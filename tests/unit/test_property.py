@@ -10,8 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from halab import plan, render
-from halab.topology import TopologyError, loads
+from halab.config import plan
+from halab.config.topology import TopologyError, loads
+from halab.render import files as render
 
 pytestmark = pytest.mark.unit
 SETTINGS = settings(max_examples=60, deadline=None,

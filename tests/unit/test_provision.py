@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from halab import images, kube, labdir, layout, pki, plan, preflight, provision, render
-from halab.topology import load
+from halab.artifacts import images
+from halab.config import layout, plan, preflight
+from halab.config.topology import load
+from halab.facts import kube
+from halab.lab import labdir
+from halab.render import desired as provision
+from halab.render import files as render
+from halab.render import pki
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from halab import plan, render
-from halab.topology import load
+from halab.config import plan
+from halab.config.topology import load
+from halab.render import files as render
 
 pytestmark = pytest.mark.unit
 

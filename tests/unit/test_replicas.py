@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from halab import layout, plan, render, replicas
+from halab.config import layout, plan, replicas
+from halab.config.topology import Topology, load, loads
 from halab.errors import HalabError
-from halab.topology import Topology, load, loads
+from halab.render import files as render
 
 pytestmark = pytest.mark.unit
 LABS = Path(__file__).resolve().parents[2] / "labs"

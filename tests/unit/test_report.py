@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from halab import cli, labdir, report
+from halab.cli import app as cli
 from halab.errors import HalabError
+from halab.lab import labdir
 from halab.verify import run
+from halab.workshop import report
 
 pytestmark = pytest.mark.unit
 

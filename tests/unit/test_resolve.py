@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from halab import labdir, replicas, students
+from halab.config import replicas, students
+from halab.config.topology import load
 from halab.errors import HalabError
-from halab.topology import load
+from halab.lab import labdir
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

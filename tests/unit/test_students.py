@@ -15,9 +15,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from halab import cli, labdir, plan, render, students
+from halab.cli import app as cli
+from halab.config import plan, students
+from halab.config.topology import LAB_NAME_RE, TopologyError, load, loads
 from halab.errors import HalabError
-from halab.topology import LAB_NAME_RE, TopologyError, load, loads
+from halab.lab import labdir
+from halab.render import files as render
 
 pytestmark = pytest.mark.unit
 
@@ -271,7 +274,7 @@ def test_up_saves_the_students_topology_so_later_commands_find_that_lab(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `halab up --student 3` does before it touches libvirt, then `Lab.existing` by name
     (as `status`, `verify` and `down` call it) once the state names the saved file."""
-    from halab import lab
+    from halab.lab import context as lab
 
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
     saved = lab._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)
@@ -305,7 +308,7 @@ def test_status_of_a_lab_and_all_is_refused(capsys: pytest.CaptureFixture) -> No
 
 
 def test_vm_summary_says_which_vms_run_or_that_they_are_gone() -> None:
-    from halab.lab import vm_summary
+    from halab.lab.context import vm_summary
 
     assert vm_summary({"lb1": "running", "master1": "running"}, "x", "t.yaml") == "all running"
     assert vm_summary({"lb1": "running", "master1": "shut off"}, "x", "t.yaml") == \

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from halab.topology import TopologyError, load, loads
+from halab.config.topology import TopologyError, load, loads
 
 pytestmark = pytest.mark.unit
 

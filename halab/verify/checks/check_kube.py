@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from halab import kube, workloads
-from halab.lab import Lab
+from halab.facts import kube, workloads
+from halab.lab.context import Lab
 
 WAIT = 240  # seconds for pods to run under emulation
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from halab import etcd, layout, lbconfig, plan, render
-from halab.lab import Lab
+from halab.config import layout, plan
+from halab.facts import etcd
+from halab.lab.context import Lab
+from halab.render import files as render
+from halab.render import lbconfig
 
 CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
           "haproxy": layout.HAPROXY_CONF}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 import testinfra
 
-from halab.lab import Lab
-from halab.runner import testinfra_host
+from halab.lab.context import Lab
+from halab.remote.runner import testinfra_host
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

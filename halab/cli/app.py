@@ -1,0 +1,440 @@
+"""Command line: argument parsing and dispatch only; the work is done by the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from halab import __version__, ui
+from halab.cli.binaries import add_binaries_commands
+from halab.cli.box import add_box_commands
+from halab.cli.drills import add_drill_commands
+from halab.config import plan, students
+from halab.config.topology import Loaded, load
+from halab.errors import HalabError
+from halab.home import labs_dir
+from halab.lab import context as lab
+from halab.lab import doctor, labdir, membership, power
+from halab.render import files as render
+from halab.workshop import diagram, report
+
+DEFAULT_LAB = "labs/seed.yaml"
+
+DESCRIPTION = """\
+halab builds bare-metal-style HA Kubernetes labs on Vagrant + libvirt from one topology file:
+an etcd cluster on the masters, an nginx, Pound or HAProxy load balancer in front of them, and
+(optionally) a Kubernetes control plane and minions with flannel.
+
+Ready labs are in labs/: seed.yaml (the classic 6-VM lab), zones.yaml, etcd-only.yaml.
+"""
+
+EPILOG = """\
+examples:
+  halab doctor labs/seed.yaml         can this host run the lab? (packages, KVM, RAM, caches)
+  halab validate labs/seed.yaml       check a topology file, create nothing
+  halab render labs/seed.yaml         write .halab/seed/Vagrantfile and hosts/<host>/...
+  halab up labs/etcd-only.yaml        boot and provision a lab (etcd + load balancer)
+  halab status                        one row per host: VM state, etcd role, raft term, LB
+  halab halt master1 [--hard]         stop a master and watch the cluster keep going
+  halab start master1                 bring it back, time its catch-up
+  halab halt --zone b                 lose a whole zone (labs/zones.yaml); `start --zone b`
+  halab halt --all; halab up          a cold restart: every VM off, then every tier back
+  halab add-master --zone b           a fourth master; `remove-master master4` takes it away
+  halab replace master2               rebuild a failed master as a fresh etcd member
+  halab verify [--junit FILE]         testinfra checks of every host, one line each
+  halab verify --scenario failover    halt the leader, assert failover figures, restart
+  halab verify --scenario cold-restart  every VM off, `halab up`, every tier healthy again
+  halab verify lb-pair --scenario lb  halt the LB holding the VIP, time the takeover
+  halab diagram labs/zones.yaml       draw the lab (SVG + PNG) under .halab/zones/
+  halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
+
+workshop (several student labs on one host):
+  halab up --student 3                student 3's own seed lab, seed-s03, on 10.150.3.0/24
+  halab status --all                  one row per lab on this host, VMs running
+  halab report --out report.md        verify results of every lab as Markdown
+
+LAB arguments take a topology file or the name of a lab brought up before; with one lab up
+they can be left out.
+"""
+
+
+def _load(path: str) -> Loaded:
+    loaded = load(path)
+    for w in loaded.warnings:
+        ui.warn(w)
+    return loaded
+
+
+def _load_lab(args: argparse.Namespace) -> Loaded:
+    """The file as written, or with --student N that student's copy (validated the same way)."""
+    if args.student is None:
+        return _load(args.lab)
+    derived = students.derive_lab(load(args.lab), args.student)
+    for w in derived.loaded.warnings:
+        ui.warn(w)
+    ui.info(derived.summary())
+    return derived.loaded
+
+
+def _add_student_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--student", type=int, metavar="N",
+                   help=f"student N's own copy of the lab, N in 1–{students.N_MAX} (a "
+                        "workshop): lab <lab>-sNN on network 10.150.N.0/24, management "
+                        "10.151.N.0/24, every host at its offset (.11 stays .11)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = _load_lab(args)
+    topo = loaded.topology
+    roles = {r: len(topo.by_role(r)) for r in ("lb", "master", "minion")}
+    kube = "on" if topo.kubernetes.enabled else "off"
+    ui.info(f"{args.lab}: lab {topo.name!r} is valid — {roles['lb']} lb, {roles['master']} "
+            f"master, {roles['minion']} minion; LB {topo.lb.kind}; kube tier {kube}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    p = plan.build(_load_lab(args).topology)
+    ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} VMs)?")
+    return doctor.report(p, doctor.gather(p))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Renders what `up` would: a lab changed by add-master/remove-master/replace from its own
+    copy, with the members that joined it."""
+    found = labdir.resolve(args.lab, args.student)
+    if found.note:
+        ui.warn(found.note)
+    loaded = _load_lab(args) if args.student is not None and not found.note else \
+        _load(found.topology)
+    state = labdir.read_state(labdir.lab_path(loaded.topology.name))
+    p = plan.build(loaded.topology, accel=args.accel,
+                   joining=tuple(state.joined) if state else ())
+    out = Path(args.out) if args.out else labs_dir() / p.lab
+    rendered = render.render(p)
+    changed = render.write(rendered, out)
+    count = sum(len(f) for f in rendered.hosts.values())
+    ui.info(f"rendered lab {p.lab!r} into {out}: Vagrantfile + {count} files for "
+            f"{len(rendered.hosts)} hosts ({len(changed)} changed)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if not args.all:
+        return lab.status(args.lab)
+    if args.lab:
+        raise HalabError(f"give a lab or --all, not both (got {args.lab!r} and --all)",
+                         f"`halab status --all` or `halab status {args.lab}`")
+    return lab.status_all()
+
+
+def _read_results(files: list[str]) -> tuple[list[report.LabResult], list[str]]:
+    """The given JUnit files, or the latest results of every lab here and the labs without."""
+    if files:
+        return [report.parse(_read(Path(f)), f) for f in files], []
+    results, missing = [], []
+    for name in labdir.known_labs():
+        path = labdir.junit_path(labdir.lab_path(name))
+        if path.is_file():
+            results.append(report.parse(_read(path), str(path), lab=name))
+        else:
+            missing.append(name)
+    return results, missing
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HalabError(f"no JUnit file at {path}",
+                         "`halab verify LAB --junit FILE` writes one") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HalabError(f"cannot read {path}: {exc}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results, missing = _read_results(args.junit)
+    if not results and not missing:
+        raise HalabError("no lab has been brought up here, so there are no results to report",
+                         "give JUnit files (`halab report FILE...`), or `halab up` and "
+                         "`halab verify` a lab first")
+    text = report.markdown(results, missing)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise HalabError(f"cannot write {args.out}: {exc}", "give another --out FILE") from None
+    failed = sum(1 for r in results if r.count(report.FAILED))
+    ui.info(f"wrote {args.out}: {len(results)} lab(s) verified, {failed} with failed checks"
+            + (f", {len(missing)} not verified yet" if missing else ""))
+    return 0
+
+
+def _drawn_topology(arg: str | None) -> str:
+    """A file or a lab that is up (its own copy once changed); with neither, the only lab that
+    is up, else the seed lab."""
+    if arg is None and len(labdir.known_labs()) != 1:
+        return DEFAULT_LAB
+    found = labdir.resolve(arg)
+    if found.note:
+        ui.warn(found.note)
+    return found.topology
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    """Without --live only the topology is read, so a lab never brought up can be drawn."""
+    the_lab = lab.Lab.existing(args.lab) if args.live else None
+    p = the_lab.plan if the_lab else plan.build(_load(_drawn_topology(args.lab)).topology)
+    paths = diagram.outputs(Path(args.out) if args.out else labs_dir() / p.lab / "diagram")
+    live = None
+    if the_lab:
+        try:
+            live = lab.live_state(the_lab)
+        finally:
+            the_lab.close()
+    written = diagram.render_files(diagram.build(p, live), paths)
+    for note in live.notes if live else ():
+        ui.warn(f"not coloured in: {note}")
+    ui.info(f"drew lab {p.lab!r}{' as it is now' if live else ''}: "
+            + ", ".join(str(w) for w in written))
+    return 0
+
+
+DIAGRAM_EPILOG = """\
+colours with --live: etcd leader (amber), halted host (grey, dashed), LB backend down (red
+dashed arrow), holder of the kube-controller-manager or kube-scheduler lease (purple border).
+
+examples:
+  halab diagram                          the lab that is up, else labs/seed.yaml
+  halab diagram labs/zones.yaml          writes .halab/zones/diagram.svg and diagram.png
+  halab diagram labs/seed.yaml --out seed.png
+  halab diagram seed --live --out /tmp/now   /tmp/now.svg and /tmp/now.png, state coloured in
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="halab", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"halab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str,
+                description: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=description or help,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("validate", cmd_validate, "check a topology file; create nothing",
+                "Check the whole topology file and report every problem with its file, line "
+                "and field. Nothing is written or created.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
+
+    p = command("doctor", cmd_doctor, "check that this host can run a lab (before a workshop)",
+                "The preflight of `halab up` on its own, creating no VM: Debian packages "
+                "(Vagrant, vagrant-libvirt, libvirt, qemu), the libvirt daemons (started if "
+                "needed), whether KVM really works or software emulation will be used, free "
+                "RAM and disk against the lab, subnet collisions with this host's routes and "
+                "libvirt networks, the box cache and the Kubernetes binary cache. Each problem "
+                "comes with its fix. Exit status 1 when the lab cannot come up here; warnings "
+                "(emulation, no box yet, no kube binaries) do not fail.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
+
+    p = command("render", cmd_render, "write the Vagrantfile and every host's config files",
+                "Render the Vagrantfile and every host's configuration files (etcd, flannel, "
+                "kube-*, kubelet, kube-proxy, containerd, the load balancer) as they will be "
+                "laid out on the VMs, under OUT/hosts/<host>/. Output is deterministic.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    p.add_argument("--out", metavar="DIR", help="output directory (default .halab/<lab>/)")
+    p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
+                   help="tune etcd timings for software emulation (tcg, default) or KVM")
+    _add_student_option(p)
+    p = command("up", lambda a: lab.up(a.lab, a.student), "boot and provision a lab",
+                "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
+                "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
+                "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
+                "the load balancer, each healthy before the next. Running it again changes "
+                "only what differs and reports the number of changes.\n\n"
+                "--student N brings up student N's own copy of the lab (a workshop: several "
+                "labs on one host): named <lab>-sNN, on its own networks, saved as "
+                ".halab/<lab>-sNN/topology.yaml so `halab status|verify|down <lab>-sNN` find "
+                "it.")
+    p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    _add_student_option(p)
+
+    p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",
+                "One row per host: role, zone, VM state, IP, etcd membership and leader, raft "
+                "term, and for the load balancer the masters it can reach.\n\n"
+                "--all: one row per lab brought up on this host (student labs of a workshop "
+                "too): its hosts, how many VMs run, and which do not or that they are gone.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--all", action="store_true", help="every lab on this host, one row each")
+
+    p = command("halt", lambda a: power.halt(a.lab, a.host, a.hard, a.zone, a.all),
+                "stop one VM, a zone, or every VM",
+                "Shut a VM down gracefully (default) or pull its plug (--hard). For a master "
+                "of a 3+ member cluster this is the failover demo: it writes numbered keys "
+                "through the LB, prints who leads, halts the VM, then prints the time until a "
+                "new leader was seen, the longest write gap, writes acknowledged against writes "
+                "found afterwards, and the member list with the halted member unreachable.\n\n"
+                "--zone Z halts every VM of zone Z at once (losing a zone), --all every VM of "
+                "the lab (`halab up` afterwards is a cold restart). Both say first what is left "
+                "of etcd's quorum, and show the member list afterwards.")
+    p.add_argument("host", nargs="?", help="the VM to halt (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="halt every VM whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="halt every VM of the lab")
+    p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
+    p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
+
+    p = command("start", lambda a: power.start(a.lab, a.host, a.zone, a.all),
+                "start a halted VM, a zone, or every VM",
+                "Boot a halted VM. For a master, also print the time until it rejoined and "
+                "caught up (its raft index equal to the leader's). --zone Z and --all boot "
+                "several at once and wait until every etcd member is healthy.")
+    p.add_argument("host", nargs="?", help="the VM to start (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="start every VM whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="start every VM of the lab")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("verify", lambda a: lab.verify(a.lab, a.junit, a.scenario, a.hard),
+                "check a lab's hosts, or run the failover scenario",
+                "Run the testinfra checks against every host over SSH and print one line per "
+                "check and a total: etcd (service, member list = topology, health, one leader "
+                "and term, no certificate → refused, replication) and the load balancer "
+                "(ports, etcd through it, backends = masters). Kube checks are skipped until "
+                "the kube tier exists.\n\n"
+                "--scenario failover halts whichever master leads while writing through the "
+                "LB, and asserts: a new leader within 2 × the election timeout, no "
+                "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
+                "after the restart. Exit status 1 if anything failed.\n\n"
+                "--scenario cold-restart writes keys through the LB, halts every VM at once, "
+                "runs `halab up`, and asserts: etcd has quorum with one leader, every key is "
+                "there, the LB reaches every master, and the checks above pass (kube nodes "
+                "Ready among them).\n\n"
+                "--scenario lb (a lab with two LB hosts sharing a VIP) halts the LB holding the "
+                "VIP while writing through it, and asserts: another LB holds the VIP within "
+                "15 s, the client error window is at most 20 s, no acknowledged write is lost, "
+                "and once the LB is back exactly one LB holds the VIP.\n\n"
+                "--scenario partition cuts the etcd leader off from the other masters while "
+                "writing through the LB, heals, and asserts: a new leader within 2 × the "
+                "election timeout, the isolated member steps down, no raft term with two "
+                "leaders, no acknowledged write lost, the isolated member catches up.\n\n"
+                "--scenario slow-zone measures write latency (p50, p99) and leader changes "
+                "through the LB for 60 s with 100 ms added between zone b and the other zones, "
+                "then 60 s without; it asserts only that quorum was never lost.\n\n"
+                "--scenario quorum-loss writes keys, backs etcd up, writes more, powers off a "
+                "majority of the masters (writes fail: how soon), starts them, restores the "
+                "backup, and asserts: the keys before the backup are back, those after it are "
+                "gone, every member is healthy with one leader, and the checks pass.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--junit", metavar="FILE",
+                   help="also write JUnit XML (one test per check) to FILE; the latest results "
+                        "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
+    p.add_argument("--scenario", choices=["failover", "cold-restart", "lb", "partition",
+                                          "slow-zone", "quorum-loss"],
+                   help="run a scenario instead of checks")
+    p.add_argument("--hard", action="store_true",
+                   help="with a scenario: power VMs off instead of a guest shutdown")
+
+    p = command("ssh", lambda a: lab.ssh(a.lab, a.host, a.command), "log in to a VM",
+                "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="optional command to run")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("add-master", lambda a: membership.add_master(a.lab, a.name, a.ip, a.zone),
+                "add a master: a new VM that joins etcd (and the kube tier)",
+                "Add a master to a lab that is up: `etcdctl member add`, then `halab up` boots "
+                "the VM, issues its certificates, starts etcd with initial-cluster-state "
+                "existing, and converges the LB's backends and the kube tier. Every etcd member "
+                "must be healthy first.\n\n"
+                "The lab's own copy of its topology, .halab/<lab>/topology.yaml, records the "
+                "change and is from then on what `up`, `status` and `render` read (halab says "
+                "so); `halab down` forgets it.")
+    p.add_argument("--lab", help="lab name or topology file")
+    p.add_argument("--name", help="host name (default: the next of the masters, e.g. master4)")
+    p.add_argument("--ip", help="address (default: the next free one after the masters')")
+    p.add_argument("--zone", metavar="Z", help="zone (default: the zone with fewest masters)")
+
+    p = command("remove-master", lambda a: membership.remove_master(a.lab, a.host, a.force),
+                "remove a master: etcd member remove, destroy its VM",
+                "The reverse of add-master: `etcdctl member remove`, destroy the VM, then "
+                "`halab up` converges the LB's backends and the other members. Leaving exactly "
+                "2 masters is refused (two members tolerate no failure) unless --force.")
+    p.add_argument("host", help="the master to remove")
+    p.add_argument("--lab", help="lab name or topology file")
+    p.add_argument("--force", action="store_true", help="allow leaving exactly 2 masters")
+
+    p = command("replace", lambda a: membership.replace(a.lab, a.host),
+                "replace a (failed) master with a fresh VM of the same name and zone",
+                "The seeds' recipe for a failed replica: remove it from etcd, destroy its VM, "
+                "add it back as a new member, and `halab up` rebuilds it (same name, address "
+                "and zone; a fresh disk, so etcd syncs it from the others).")
+    p.add_argument("host", help="the master to replace")
+    p.add_argument("--lab", help="lab name or topology file")
+
+    p = command("down", lambda a: lab.down(a.lab, a.yes), "destroy a lab",
+                "Destroy exactly this lab's VMs, volumes and networks (found by the lab's "
+                "name), and its .halab/<lab>/ directory. Other labs are not touched.")
+    p.add_argument("lab", nargs="?", help="lab name or topology file")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = command("diagram", cmd_diagram, "draw the lab as a picture (SVG and PNG)",
+                "Draw the lab from its topology with Graphviz: hosts grouped by zone, the load "
+                "balancer on top with its arrows to the masters, the etcd peer links between "
+                "the masters, and the minions below with their link to the API through the LB. "
+                "Without --live no VM is needed: LAB may be a topology file never brought up.\n\n"
+                "--live colours in the lab's state now: the etcd leader, halted hosts, masters "
+                "the LB cannot reach, and the holders of the controller-manager and scheduler "
+                "leases. What cannot be asked is left uncoloured and said.")
+    p.epilog = DIAGRAM_EPILOG
+    p.add_argument("lab", nargs="?",
+                   help=f"topology file or lab name (the only lab up, else {DEFAULT_LAB})")
+    p.add_argument("--out", metavar="FILE",
+                   help="FILE.svg or FILE.png writes that; FILE with no suffix writes both "
+                        "(default .halab/<lab>/diagram.svg and .png)")
+    p.add_argument("--live", action="store_true",
+                   help="colour in the current state of a lab that is up (asks its VMs)")
+
+    p = command("report", cmd_report, "summarise verify results of every lab as Markdown",
+                "Write a Markdown report from `halab verify` results: one table over all labs "
+                "(checks passed, failed and skipped), then per lab every failed check with its "
+                "host and message, and the skipped ones with the reason. Without FILEs it reads "
+                "the latest results of every lab on this host (.halab/<lab>/verify.junit.xml) "
+                "and lists labs not verified yet.\n\n"
+                "example, a workshop:\n"
+                "  for n in $(seq -w 1 12); do halab verify seed-s$n; done\n"
+                "  halab report --out report.md")
+    p.add_argument("junit", nargs="*", metavar="FILE",
+                   help="JUnit XML files from `halab verify --junit FILE` (default: every lab's "
+                        "latest results)")
+    p.add_argument("--out", metavar="FILE", help="write the Markdown here (default: print it)")
+
+    add_drill_commands(sub)
+    add_box_commands(sub)
+    add_binaries_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HalabError as exc:
+        ui.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Derived facts of a lab: names, URLs, timings, backends and paths every other module agrees on.
+
+A `Plan` is computed from a valid `Topology` (pure). Templates, provisioning and verification read
+the plan rather than recomputing things like etcd's `initial-cluster` or the LB's backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+from halab.config import layout, versions
+from halab.config.topology import Topology, nth_ip
+
+Accel = Literal["kvm", "tcg"]
+
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+APISERVER_PORT = 6443
+
+# etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,
+# so idle clusters flap with 100/1000 ms; 5x slower timings keep one leader.
+ETCD_TIMINGS: dict[Accel, tuple[int, int]] = {"kvm": (100, 1000), "tcg": (500, 5000)}
+# Leader election of kube-controller-manager and kube-scheduler: lease duration, renew deadline,
+# retry period (s). Kubernetes' defaults suit KVM. Under TCG on a small host a lease renewal
+# through the LB can take over 10 s, and the holders lost their leases every few minutes; the
+# longer timings keep one holder, at the price of a slower takeover when a master dies.
+LEASE_TIMINGS: dict[Accel, tuple[int, int, int]] = {"kvm": (15, 10, 2), "tcg": (60, 40, 8)}
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    name: str
+    role: str
+    ip: str
+    zone: str | None
+    memory: int
+    cpus: int
+    domain: str  # the libvirt domain name vagrant-libvirt gives it
+
+
+@dataclass(frozen=True)
+class EtcdPlan:
+    tls: bool
+    scheme: str
+    heartbeat_ms: int
+    election_timeout_ms: int
+    token: str
+    members: tuple[HostPlan, ...]
+    initial_cluster: str
+    member_client_urls: tuple[str, ...]
+    client_url: str  # what clients outside the masters use: the LB, or the only master
+    # Members added to a running cluster (`halab add-master`, `replace`): they start with
+    # initial-cluster-state "existing"; the members that bootstrapped it say "new".
+    joining: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KubePlan:
+    version: str
+    service_cidr: str
+    first_service_ip: str
+    dns_service_ip: str
+    pod_cidr: str
+    flannel_backend: str
+    flannel_prefix: str
+    cluster_domain: str
+    api_url: str  # through the LB (or the only master)
+    apiserver_sans_ip: tuple[str, ...]
+    apiserver_sans_dns: tuple[str, ...]
+    # Leader election (LEASE_TIMINGS), rendered into both components' configs and used by the
+    # failover scenario to judge the new lease holder.
+    lease_duration_s: int = 15
+    renew_deadline_s: int = 10
+    retry_period_s: int = 2
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: str
+    description: str
+    box: str
+    accel: Accel
+    subnet: str
+    netmask: str
+    management_subnet: str
+    domain_prefix: str
+    network_name: str
+    management_network_name: str
+    hosts: tuple[HostPlan, ...]
+    lb_kind: str
+    etcd: EtcdPlan
+    kube: KubePlan | None
+    # The address the LB hosts share with keepalived (None: one LB, clients use its own IP).
+    vip: str | None = None
+
+    def role(self, role: str) -> tuple[HostPlan, ...]:
+        return tuple(h for h in self.hosts if h.role == role)
+
+    @property
+    def masters(self) -> tuple[HostPlan, ...]:
+        return self.role("master")
+
+    @property
+    def minions(self) -> tuple[HostPlan, ...]:
+        return self.role("minion")
+
+    @property
+    def lbs(self) -> tuple[HostPlan, ...]:
+        return self.role("lb")
+
+    @property
+    def lb(self) -> HostPlan | None:
+        """The first LB host (with a VIP pair, the one keepalived prefers)."""
+        lbs = self.lbs
+        return lbs[0] if lbs else None
+
+    @property
+    def prefixlen(self) -> int:
+        return IPv4Network(self.subnet).prefixlen
+
+    def host(self, name: str) -> HostPlan | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    def owns(self, name: str, other_labs: Iterable[str] = ()) -> bool:
+        """Whether a VM or volume named `name` is this lab's. The name prefix finds hosts the
+        topology no longer has, but `halab-etcd-only-` also starts student 1's
+        `halab-etcd-only-s01-master1`: names under another lab's longer prefix are that lab's."""
+        if any(name.startswith(h.domain) for h in self.hosts):
+            return True
+        if not name.startswith(self.domain_prefix):
+            return False
+        longer = (f"halab-{o}-" for o in other_labs if o != self.lab)
+        return not any(name.startswith(x) for x in longer if x.startswith(self.domain_prefix))
+
+    @property
+    def box_name(self) -> str:
+        return f"halab/{self.box}"
+
+
+def _front(topo: Topology) -> str:
+    """The address clients use: the LBs' VIP, the load balancer, else the single master."""
+    if topo.lb.vip is not None:
+        return str(topo.lb.vip)
+    lbs = topo.by_role("lb")
+    return str(lbs[0].ip) if lbs else str(topo.by_role("master")[0].ip)
+
+
+def lb_addresses(topo: Topology) -> list[str]:
+    """Every address a client may reach the LBs on (their IPs and the VIP): certificate SANs."""
+    return [str(h.ip) for h in topo.by_role("lb")] + ([str(topo.lb.vip)] if topo.lb.vip else [])
+
+
+def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = ()) -> Plan:
+    prefix = f"halab-{topo.name}-"
+    hosts = tuple(
+        HostPlan(
+            name=h.name, role=h.role, ip=str(h.ip), zone=h.zone,
+            memory=h.memory or topo.defaults.memory, cpus=h.cpus or topo.defaults.cpus,
+            domain=f"{prefix}{h.name}",
+        )
+        for h in topo.hosts
+    )
+    masters = tuple(h for h in hosts if h.role == "master")
+    front = _front(topo)
+
+    scheme = "https" if topo.etcd.tls else "http"
+    heartbeat, election = ETCD_TIMINGS[accel]
+    if topo.etcd.heartbeat_ms is not None and topo.etcd.election_timeout_ms is not None:
+        heartbeat, election = topo.etcd.heartbeat_ms, topo.etcd.election_timeout_ms
+    etcd = EtcdPlan(
+        tls=topo.etcd.tls, scheme=scheme, heartbeat_ms=heartbeat, election_timeout_ms=election,
+        token=f"halab-{topo.name}",
+        members=masters,
+        initial_cluster=",".join(f"{m.name}={scheme}://{m.ip}:{ETCD_PEER_PORT}" for m in masters),
+        member_client_urls=tuple(f"{scheme}://{m.ip}:{ETCD_CLIENT_PORT}" for m in masters),
+        client_url=f"{scheme}://{front}:{ETCD_CLIENT_PORT}",
+        joining=tuple(m.name for m in masters if m.name in joining),
+    )
+
+    kube = None
+    k = topo.kubernetes
+    if k.enabled:
+        svc: IPv4Network = k.service_cidr
+        first_svc = str(nth_ip(svc, 1))
+        lb_ips = lb_addresses(topo)
+        lease, renew, retry = LEASE_TIMINGS[accel]
+        kube = KubePlan(
+            version=(k.version or versions.KUBERNETES_VERSION).lstrip("v"),
+            service_cidr=str(svc), first_service_ip=first_svc,
+            dns_service_ip=str(nth_ip(svc, 10)),
+            pod_cidr=str(k.pod_cidr), flannel_backend=k.flannel_backend,
+            flannel_prefix=layout.FLANNEL_ETCD_PREFIX, cluster_domain=k.cluster_domain,
+            api_url=f"https://{front}:{APISERVER_PORT}",
+            apiserver_sans_ip=tuple(dict.fromkeys(
+                [m.ip for m in masters] + lb_ips + [first_svc, "127.0.0.1"])),
+            apiserver_sans_dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                f"kubernetes.default.svc.{k.cluster_domain}", "localhost"),
+            lease_duration_s=lease, renew_deadline_s=renew, retry_period_s=retry,
+        )
+
+    subnet = topo.network.subnet
+    return Plan(
+        lab=topo.name, description=topo.description, box=topo.box, accel=accel,
+        subnet=str(subnet), netmask=str(subnet.netmask),
+        management_subnet=str(topo.network.management),
+        domain_prefix=prefix, network_name=f"halab-{topo.name}",
+        management_network_name=f"halab-{topo.name}-mgmt",
+        hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
+        vip=str(topo.lb.vip) if topo.lb.vip else None,
+    )
+
+
+def gateway(plan: Plan) -> IPv4Address:
+    """The host side of the lab's private network (libvirt's bridge takes the first address)."""
+    return next(IPv4Network(plan.subnet).hosts())

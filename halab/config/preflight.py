@@ -1,0 +1,71 @@
+"""Can this host run the lab? Pure checks over facts the providers gather (RAM, disk, subnets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from halab.config.plan import Plan
+
+# What a VM costs beyond its memory: qemu itself, page tables, TCG's translation cache.
+VM_OVERHEAD_MIB = 200
+DISK_PER_VM_GIB = 2.0
+# Under emulation the kube control plane is CPU-bound: on a 2-core host three masters alone kept
+# both cores busy (198 % with the minions off), and etcd then spent most of its time in TLS
+# handshakes of clients that had timed out, a spiral that lost quorum. Twice the cores leave room.
+KUBE_TCG_MIN_CORES = 4
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    mem_available_mib: int
+    disk_free_gib: float
+    routes: list[tuple[str, IPv4Network]]  # (device, subnet routed there)
+    libvirt_networks: dict[str, tuple[IPv4Network, str]]  # network name -> (subnet, bridge)
+    cores: int = 0  # 0: not known
+
+
+def needed_mib(plan: Plan, running: set[str]) -> int:
+    return sum(h.memory + VM_OVERHEAD_MIB for h in plan.hosts if h.name not in running)
+
+
+def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
+    """Every reason the lab cannot come up here, each saying what to do about it."""
+    out = []
+    need = needed_mib(plan, running)
+    if need > facts.mem_available_mib:
+        out.append(f"the lab needs {need} MiB of RAM for its VMs but {facts.mem_available_mib} "
+                   "MiB are available: lower `memory` in the topology or stop another lab")
+    missing_vms = len([h for h in plan.hosts if h.name not in running])
+    disk = missing_vms * DISK_PER_VM_GIB
+    if disk > facts.disk_free_gib:
+        out.append(f"the lab needs about {disk:.0f} GiB free for VM disks but "
+                   f"{facts.disk_free_gib:.1f} GiB are free in /var/lib/libvirt/images")
+    ours = {plan.network_name, plan.management_network_name}
+    for label, mine in (("network.subnet", IPv4Network(plan.subnet)),
+                        ("network.management", IPv4Network(plan.management_subnet))):
+        for name, (other, _) in facts.libvirt_networks.items():
+            if name not in ours and mine.overlaps(other):
+                out.append(f"{label} {mine} collides with libvirt network {name!r} ({other}): "
+                           "pick another subnet in the topology, or `halab down` that lab")
+        bridges = {bridge for _, bridge in facts.libvirt_networks.values()}
+        for dev, other in facts.routes:
+            # Routes on libvirt bridges are the networks checked just above.
+            if dev not in bridges and mine.overlaps(other):
+                out.append(f"{label} {mine} collides with this host's route to {other} on "
+                           f"{dev}: pick another subnet in the topology")
+    return out
+
+
+def kube_capacity(plan: Plan, accel: str, cores: int) -> str | None:
+    """Why the kube tier will likely time out on this host, or None. Only a warning: the etcd
+    and LB tiers fit, and a faster host of the same size may cope."""
+    if plan.kube is None or accel == "kvm" or not cores or cores >= KUBE_TCG_MIN_CORES:
+        return None
+    return (f"the kube tier under software emulation wants {KUBE_TCG_MIN_CORES}+ cores and this "
+            f"host has {cores}: its {len(plan.masters)} masters can keep them all busy, and etcd "
+            "and kube-apiserver then time out")
+
+
+KUBE_CAPACITY_FIX = ("a host with KVM or more cores, or a lab without the kube tier "
+                     "(labs/etcd-only.yaml)")

@@ -1,0 +1,152 @@
+"""`halab doctor`: the preflight alone, before a workshop, with a fix for every problem.
+
+Each finding is ok, a warning (the lab still comes up, e.g. slower, or without the kube tier),
+or blocking (`halab up` would stop). The judgements are pure functions of facts the providers
+gather; `gather` is the only part that asks the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halab import ui
+from halab.artifacts import binaries, boxes
+from halab.config import preflight
+from halab.config.plan import Plan
+
+OK, WARN, BLOCK = "ok", "warning", "blocking"
+MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", BLOCK: "[red]✗[/]"}
+
+# What `halab up` runs on the host (the rest of `make deps` is for building and testing).
+RUNTIME_PACKAGES = ["vagrant", "vagrant-libvirt", "libvirt-daemon-system", "qemu-system-x86",
+                    "qemu-utils", "dnsmasq-base", "openssh-client", "debootstrap", "umoci"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str
+    status: str  # OK, WARN or BLOCK
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" — fix: {self.fix}" if self.fix else ""
+        return f"{MARK[self.status]} {self.area:<10} {self.detail}{fix}"
+
+
+def packages(missing: list[str]) -> Finding:
+    if not missing:
+        return Finding("packages", OK, "Vagrant, vagrant-libvirt, libvirt and qemu are installed")
+    return Finding("packages", BLOCK, f"missing Debian packages: {', '.join(missing)}",
+                   "`make deps` (installs them with apt)")
+
+
+def daemons(running: bool, why: str = "") -> Finding:
+    if running:
+        return Finding("libvirt", OK, "virtlogd and libvirtd answer on their sockets")
+    return Finding("libvirt", BLOCK, f"libvirtd could not be started: {why}",
+                   "look at /var/log/libvirt/ and run `libvirtd -d` by hand")
+
+
+def accel(kind: str) -> Finding:
+    if kind == "kvm":
+        return Finding("KVM", OK, "a kernel really booted under KVM: VMs use hardware "
+                                  "virtualisation")
+    return Finding("KVM", WARN, "KVM does not work here: VMs run under software emulation "
+                                "(TCG), several times slower; etcd and lease timings are relaxed",
+                   "nothing to do for a lab; for speed, use a host with working /dev/kvm")
+
+
+def resources(plan: Plan, facts: preflight.HostFacts, running: set[str]) -> list[Finding]:
+    """RAM, disk and subnets, judged exactly as `halab up`'s preflight judges them."""
+    found = [Finding("resources", BLOCK, p) for p in preflight.problems(plan, facts, running)]
+    if found:
+        return found
+    need = preflight.needed_mib(plan, running)
+    ram = (f"{need} MiB of RAM needed, {facts.mem_available_mib} MiB available" if need else
+           "its VMs already run")
+    return [Finding("resources", OK, f"{ram}; {facts.disk_free_gib:.0f} GiB of disk free; "
+                                     f"subnets {plan.subnet} and {plan.management_subnet} are "
+                                     "free")]
+
+
+def box(plan: Plan, built: bool, registered: bool) -> Finding:
+    name = f"halab/{plan.box}"
+    if built and registered:
+        return Finding("box", OK, f"{name} is built and registered with Vagrant")
+    if built:
+        return Finding("box", WARN, f"{name} is built but not registered with Vagrant",
+                       "`halab up` registers it (seconds)")
+    return Finding("box", WARN, f"{name} is not built yet",
+                   "`make box` now, or let `halab up` build it (a few minutes, offline)")
+
+
+def capacity(plan: Plan, accel: str, cores: int) -> Finding:
+    why = preflight.kube_capacity(plan, accel, cores)
+    if why:
+        return Finding("cpu", WARN, why, preflight.KUBE_CAPACITY_FIX)
+    return Finding("cpu", OK, f"{cores or 'an unknown number of'} cores"
+                   + (" for the kube tier" if plan.kube else ""))
+
+
+def kube_binaries(plan: Plan, available: tuple[bool, str]) -> Finding:
+    if plan.kube is None:
+        return Finding("kube", OK, "the lab has no kube tier: no binaries needed")
+    ok, reason = available
+    if ok:
+        return Finding("kube", OK, reason)
+    return Finding("kube", WARN, reason.split(": run")[0] + "; `halab up` would bring up etcd "
+                   "and the LB and skip the kube tier", "`make binaries`")
+
+
+def blocking(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status == BLOCK]
+
+
+def gather(plan: Plan) -> list[Finding]:
+    """Ask the host. libvirt's daemons are started if needed, as `halab up` would."""
+    from halab.errors import HalabError
+    from halab.providers import hostfacts
+    from halab.providers.vagrant_libvirt import host
+
+    found = [packages(hostfacts.missing_packages(RUNTIME_PACKAGES))]
+    if found[0].status == BLOCK:
+        return found
+    try:
+        host.ensure_daemons()
+        found.append(daemons(True))
+    except HalabError as exc:
+        return [*found, daemons(False, exc.message)]
+    from halab.providers.vagrant_libvirt.domains import Libvirt
+
+    lv = Libvirt()
+    try:
+        states = lv.states(plan)
+        running = {h for h, s in states.items() if s == "running"}
+        facts = hostfacts.gather(lv.network_subnets())
+        found += resources(plan, facts, running)
+    finally:
+        lv.close()
+    record = boxes.read_record(plan.box)
+    registered = record is not None and boxes.registered_key(record.box_name) == record.key
+    found.append(box(plan, record is not None, registered))
+    kind = host.detect_accel()
+    found.append(accel(kind))
+    found.append(capacity(plan, kind, facts.cores))
+    found.append(kube_binaries(plan, binaries.available(plan.kube.version) if plan.kube
+                               else (True, "")))
+    return found
+
+
+def report(plan: Plan, findings: list[Finding]) -> int:
+    for f in findings:
+        ui.info(f.line())
+    stop = blocking(findings)
+    if stop:
+        ui.info(f"[bold red]lab {plan.lab!r} cannot come up here[/]: {len(stop)} blocking "
+                "problem(s) above")
+        return 1
+    warned = sum(f.status == WARN for f in findings)
+    ui.info(f"[bold green]lab {plan.lab!r} can come up here[/]"
+            + (f" ({warned} warning(s) above)" if warned else ""))
+    return 0

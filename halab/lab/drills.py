@@ -1,0 +1,332 @@
+"""`halab partition`, `heal`, `netem`, `backup` and `restore`: the faults of the drills and the
+recovery from them, acted out inside the hosts over SSH (iptables, tc, etcdctl, etcdutl), so
+they work whatever runs the hosts. The rules and command lines are `halab.facts.faults` and
+`halab.facts.snapshots`; this module runs them on the lab's hosts and says what it did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from pathlib import Path
+
+from halab import ui
+from halab.config import layout
+from halab.errors import HalabError
+from halab.facts import faults, snapshots
+from halab.facts.snapshots import SnapshotStatus
+from halab.lab import labdir, power
+from halab.lab.context import ETCD_TIMEOUT, SSH_TIMEOUT, Lab
+from halab.providers.vagrant_libvirt.domains import Libvirt
+from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+from halab.remote.runner import RemoteError, parallel
+from halab.verify import demo
+from halab.verify.scenarios import partition as partition_drill
+from halab.verify.scenarios import quorumloss, slowzone
+
+
+def running(lab: Lab) -> list[str]:
+    """The lab's hosts whose VM runs: the only ones that can take or drop rules."""
+    from halab.providers.vagrant_libvirt import host
+
+    host.ensure_daemons()
+    lv = Libvirt()
+    try:
+        states = lv.states(lab.plan)
+    finally:
+        lv.close()
+    return [h.name for h in lab.plan.hosts if states[h.name] == "running"]
+
+
+def names(arg: str | None) -> list[str] | None:
+    return [n.strip() for n in arg.split(",") if n.strip()] if arg else None
+
+
+# ── partition and heal ──────────────────────────────────────────────────────────────────────
+
+
+def apply_partition(lab: Lab, part: faults.Partition, up: list[str]) -> None:
+    hosts = [h for h in part.blocks if h in up]
+    parallel(hosts, lambda h: lab.runner.run(h, faults.partition_script(part.blocks[h]),
+                                             what="adding halab's partition rules"))
+
+
+def partition(arg: str | None, cut: str | None, others: str | None, zone: str | None) -> int:
+    lab = Lab.existing(arg)
+    try:
+        part = faults.split(lab.plan, names(cut), names(others), zone)
+        up = running(lab)
+        with ui.step(f"partition: {part.summary()}"):
+            apply_partition(lab, part, up)
+            down = [h for h in part.blocks if h not in up]
+            if down:
+                ui.warn(f"  not running, so without rules of their own: {', '.join(down)} (the "
+                        "running side still drops their traffic)")
+        ui.info("  this host still reaches every VM; next: `halab status` shows who is cut off "
+                "from whom, `halab heal` removes every rule halab added")
+    finally:
+        lab.close()
+    return 0
+
+
+def heal_hosts(lab: Lab, up: list[str]) -> int:
+    """Remove halab's partition rules from the running hosts; returns how many had some."""
+    def heal_one(h: str) -> bool:
+        had = bool(faults.blocked(lab.runner.run(h, faults.LIST_RULES).stdout))
+        lab.runner.run(h, faults.heal_script(), what="removing halab's partition rules")
+        return had
+    return sum(parallel(up, heal_one).values())
+
+
+def heal(arg: str | None) -> int:
+    lab = Lab.existing(arg)
+    try:
+        with ui.step(f"heal lab {lab.plan.lab!r}"):
+            healed = heal_hosts(lab, running(lab))
+            ui.info(f"  removed halab's partition rules from {healed} host"
+                    f"{'s' if healed != 1 else ''}" if healed else "  no partition rules found")
+    finally:
+        lab.close()
+    return 0
+
+
+# ── netem ───────────────────────────────────────────────────────────────────────────────────
+
+
+def milliseconds(text: str | None, what: str) -> int:
+    if not text:
+        return 0
+    m = re.fullmatch(r"(\d+)\s*(ms|s)?", text.strip())
+    if not m:
+        raise HalabError(f"{what} {text!r}: give milliseconds, e.g. 100ms")
+    return int(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+
+
+def percent(text: str | None) -> float:
+    if not text:
+        return 0.0
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%?", text.strip())
+    if not m:
+        raise HalabError(f"--loss {text!r}: give a percentage, e.g. 1%")
+    return float(m.group(1))
+
+
+def apply_shaping(lab: Lab, s: faults.Shaping | None, up: list[str]) -> None:
+    """Shape what `s` says on every running host and clear it elsewhere (None: clear all)."""
+    def one(h: str) -> None:
+        peers = s.to.get(h) if s else None
+        script = faults.netem_script(s, peers) if s and peers else faults.clear_script()
+        lab.runner.run(h, script, what="setting halab's tc qdisc")
+    parallel(up, one)
+
+
+def netem(arg: str | None, zone: str | None, between: bool, delay: str | None,
+          jitter: str | None, loss: str | None, clear: bool) -> int:
+    lab = Lab.existing(arg)
+    try:
+        s = None if clear else faults.shaping(
+            lab.plan, zone, between, milliseconds(delay, "--delay"),
+            milliseconds(jitter, "--jitter"), percent(loss))
+        up = running(lab)
+        title = ("clear halab's shaping" if s is None else
+                 f"netem {s.summary()} between zone {zone} and the others" if zone else
+                 f"netem {s.summary()} between every pair of zones")
+        with ui.step(title):
+            apply_shaping(lab, s, up)
+        if s:
+            ui.info("  each direction gets it, so a round trip between zones grows by twice the "
+                    "delay; `halab netem --clear` removes it")
+    finally:
+        lab.close()
+    return 0
+
+
+# ── backup and restore ──────────────────────────────────────────────────────────────────────
+
+
+def _healthy_master(lab: Lab) -> str:
+    statuses = demo.Cluster(lab.plan, lab.dir / "pki").statuses()
+    for m in lab.plan.masters:
+        if statuses.get(m.name) is not None:
+            return m.name
+    raise HalabError("no etcd member answers, so there is nothing to back up",
+                     "`halab status` shows which masters run; `halab start --all` boots them")
+
+
+def take_backup(lab: Lab) -> tuple[Path, SnapshotStatus]:
+    """An etcd snapshot from a member that answers, checked, saved in .halab/<lab>/backups/."""
+    via = _healthy_master(lab)
+    h = lab.host(via)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    lab.runner.run(via, snapshots.save_command(lab.plan, h), what="etcdctl snapshot save",
+                   timeout=180)
+    status = snapshots.parse_status(lab.runner.run(
+        via, snapshots.status_command(), what="etcdutl snapshot status").stdout)
+    local = lab.dir / snapshots.backup_name(stamp)
+    lab.runner.get_file(via, snapshots.REMOTE_SNAPSHOT, local)
+    lab.runner.run(via, f"rm -f {snapshots.REMOTE_SNAPSHOT}", check=False)
+    return local, status
+
+
+def backup(arg: str | None) -> int:
+    lab = Lab.existing(arg)
+    try:
+        with ui.step(f"backup of lab {lab.plan.lab!r}'s etcd"):
+            path, status = take_backup(lab)
+            ui.info(f"  {path}: {status.summary()}, hash {status.hash:x}")
+        ui.info(f"  restore it with `halab restore --lab {lab.plan.lab} {path}`")
+    finally:
+        lab.close()
+    return 0
+
+
+def _current_revision(lab: Lab) -> int | None:
+    found = [s.revision for s in demo.Cluster(lab.plan, lab.dir / "pki").statuses().values()
+             if s is not None]
+    return max(found) if found else None
+
+
+def do_restore(lab: Lab, snapshot: Path) -> float:
+    """etcd's disaster recovery on every master; returns the seconds from stopping etcd to a
+    healthy cluster with one leader."""
+    p = lab.plan
+    masters = [m.name for m in p.masters]
+    if not snapshot.is_file() or snapshot.stat().st_size == 0:
+        raise HalabError(f"{snapshot}: no such snapshot (or it is empty)",
+                         f"`halab backup --lab {p.lab}` makes one in {lab.dir / 'backups'}/")
+    off = [m for m in masters if m not in running(lab)]
+    if off:
+        raise HalabError(f"a restore needs every master running; not running: {', '.join(off)}",
+                         f"`halab start --lab {p.lab} --all` first")
+    with ui.step(f"upload and check {snapshot.name} on {len(masters)} masters"):
+        parallel(masters, lambda m: lab.runner.put_file(m, snapshot, snapshots.REMOTE_SNAPSHOT,
+                                                       mode=0o600))
+        try:
+            checked = parallel(masters, lambda m: snapshots.parse_status(lab.runner.run(
+                m, snapshots.status_command(), what="etcdutl snapshot status").stdout))
+        except (RemoteError, ValueError, KeyError) as exc:
+            parallel(masters, lambda m: lab.runner.run(
+                m, f"rm -f {snapshots.REMOTE_SNAPSHOT}", check=False))
+            raise HalabError(f"{snapshot} does not verify as an etcd snapshot, so nothing was "
+                             f"stopped or changed: {str(exc).splitlines()[0]}",
+                             "give a file `halab backup` wrote") from None
+        status = checked[masters[0]]
+        ui.info(f"  {status.summary()}; " + snapshots.what_is_lost(_current_revision(lab),
+                                                                   status.revision))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    units = snapshots.units_to_stop(p)
+    started = time.monotonic()
+    with ui.step(f"stop {', '.join(units)} on every master"):
+        parallel(masters, lambda m: lab.runner.run(
+            m, f"systemctl stop {' '.join(units)}", what="stopping etcd", timeout=180))
+    with ui.step("etcdutl snapshot restore on every master (old data kept aside)"):
+        parallel(masters, lambda m: lab.runner.run(
+            m, snapshots.restore_script(p, lab.host(m), stamp), what="etcdutl snapshot restore",
+            timeout=300))
+        ui.info(f"  the data before the restore is in {layout.ETCD_DATA_DIR}"
+                f".before-restore-{stamp} on each master")
+    with ui.step("start etcd on every master and wait for one leader"):
+        parallel(masters, lambda m: lab.runner.run(m, "systemctl start --no-block etcd",
+                                                   what="starting etcd"))
+        left = demo.Cluster(p, lab.dir / "pki").problems_within(len(masters), ETCD_TIMEOUT)
+        if left:
+            raise HalabError("etcd did not come back after the restore: " + "; ".join(left),
+                             "`halab ssh MASTER sudo journalctl -u etcd` shows why")
+    took = time.monotonic() - started
+    if p.kube:
+        with ui.step(f"start {', '.join(reversed(units[:-1]))}"):
+            parallel(masters, lambda m: lab.runner.run(
+                m, f"systemctl start --no-block {' '.join(reversed(units[:-1]))}",
+                what="starting the control plane"))
+    ui.info(f"  etcd restored from revision {status.revision} on {len(masters)} members in "
+            f"{took:.1f}s")
+    return took
+
+
+def restore(arg: str | None, snapshot: str, yes: bool) -> int:
+    lab = Lab.existing(arg)
+    try:
+        if not yes:
+            question = (f"restore lab {lab.plan.lab!r}'s etcd from {snapshot}? Every write after "
+                        "it is lost (the old data is kept aside)")
+            if not os.isatty(0):
+                raise HalabError(f"`halab restore` would replace lab {lab.plan.lab!r}'s etcd "
+                                 "data", "add --yes to confirm")
+            if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+                ui.info("nothing restored")
+                return 1
+        do_restore(lab, Path(snapshot))
+    finally:
+        lab.close()
+    return 0
+
+
+# ── the drills' scenarios (`halab verify --scenario partition|slow-zone|quorum-loss`) ───────
+
+
+def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, float]]:
+    def cut(host: str, others: list[str]) -> float:
+        """The isolated host's rules first (they alone cut it off, both ways), then the others'."""
+        part = faults.split(lab.plan, [host], others)
+        lab.runner.run(host, faults.partition_script(part.blocks[host]),
+                       what="adding halab's partition rules")
+        isolated_at = time.monotonic()
+        apply_partition(lab, dataclasses.replace(
+            part, blocks={h: ips for h, ips in part.blocks.items() if h != host}), running(lab))
+        return isolated_at
+
+    try:
+        heal_hosts(lab, running(lab))  # a drill starts from a whole network
+        steps = partition_drill.Steps(cut=cut, heal=lambda: heal_hosts(lab, running(lab)))
+        return partition_drill.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), steps)
+    finally:
+        lab.close()
+
+
+def slow_zone_scenario(lab: Lab, hard: bool = False, seconds: float | None = None
+                       ) -> tuple[bool, dict[str, float]]:
+    zones = sorted({h.zone for h in lab.plan.masters if h.zone})
+    if len(zones) < 2:
+        raise HalabError(f"lab {lab.plan.lab!r} has no masters in two or more zones",
+                         "the slow-zone scenario needs zones: labs/etcd-only.yaml has a, b, c")
+    zone = "b" if "b" in zones else zones[-1]
+
+    def shape(z: str, delay_ms: int) -> None:
+        apply_shaping(lab, faults.shaping(lab.plan, z, False, delay_ms), running(lab))
+
+    try:
+        return slowzone.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), zone,
+                            slowzone.Steps(shape=shape,
+                                           clear=lambda: apply_shaping(lab, None, running(lab))),
+                            seconds or slowzone.SECONDS)
+    finally:
+        lab.close()
+
+
+def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, float]]:
+    from halab.verify import run  # pytest: only when the checks run
+
+    p = lab.plan
+
+    def power_off(names: list[str]) -> None:
+        parallel(names, lambda n: power.power_off(lab, lab.host(n), True)())
+        lab.close()  # their SSH connections died with them
+
+    def start(names: list[str]) -> None:
+        VagrantLab(lab.dir, p.accel).up(names, lambda line: ui.info(f"  {line}"))
+        parallel(names, lambda n: lab.runner.wait_reachable(n, SSH_TIMEOUT))
+
+    steps = quorumloss.Steps(
+        backup=lambda: take_backup(lab), power_off=power_off, start=start,
+        restore=lambda path: do_restore(lab, path),
+        checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
+    try:
+        return quorumloss.run(p, demo.Cluster(p, lab.dir / "pki"), steps)
+    finally:
+        lab.close()
+
+
+SCENARIOS = {"partition": partition_scenario, "slow-zone": slow_zone_scenario,
+             "quorum-loss": quorum_loss_scenario}

@@ -1,0 +1,166 @@
+"""A lab's working directory `.halab/<lab>/`: which topology it came from and what is done.
+
+`state.json` makes later commands (`status`, `halt`, `down`) find the lab by name, and lets a
+second `up` know what the first one finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from halab.config import students
+from halab.config.plan import Plan
+from halab.config.topology import load
+from halab.errors import HalabError
+from halab.home import labs_dir
+
+# A student lab's topology (`halab up --student N`) is saved here, and its state points at it, so
+# `halab status <lab>-sNN` finds the student's lab, not the file it was derived from.
+TOPOLOGY_FILE = "topology.yaml"
+# The latest `halab verify` results of the lab, which `halab report` collects.
+JUNIT_FILE = "verify.junit.xml"
+
+
+@dataclass
+class State:
+    topology: str
+    accel: str = "tcg"
+    tiers_done: list[str] = field(default_factory=list)
+    # Masters that joined the running etcd cluster (add-master, replace), and the replica
+    # changes made since `up`. After a change `topology` is the lab's own copy, TOPOLOGY_FILE.
+    joined: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    origin: str = ""  # the file the lab came from, once `topology` is the lab's own copy
+
+
+def lab_path(name: str) -> Path:
+    return labs_dir() / name
+
+
+def read_state(lab_dir: Path) -> State | None:
+    try:
+        data = json.loads((lab_dir / "state.json").read_text())
+        return State(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_state(lab_dir: Path, state: State) -> None:
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=lab_dir, prefix=".state-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(state), fh, indent=2)
+    os.replace(tmp, lab_dir / "state.json")
+
+
+def write_topology(lab_dir: Path, text: str) -> Path:
+    """Save a derived topology in the lab's directory (atomically) and return its path."""
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    path = lab_dir / TOPOLOGY_FILE
+    fd, tmp = tempfile.mkstemp(dir=lab_dir, prefix=".topology-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def junit_path(lab_dir: Path) -> Path:
+    return lab_dir / JUNIT_FILE
+
+
+def known_labs() -> dict[str, State]:
+    """Labs that have been brought up from this project (they have a state file)."""
+    root = labs_dir()
+    if not root.is_dir():
+        return {}
+    out = {}
+    for d in sorted(root.iterdir()):
+        state = read_state(d)
+        if state is not None:
+            out[d.name] = state
+    return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Which file a command reads for the lab it was given, and why, when that is not the file
+    the user named (`note`, to be said in one line)."""
+
+    topology: str
+    lab: str | None = None  # the lab's name, when it is known without reading the file
+    note: str | None = None
+
+
+def is_file_arg(arg: str) -> bool:
+    return arg.endswith((".yaml", ".yml")) or os.path.sep in arg or Path(arg).is_file()
+
+
+def resolve(arg: str | None, student: int | None = None) -> Resolved:
+    """The one resolution every command uses: a lab name, a topology file or nothing (the only
+    lab) all lead to the same lab, read from its own copy once add-master, remove-master or
+    replace changed it. With `student`, the file given is the instructor's and student N's lab
+    is meant."""
+    if arg and is_file_arg(arg):
+        return _from_file(arg, student)
+    if student is not None:
+        raise HalabError("--student N goes with a topology file, not a lab name",
+                         f"e.g. `--student {student} labs/seed.yaml`, or name the student's "
+                         "lab itself (seed-s03)")
+    labs = known_labs()
+    if arg:
+        if arg in labs:
+            return Resolved(labs[arg].topology, arg)
+        raise HalabError(f"no lab named {arg!r} has been brought up here",
+                         _listing(labs) + "; or give the topology file, e.g. labs/seed.yaml")
+    if len(labs) == 1:
+        name, state = next(iter(labs.items()))
+        return Resolved(state.topology, name)
+    if not labs:
+        raise HalabError("no lab has been brought up yet",
+                         "run `halab up labs/etcd-only.yaml` (or `make lab-up`) first")
+    raise HalabError("several labs exist; say which one with --lab NAME", _listing(labs))
+
+
+def _from_file(path: str, student: int | None) -> Resolved:
+    name = load(path).topology.name  # a file that is not valid is refused here, as ever
+    if student is not None:
+        name = students.lab_name(name, student, path)
+    state = read_state(lab_path(name))
+    if state and state.changes and not _same_file(state.topology, path):
+        return Resolved(state.topology, name,
+                        f"lab {name!r} was changed since it came up ({state.changes[-1]}); its "
+                        f"own copy {state.topology} is the lab now and is read instead of "
+                        f"{path}")
+    return Resolved(path, name)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _listing(labs: dict[str, State]) -> str:
+    if not labs:
+        return "no lab is up yet"
+    return "labs here: " + ", ".join(f"{n} ({s.topology})" for n, s in labs.items())
+
+
+def ssh_config_text(plan: Plan, key: Path) -> str:
+    """SSH to each VM's private address (the host owns the bridge's first address)."""
+    blocks = []
+    for h in plan.hosts:
+        blocks.append(
+            f"Host {h.name}\n"
+            f"  HostName {h.ip}\n"
+            "  User vagrant\n"
+            "  Port 22\n"
+            f"  IdentityFile {key}\n"
+            "  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n"
+            "  UserKnownHostsFile /dev/null\n"
+            "  LogLevel ERROR\n"
+            "  ConnectTimeout 10\n")
+    return f"# Written by halab for lab {plan.lab}.\n" + "\n".join(blocks)

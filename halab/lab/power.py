@@ -1,0 +1,178 @@
+"""Halting and starting VMs: one host (for a master, the failover demo), a zone, or the whole
+lab, gracefully or by pulling the plug. `halab halt --all` then `halab up` is a cold restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from halab import ui
+from halab.config import groups, plan
+from halab.errors import HalabError
+from halab.lab.context import ETCD_TIMEOUT, SSH_TIMEOUT, Lab
+from halab.providers.vagrant_libvirt.domains import Libvirt
+from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+from halab.remote.runner import RemoteError, parallel
+
+
+def power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
+    """How one VM is halted: a guest shutdown through Vagrant, or libvirt pulls the plug."""
+    if hard:
+        return lambda: Libvirt().power_off(h.domain)
+    return lambda: VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
+
+
+def boot(lab: Lab, h: plan.HostPlan) -> Callable[[], None]:
+    def run() -> None:
+        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
+        lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
+    return run
+
+
+def _has_failover(lab: Lab, h: plan.HostPlan) -> bool:
+    """A master of a cluster that can lose one member: the demo has something to show."""
+    return h.role == "master" and len(lab.plan.masters) >= 3
+
+
+def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = None,
+         everything: bool = False) -> int:
+    """Halt a VM (for a master, the failover demo), or a zone's VMs, or every VM of the lab."""
+    from halab.providers.vagrant_libvirt import host
+    from halab.verify import demo
+
+    lab = Lab.existing(arg)
+    chosen = groups.select(lab.plan, host_name, zone, everything, "halt")
+    host.ensure_daemons()
+    how = "power off" if hard else "graceful shutdown"
+    if host_name is None:
+        return _halt_group(lab, chosen, hard)
+    h = chosen.hosts[0]
+    if Libvirt().domain_state(h.domain) != "running":
+        ui.info(f"{h.name} is not running; nothing to halt (`halab start {h.name}` boots it)")
+        return 0
+    if not _has_failover(lab, h):
+        with ui.step(f"halt {h.name} ({how})"):
+            power_off(lab, h, hard)()
+        return 0
+    with ui.step(f"failover demo: halt {h.name} ({how})"):
+        report = demo.halt_master(lab.plan, lab.dir / "pki", h, hard, power_off(lab, h, hard))
+    for line in report.lines():
+        ui.info(f"  {line}")
+    ui.info("  member list now:")
+    for row in demo.member_rows(report.after):
+        ui.info(f"    {row}")
+    ui.info(f"  next: `halab start {h.name}` brings it back and times its catch-up")
+    return 0
+
+
+GROUP_HALT_TIMEOUT = 240  # a graceful guest shutdown took up to 111 s under TCG
+
+
+def halt_hosts(lab: Lab, hosts: tuple[plan.HostPlan, ...], hard: bool) -> list[str]:
+    """Halt several VMs at once: each guest is asked to power off over SSH (or, with `hard`,
+    its plug is pulled), then libvirt is polled until they are off; a guest still on after
+    GROUP_HALT_TIMEOUT is powered off. Returns the hosts that had to be forced."""
+    lv = Libvirt()
+    try:
+        on = [h for h in hosts if lv.domain_state(h.domain) == "running"]
+        if hard:
+            for h in on:
+                lv.power_off(h.domain)
+            return []
+
+        def ask(name: str) -> None:
+            try:
+                lab.runner.run(name, "systemctl poweroff --no-block", timeout=30, check=False)
+            except RemoteError:
+                pass  # unreachable: it is forced off below
+        parallel([h.name for h in on], ask)
+        left = lv.wait_shut_off([h.domain for h in on], GROUP_HALT_TIMEOUT)
+        forced = [h.name for h in on if h.domain in left]
+        for h in on:
+            if h.name in forced:
+                lv.power_off(h.domain)
+        return forced
+    finally:
+        lv.close()
+
+
+def _halt_group(lab: Lab, chosen: groups.Selection, hard: bool) -> int:
+    from halab.verify import demo
+
+    p = lab.plan
+    names = [h.name for h in chosen.hosts]
+    quorum = groups.quorum_left(p, names)
+    if quorum.members:
+        (ui.info if quorum.kept else ui.warn)(f"  {quorum.line()}")
+    with ui.step(f"halt {chosen.what} ({'power off' if hard else 'graceful shutdown'})"):
+        forced = halt_hosts(lab, chosen.hosts, hard)
+        if forced:
+            ui.warn(f"  {', '.join(forced)} did not shut down within {GROUP_HALT_TIMEOUT}s "
+                    "and were powered off")
+    lab.close()
+    survivors = [m.name for m in p.masters if m.name not in names]
+    if survivors and len(survivors) < len(p.masters):
+        cluster = demo.Cluster(p, lab.dir / "pki")
+        if quorum.kept:
+            still = cluster.problems_within(quorum.left, GROUP_SETTLE)
+            ui.info("  etcd: " + ("; ".join(still) if still else
+                                  f"{quorum.left} members healthy without the halted ones"))
+        ui.info("  member list now:")
+        try:
+            for row in demo.member_rows(cluster.view(via=survivors)):
+                ui.info(f"    {row}")
+        except HalabError as exc:
+            ui.warn(f"    {exc.message}")
+    ui.info(f"  next: `halab start {chosen.args}` boots them" + (
+        ", or `halab up` brings every tier back" if len(chosen.hosts) == len(p.hosts) else ""))
+    return 0
+
+
+GROUP_SETTLE = 60  # seconds for the surviving members to agree on a leader
+
+
+def start(arg: str | None, host_name: str | None, zone: str | None = None,
+          everything: bool = False) -> int:
+    """Boot a halted VM (for a master, time until it rejoined and caught up with the leader),
+    or every VM of a zone or of the lab."""
+    from halab.providers.vagrant_libvirt import host
+    from halab.verify import demo
+
+    lab = Lab.existing(arg)
+    chosen = groups.select(lab.plan, host_name, zone, everything, "start")
+    host.ensure_daemons()
+    try:
+        if host_name is None:
+            return _start_group(lab, chosen)
+        h = chosen.hosts[0]
+        if not _has_failover(lab, h):
+            with ui.step(f"start {h.name}"):
+                boot(lab, h)()
+            return 0
+        with ui.step(f"start {h.name} and wait until it catches up"):
+            report = demo.start_master(lab.plan, lab.dir / "pki", h, boot(lab, h))
+        for line in report.lines():
+            ui.info(f"  {line}")
+        return 0 if report.rejoin_seconds is not None else 1
+    finally:
+        lab.close()
+
+
+def _start_group(lab: Lab, chosen: groups.Selection) -> int:
+    from halab.verify import demo
+
+    p = lab.plan
+    names = [h.name for h in chosen.hosts]
+    with ui.step(f"start {chosen.what}"):
+        VagrantLab(lab.dir, p.accel).up(names, lambda line: ui.info(f"  {line}"))
+        parallel(names, lambda h: lab.runner.wait_reachable(h, SSH_TIMEOUT))
+    if not any(h.role == "master" for h in chosen.hosts):
+        return 0
+    with ui.step("wait for every etcd member"):
+        still = demo.Cluster(p, lab.dir / "pki").problems_within(len(p.masters), ETCD_TIMEOUT)
+        ui.info("  etcd: " + ("; ".join(still) if still else
+                              f"{len(p.masters)} members healthy"))
+    if still:
+        ui.warn("  `halab up` restarts what did not come back by itself")
+    return 1 if still else 0
+
+

@@ -1,0 +1,213 @@
+"""Plan → files: the Vagrantfile and every host's configuration, as they will be on the VMs.
+
+`render()` is pure and deterministic (same plan, byte-identical output). `write()` puts the result
+under `.halab/<lab>/` atomically, so a failed render never leaves a half-updated lab directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from halab.artifacts import images
+from halab.config import layout
+from halab.config.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HostPlan, Plan
+from halab.home import PROJECT_ROOT
+
+TEMPLATES = PROJECT_ROOT / "templates"
+VAGRANTFILE_TEMPLATE = "Vagrantfile.j2"
+SANDBOX_IMAGE = images.PAUSE.ref
+
+LB_CONFIG = {
+    "nginx": (layout.NGINX_CONF, "nginx/nginx.conf.j2"),
+    "pound": (layout.POUND_CONF, "pound/pound.cfg.j2"),
+    "haproxy": (layout.HAPROXY_CONF, "haproxy/haproxy.cfg.j2"),
+}
+
+# (path on the VM, template) per role; the kube lists only when the kube tier is enabled.
+COMMON_FILES = [("/etc/hosts", "common/hosts.j2"),
+                (layout.ETCDCTL_PROFILE, "etcd/etcdctl.sh.j2")]
+MASTER_FILES = [(layout.ETCD_ENV, "etcd/etcd.env.j2"),
+                (layout.ETCD_UNIT, "etcd/etcd.service.j2")]
+MASTER_KUBE_FILES = [
+    ("/etc/systemd/system/kube-apiserver.service", "kube-apiserver/kube-apiserver.service.j2"),
+    ("/etc/systemd/system/kube-controller-manager.service",
+     "kube-controller-manager/kube-controller-manager.service.j2"),
+    ("/etc/systemd/system/kube-scheduler.service", "kube-scheduler/kube-scheduler.service.j2"),
+    (f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml", "kube-scheduler/kube-scheduler.yaml.j2"),
+    (layout.FLANNEL_NETWORK_JSON, "flannel/network.json.j2"),
+]
+MINION_KUBE_FILES = [
+    (layout.NODE_MODULES, "node/modules.conf.j2"),
+    (layout.NODE_SYSCTL, "node/sysctl.conf.j2"),
+    ("/etc/default/flanneld", "flannel/flanneld.env.j2"),
+    ("/etc/systemd/system/flanneld.service", "flannel/flanneld.service.j2"),
+    (f"{layout.CNI_CONF_DIR}/10-flannel.conflist", "flannel/10-flannel.conflist.j2"),
+    ("/etc/containerd/config.toml", "containerd/config.toml.j2"),
+    (f"{layout.KUBELET_DIR}/kubelet-config.yaml", "kubelet/kubelet-config.yaml.j2"),
+    ("/etc/systemd/system/kubelet.service", "kubelet/kubelet.service.j2"),
+    (f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml", "kube-proxy/kube-proxy-config.yaml.j2"),
+    ("/etc/systemd/system/kube-proxy.service", "kube-proxy/kube-proxy.service.j2"),
+]
+
+
+KUBE_PATHS = frozenset(path for path, _ in MASTER_KUBE_FILES + MINION_KUBE_FILES)
+
+
+def is_kube_file(path: str) -> bool:
+    """Files only the kube tier uses (left off the VMs while that tier is skipped)."""
+    return path in KUBE_PATHS
+
+
+@dataclass(frozen=True)
+class LBService:
+    """One port the load balancer forwards to every master."""
+
+    name: str
+    port: int
+    tls: bool
+
+
+@dataclass(frozen=True)
+class Rendered:
+    vagrantfile: str
+    hosts: dict[str, dict[str, str]]  # host -> {absolute path on the VM -> text}
+
+    def files(self) -> dict[str, str]:
+        """Every file relative to the lab directory: 'Vagrantfile', 'hosts/<h>/etc/...'."""
+        out = {"Vagrantfile": self.vagrantfile}
+        for host, files in self.hosts.items():
+            for path, text in files.items():
+                out[f"hosts/{host}{path}"] = text
+        return out
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROJECT_ROOT)]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def lb_services(plan: Plan) -> list[LBService]:
+    services = [LBService("etcd", ETCD_CLIENT_PORT, plan.etcd.tls)]
+    if plan.kube:
+        services.append(LBService("kube-apiserver", APISERVER_PORT, True))
+    return services
+
+
+def flannel_etcd_endpoints(plan: Plan) -> str:
+    """flanneld speaks gRPC to etcd: through a TCP LB it is fine, through Pound it is not."""
+    if plan.lb_kind == "pound" or plan.lb is None:
+        return ",".join(plan.etcd.member_client_urls)
+    return plan.etcd.client_url
+
+
+def _files_for(host: HostPlan, plan: Plan) -> list[tuple[str, str]]:
+    files = list(COMMON_FILES)
+    if host.role == "master":
+        files += MASTER_FILES + (MASTER_KUBE_FILES if plan.kube else [])
+    elif host.role == "minion" and plan.kube:
+        files += MINION_KUBE_FILES
+    elif host.role == "lb":
+        files.append(LB_CONFIG[plan.lb_kind])
+        if plan.vip:
+            files.append((layout.KEEPALIVED_CONF, "keepalived/keepalived.conf.j2"))
+    return files
+
+
+@dataclass(frozen=True)
+class Vrrp:
+    """One LB host's part in the VIP pair: lb1 is preferred (highest priority), then lb2..."""
+
+    router_id: int  # 1–255, the same on every LB of the lab
+    priority: int
+    password: str  # VRRP's PASS authentication takes 8 characters
+    peers: tuple[HostPlan, ...]
+
+
+def vrrp(plan: Plan, host: HostPlan) -> Vrrp:
+    digest = hashlib.sha256(plan.lab.encode()).hexdigest()
+    index = [h.name for h in plan.lbs].index(host.name)
+    return Vrrp(router_id=int(digest[:4], 16) % 255 + 1, priority=150 - 10 * index,
+                password=digest[4:12], peers=tuple(h for h in plan.lbs if h.name != host.name))
+
+
+def render(plan: Plan) -> Rendered:
+    env = _environment()
+    base = {
+        "plan": plan, "etcd": plan.etcd, "kube": plan.kube, "layout": layout,
+        "ports": {"etcd_client": ETCD_CLIENT_PORT, "etcd_peer": ETCD_PEER_PORT,
+                  "apiserver": APISERVER_PORT},
+        "services": lb_services(plan), "backends": plan.masters,
+        "flannel_etcd_endpoints": flannel_etcd_endpoints(plan),
+        "sandbox_image": SANDBOX_IMAGE,
+    }
+    hosts: dict[str, dict[str, str]] = {}
+    for host in plan.hosts:
+        ctx = {**base, "host": host}
+        if host.role == "lb" and plan.vip:
+            ctx["vrrp"] = vrrp(plan, host)
+        hosts[host.name] = {path: env.get_template(tpl).render(ctx)
+                            for path, tpl in _files_for(host, plan)}
+    vagrantfile = env.get_template(VAGRANTFILE_TEMPLATE).render(base)
+    return Rendered(vagrantfile=vagrantfile, hosts=hosts)
+
+
+def write(rendered: Rendered, out: Path) -> list[str]:
+    """Write the Vagrantfile and `hosts/` under `out`; other contents (Vagrant's state) stay.
+
+    The new `hosts/` tree is built beside the old one and swapped in with renames, so an error
+    half-way leaves the previous render intact. Returns the relative paths that changed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    old = _read_tree(out / "hosts")
+    staging = Path(tempfile.mkdtemp(prefix=".hosts-", dir=out))
+    try:
+        made: set[Path] = set()
+        for host, files in rendered.hosts.items():
+            for path, text in files.items():
+                target = staging / host / path.lstrip("/")
+                if target.parent not in made:  # mkdir is a slow syscall; make each dir once
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
+                target.write_text(text, encoding="utf-8")
+        _write_atomic(out / "Vagrantfile", rendered.vagrantfile)
+        retired = out / ".hosts-old"
+        shutil.rmtree(retired, ignore_errors=True)
+        if (out / "hosts").exists():
+            os.rename(out / "hosts", retired)
+        os.rename(staging, out / "hosts")
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    new = {k[len("hosts/"):]: v for k, v in rendered.files().items() if k.startswith("hosts/")}
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _read_tree(root: Path) -> dict[str, str]:
+    if not root.is_dir():
+        return {}
+    return {str(p.relative_to(root)): p.read_text(encoding="utf-8")
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

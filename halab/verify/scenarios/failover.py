@@ -1,0 +1,243 @@
+"""`halab verify --scenario failover`: halt a master, assert, start it, assert.
+
+The verdicts are the issues': a new etcd leader within 2 × the election timeout, no
+acknowledged write lost, a healthy cluster without the halted member, and all members healthy
+after restart. With the kube tier the halted master is the lease holder, and the verdicts add a
+new lease holder in time, a Deployment scheduled while it is down, and kubectl through the LB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from halab import ui
+from halab.config.plan import HostPlan, Plan
+from halab.errors import HalabError
+from halab.verify import demo, kubedemo
+from halab.verify.figures import LeaseMove, LeasePoll, WriteLog, call_log, holder_moved
+
+KUBECTL_GAP_LIMIT = 30.0  # seconds without an answer to kubectl through the LB
+LEASE_MARGIN = 10.0  # seconds on top of lease duration + retry period: polling and the halt
+
+
+@dataclass(frozen=True)
+class Verdict:
+    title: str
+    ok: bool
+    detail: str
+
+
+def announce(verdicts: list[Verdict]) -> bool:
+    """Print one line per verdict and the total; True when every verdict holds."""
+    for v in verdicts:
+        ui.info(f"{'[green]✓[/]' if v.ok else '[red]✗[/]'} {v.title} — {v.detail}")
+    ok = all(v.ok for v in verdicts)
+    passed = sum(v.ok for v in verdicts)
+    ui.info(f"[bold {'green' if ok else 'red'}]{passed} of {len(verdicts)} verdicts hold[/]")
+    return ok
+
+
+def judge_halt(report: demo.HaltReport, masters: int) -> list[Verdict]:
+    limit = 2 * report.election_timeout_ms / 1000
+    seconds = report.change.seconds if report.change else None
+    acked = len(report.writes.acked())
+    survivors = report.after.problems(masters - 1)
+    if report.change is None:  # a follower was halted: the leader must simply stay
+        still = report.after.leader_name()
+        first = Verdict(f"etcd keeps its leader {report.old_leader}",
+                        still == report.old_leader, f"leader now {still}")
+    else:
+        first = Verdict(f"a new leader within 2 × the election timeout ({limit:.1f}s)",
+                        seconds is not None and seconds <= limit,
+                        f"{seconds:.2f}s" if seconds is not None else "none seen")
+    return [
+        first,
+        Verdict("no acknowledged write lost",
+                acked > 0 and not report.lost and not report.readback_error,
+                f"{acked} acknowledged, {len(report.lost)} lost"
+                + (f"; read-back failed: {report.readback_error}"
+                   if report.readback_error else "")),
+        Verdict(f"a healthy {masters - 1}-of-{masters} cluster",
+                not survivors and len(report.after.statuses) == masters - 1,
+                "; ".join(survivors) or f"{len(report.after.statuses)} members answer, "
+                f"leader {report.after.leader_name()}"),
+    ]
+
+
+@dataclass
+class KubeHalt:
+    """What the kube tier did while `host` was down (recorded by `halab.verify.kubedemo`)."""
+
+    host: str
+    old_holders: dict[str, str]
+    halt_started: float
+    polls: list[LeasePoll]
+    polls_started: float
+    polls_stopped: float
+    pods: kubedemo.PodsReport
+    lease_limit_s: float
+
+    def moved(self) -> dict[str, LeaseMove | None]:
+        """Each lease the halted host held → how it moved to another (None: it did not)."""
+        return {lease: holder_moved(self.polls, lease, old, self.halt_started)
+                for lease, old in self.old_holders.items() if old == self.host}
+
+    def calls(self) -> WriteLog:
+        return call_log(self.polls, self.polls_started, self.polls_stopped)
+
+
+def judge_kube_halt(k: KubeHalt) -> list[Verdict]:
+    out = []
+    for lease, move in k.moved().items():
+        out.append(Verdict(f"a new {lease} lease holder within {k.lease_limit_s:.0f}s of the "
+                           "last renewal (lease duration + margin)",
+                           move is not None and move.seconds <= k.lease_limit_s,
+                           f"{move.new_holder} after {move.seconds:.1f}s" if move
+                           else "none seen"))
+    out.append(Verdict(f"a new Deployment {k.pods.name} Running on minions while {k.host} "
+                       "is down", k.pods.seconds is not None,
+                       (f"{k.pods.seconds:.1f}s after apply: " if k.pods.seconds is not None
+                        else f"{k.pods.why}: ") + ", ".join(k.pods.placement)))
+    calls = k.calls()
+    answered = len(calls.acked())
+    gap = calls.longest_gap()
+    last_ok = bool(calls.writes) and calls.writes[-1].acked
+    out.append(Verdict(f"kubectl through the LB keeps working (no gap over {KUBECTL_GAP_LIMIT}s)",
+                       last_ok and gap <= KUBECTL_GAP_LIMIT,
+                       f"{answered} of {len(calls.writes)} calls answered, longest gap "
+                       f"{gap:.1f}s"))
+    return out
+
+
+def judge_rejoin(report: demo.RejoinReport, after: list[str], masters: int) -> list[Verdict]:
+    return [
+        Verdict(f"{report.host} rejoined and caught up", report.rejoin_seconds is not None,
+                f"{report.rejoin_seconds:.1f}s after boot" if report.rejoin_seconds is not None
+                else f"not within {demo.REJOIN_TIMEOUT}s"),
+        Verdict(f"{masters} healthy members again", not after, "; ".join(after) or "yes"),
+    ]
+
+
+def _target(plan: Plan, pki_dir: Path, kube: kubedemo.KubeProbe | None
+            ) -> tuple[HostPlan | None, dict[str, str]]:
+    """The master to halt: the etcd leader, or with the kube tier the controller-manager's lease
+    holder, made etcd leader first so that one halt tests both elections."""
+    cluster = demo.Cluster(plan, pki_dir)
+    leader = cluster.view().leader_name()
+    if leader is None:
+        ui.error("etcd has no single leader to halt; run `halab status`")
+        return None, {}
+    holders: dict[str, str] = {}
+    name = leader
+    if kube is not None:
+        holders = kube.holders(plan.masters[0].name)
+        name = holders.get("kube-controller-manager") or leader
+        ui.info("  leases: " + ", ".join(f"{lease} held by {h or 'nobody'}"
+                                         for lease, h in holders.items()))
+        if name != leader:
+            moved = cluster.move_leader(name)
+            ui.info(f"  etcd leadership moved from {leader} to {name}" if moved else
+                    f"  [yellow]could not move etcd leadership to {name}; {leader} keeps it[/]")
+    return next(m for m in plan.masters if m.name == name), holders
+
+
+def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
+                     watcher: kubedemo.LeaseWatcher, holders: dict[str, str],
+                     halt_started: float) -> KubeHalt:
+    """After the etcd part: wait for the leases to move, then create a Deployment."""
+    k = plan.kube
+    assert k is not None
+    limit = k.lease_duration_s + k.retry_period_s + LEASE_MARGIN
+    report = KubeHalt(target.name, holders, halt_started, [], watcher.started, 0.0,
+                      kubedemo.PodsReport(kubedemo.NEXT, None), limit)
+    deadline = time.monotonic() + limit + 60
+    while time.monotonic() < deadline:
+        report.polls = watcher.snapshot()
+        if all(report.moved().values()):
+            break
+        time.sleep(1)
+    for lease, move in report.moved().items():
+        ui.info(f"  {lease}: " + (f"new holder {move.new_holder} {move.seconds:.1f}s after "
+                                  f"{target.name}'s last renewal was seen" if move
+                                  else "no new holder seen"))
+    via = next(m.name for m in reversed(plan.masters) if m.name != target.name)
+    with ui.step(f"create Deployment {kubedemo.NEXT} while {target.name} is down"):
+        report.pods = kube.run_deployment(via, kubedemo.NEXT, len(plan.minions))
+    for line in report.pods.placement:
+        ui.info(f"  {line}")
+    kube.delete(via, kubedemo.NEXT)
+    report.polls = watcher.finish()
+    report.polls_stopped = watcher.stopped
+    return report
+
+
+def failover(plan: Plan, pki_dir: Path, hard: bool,
+             power_off: Callable[[HostPlan], Callable[[], None]],
+             boot: Callable[[HostPlan], Callable[[], None]],
+             kube: kubedemo.KubeProbe | None = None) -> tuple[bool, dict[str, float]]:
+    """Run the scenario; returns whether every verdict held, and the figures measured."""
+    masters = len(plan.masters)
+    target, holders = _target(plan, pki_dir, kube)
+    if target is None:
+        return False, {}
+    survivor = next(m.name for m in plan.masters if m.name != target.name)
+    watcher = kubedemo.LeaseWatcher(kube, survivor) if kube else None
+    halt_started = time.monotonic()
+
+    def halt() -> None:
+        nonlocal halt_started
+        halt_started = time.monotonic()
+        power_off(target)()
+
+    verdicts: list[Verdict] = []
+    with ui.step(f"scenario failover: halt {target.name} "
+                 f"({'power off' if hard else 'graceful'})"):
+        if watcher:
+            watcher.start()
+        try:
+            halted = demo.halt_master(plan, pki_dir, target, hard, halt)
+        except BaseException:
+            if watcher:
+                watcher.finish()
+            raise
+    for line in halted.lines():
+        ui.info(f"  {line}")
+    verdicts += judge_halt(halted, masters)
+    kube_report = None
+    if kube and watcher:
+        try:
+            kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
+            verdicts += judge_kube_halt(kube_report)
+        except HalabError as exc:  # still start the master again below
+            watcher.finish()
+            verdicts.append(Verdict("the kube tier answered while a master was down", False,
+                                    exc.message.splitlines()[-1]))
+    with ui.step(f"start {target.name} again"):
+        rejoined = demo.start_master(plan, pki_dir, target, boot(target))
+    for line in rejoined.lines():
+        ui.info(f"  {line}")
+    after = demo.Cluster(plan, pki_dir).problems_within(masters)
+    verdicts += judge_rejoin(rejoined, after, masters)
+    back = None
+    if kube:
+        back = kube.wait_apiserver(survivor, target.name)
+        verdicts.append(Verdict(f"{target.name}'s kube-apiserver ready again",
+                                back is not None, f"{back:.1f}s after the rejoin" if back
+                                is not None else f"not within {kubedemo.APISERVER_TIMEOUT}s"))
+    ok = announce(verdicts)
+    nan = float("nan")
+    figures = {"new_leader_s": halted.change.seconds if halted.change and
+               halted.change.seconds is not None else nan,
+               "write_gap_s": halted.writes.longest_gap(),
+               "rejoin_s": rejoined.rejoin_seconds if rejoined.rejoin_seconds is not None
+               else nan}
+    if kube_report is not None:
+        moved = [move.seconds for move in kube_report.moved().values() if move]
+        figures |= {"new_lease_holder_s": max(moved) if moved else nan,
+                    "web_next_running_s": kube_report.pods.seconds or nan,
+                    "kubectl_gap_s": kube_report.calls().longest_gap(),
+                    "apiserver_back_s": back if back is not None else nan}
+    return ok, figures

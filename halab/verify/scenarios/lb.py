@@ -1,0 +1,140 @@
+"""`halab verify --scenario lb`: halt the LB host that holds the VIP while writing through it.
+
+With `lb: {replicas: 2, vip: ...}` two LB hosts share the clients' address with keepalived. The
+scenario writes numbered keys through the VIP, halts whichever LB holds it (a guest shutdown,
+or with --hard the plug pulled), and measures: the time until another LB holds the VIP, the
+client error window (the longest gap between acknowledged writes), and acknowledged writes
+lost. It then boots the LB again and checks that exactly one LB holds the VIP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from halab import ui
+from halab.config.plan import Plan
+from halab.errors import HalabError
+from halab.verify import demo
+from halab.verify.figures import WriteLog
+from halab.verify.scenarios.failover import Verdict, announce
+
+# VRRP with a 1 s advert declares the holder dead after ~3 s; a guest shutdown stops keepalived,
+# which hands the address over at once. Software emulation adds seconds of scheduling delay.
+VIP_MOVE_LIMIT = 15.0
+CLIENT_GAP_LIMIT = 20.0  # seconds without an acknowledged write through the VIP
+MOVE_TIMEOUT = 120
+HOLD_POLL = 0.5
+
+
+@dataclass
+class LBHalt:
+    holder: str
+    hard: bool
+    moved_to: str | None = None
+    move_s: float | None = None
+    halt_s: float = 0.0
+    writes: WriteLog = field(default_factory=lambda: WriteLog(started=0.0))
+    found: list[int] = field(default_factory=list)
+    readback_error: str = ""
+    holders_after: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What touches VMs, given by the conductor (`halab.lab.context`)."""
+
+    holders: Callable[[list[str]], list[str]]  # of these LB hosts, those holding the VIP
+    halt: Callable[[str], None]
+    start: Callable[[str], None]
+
+
+def judge(r: LBHalt) -> list[Verdict]:
+    acked = r.writes.acked()
+    lost = r.writes.lost(r.found)
+    gap = r.writes.longest_gap()
+    return [
+        Verdict(f"the VIP moved to another LB within {VIP_MOVE_LIMIT:.0f}s",
+                r.move_s is not None and r.move_s <= VIP_MOVE_LIMIT,
+                f"{r.moved_to} holds it {r.move_s:.1f}s after the halt began"
+                if r.move_s is not None else f"no other LB took it within {MOVE_TIMEOUT}s"),
+        Verdict(f"clients through the VIP: error window ≤ {CLIENT_GAP_LIMIT:.0f}s",
+                bool(acked) and gap <= CLIENT_GAP_LIMIT,
+                f"longest gap between acknowledged writes {gap:.1f}s"),
+        Verdict("no acknowledged write lost", bool(acked) and not lost and not r.readback_error,
+                f"{len(acked)} acknowledged, {len(lost)} lost"
+                + (f"; read-back failed: {r.readback_error}" if r.readback_error else "")),
+        Verdict(f"{r.holder} back: exactly one LB holds the VIP", len(r.holders_after) == 1,
+                f"held by {', '.join(r.holders_after) or 'none'}"),
+    ]
+
+
+def _wait_new_holder(steps: Steps, others: list[str], since: float
+                     ) -> tuple[str | None, float | None]:
+    """Poll the other LB hosts until one holds the VIP (bounded by MOVE_TIMEOUT)."""
+    while time.monotonic() < since + MOVE_TIMEOUT:
+        found = steps.holders(others)
+        if found:
+            return found[0], time.monotonic() - since
+        time.sleep(HOLD_POLL)
+    return None, None
+
+
+def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
+                ) -> tuple[bool, dict[str, float]]:
+    """Run the scenario; returns whether every verdict held, and the figures measured."""
+    names = [h.name for h in plan.lbs]
+    if not plan.vip or len(names) < 2:
+        raise HalabError(f"lab {plan.lab!r} has no VIP pair to fail over",
+                         "give the lab `lb: {replicas: 2, vip: ...}` and two LB hosts "
+                         "(labs/lb-pair.yaml)")
+    holders = steps.holders(names)
+    if len(holders) != 1:
+        raise HalabError(f"the VIP {plan.vip} is held by {holders or 'no LB host'}, not by one",
+                         "`halab up` again starts keepalived; `halab status` shows the holder")
+    r = LBHalt(holders[0], hard)
+    others = [n for n in names if n != r.holder]
+    how = "power off" if hard else "graceful shutdown"
+    prefix = f"/halab/lb-failover/{time.strftime('%Y%m%d-%H%M%S')}/"
+    writer = demo.Writer(cluster.gateway(plan.etcd.client_url), prefix)
+    with ui.step(f"scenario lb: halt {r.holder}, which holds {plan.vip} ({how})"):
+        ui.info(f"  writing numbered keys through {plan.etcd.client_url} every "
+                f"{demo.WRITE_INTERVAL:.1f}s")
+        writer.start()
+        try:
+            time.sleep(2)  # a baseline of acknowledged writes
+            started = time.monotonic()
+            halting = threading.Thread(target=steps.halt, args=(r.holder,), daemon=True)
+            halting.start()
+            r.moved_to, r.move_s = _wait_new_holder(steps, others, started)
+            halting.join(timeout=600)
+            r.halt_s = time.monotonic() - started
+            settle = time.monotonic()
+            while time.monotonic() - settle < 60 and (time.monotonic() - settle < demo.SETTLE
+                                                       or writer.acked_since(settle) < 3):
+                time.sleep(0.2)
+        finally:
+            r.writes = writer.finish()
+    r.found, r.readback_error = demo.read_back(cluster, prefix)
+    acked = r.writes.acked()
+    ui.info(f"  {r.moved_to or 'no LB'} took the VIP"
+            + (f" {r.move_s:.1f}s after the halt began" if r.move_s is not None else "")
+            + f"; {r.holder} was off after {r.halt_s:.0f}s")
+    ui.info(f"  writes: {len(r.writes.writes)} sent, {len(acked)} acknowledged, longest gap "
+            f"{r.writes.longest_gap():.1f}s, {len(r.writes.lost(r.found))} lost")
+    with ui.step(f"start {r.holder} again"):
+        steps.start(r.holder)
+        deadline = time.monotonic() + 60
+        while True:  # keepalived settles who holds the address within a few adverts
+            r.holders_after = steps.holders(names)
+            if len(r.holders_after) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        ui.info(f"  the VIP is held by {', '.join(r.holders_after) or 'no LB host'}")
+    ok = announce(judge(r))
+    nan = float("nan")
+    return ok, {"vip_move_s": r.move_s if r.move_s is not None else nan,
+                "client_gap_s": r.writes.longest_gap(),
+                "lost": float(len(r.writes.lost(r.found)))}
