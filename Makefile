@@ -24,7 +24,7 @@ help:
 	@echo "make zones-test lose zone b of labs/zones.yaml on real VMs and a cold restart (30-60 min; not in make test)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff and lint-imports (the import layering of pyproject.toml)"
 
 deps: debs venv
 
@@ -71,12 +71,15 @@ zones-test: deps binaries
 	$(BIN)/pytest -m zones $(PYTEST_ARGS)
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
+# The import contracts of pyproject.toml first: a broken layering fails before any VM boots.
 test: deps
+	$(BIN)/lint-imports --no-logo
 	@$(BIN)/pytest --durations=10 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 lint: venv
 	$(BIN)/ruff check halab tests bench
+	$(BIN)/lint-imports --no-logo
 
 # Kubernetes/flannel binaries for the pinned version, built from Go modules (cached; see halab/versions.py).
 binaries: venv

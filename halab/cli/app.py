@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from halab import __version__, ui
+from halab import __version__, providers, ui
 from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
 from halab.cli.drills import add_drill_commands
@@ -15,8 +15,8 @@ from halab.config import plan, students
 from halab.config.topology import Loaded, load
 from halab.errors import HalabError
 from halab.home import labs_dir
-from halab.lab import context as lab
-from halab.lab import doctor, labdir, membership, power
+from halab.lab import doctor, down, labdir, membership, power, scenarios, status, up
+from halab.lab.context import Lab
 from halab.render import files as render
 from halab.workshop import diagram, report
 
@@ -113,7 +113,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     p = plan.build(loaded.topology, accel=args.accel,
                    joining=tuple(state.joined) if state else ())
     out = Path(args.out) if args.out else labs_dir() / p.lab
-    rendered = render.render(p)
+    rendered = render.render(p, providers.for_lab(out, p).files(p))
     changed = render.write(rendered, out)
     count = sum(len(f) for f in rendered.hosts.values())
     ui.info(f"rendered lab {p.lab!r} into {out}: Vagrantfile + {count} files for "
@@ -123,11 +123,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     if not args.all:
-        return lab.status(args.lab)
+        return status.status(args.lab)
     if args.lab:
         raise HalabError(f"give a lab or --all, not both (got {args.lab!r} and --all)",
                          f"`halab status --all` or `halab status {args.lab}`")
-    return lab.status_all()
+    return status.status_all()
 
 
 def _read_results(files: list[str]) -> tuple[list[report.LabResult], list[str]]:
@@ -187,13 +187,13 @@ def _drawn_topology(arg: str | None) -> str:
 
 def cmd_diagram(args: argparse.Namespace) -> int:
     """Without --live only the topology is read, so a lab never brought up can be drawn."""
-    the_lab = lab.Lab.existing(args.lab) if args.live else None
+    the_lab = Lab.existing(args.lab) if args.live else None
     p = the_lab.plan if the_lab else plan.build(_load(_drawn_topology(args.lab)).topology)
     paths = diagram.outputs(Path(args.out) if args.out else labs_dir() / p.lab / "diagram")
     live = None
     if the_lab:
         try:
-            live = lab.live_state(the_lab)
+            live = status.live_state(the_lab)
         finally:
             the_lab.close()
     written = diagram.render_files(diagram.build(p, live), paths)
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="tune etcd timings for software emulation (tcg, default) or KVM")
     _add_student_option(p)
-    p = command("up", lambda a: lab.up(a.lab, a.student), "boot and provision a lab",
+    p = command("up", lambda a: up.up(a.lab, a.student), "boot and provision a lab",
                 "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
                 "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
                 "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="start every VM of the lab")
     p.add_argument("--lab", help="lab name or topology file")
 
-    p = command("verify", lambda a: lab.verify(a.lab, a.junit, a.scenario, a.hard),
+    p = command("verify", lambda a: scenarios.verify(a.lab, a.junit, a.scenario, a.hard),
                 "check a lab's hosts, or run the failover scenario",
                 "Run the testinfra checks against every host over SSH and print one line per "
                 "check and a total: etcd (service, member list = topology, health, one leader "
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power VMs off instead of a guest shutdown")
 
-    p = command("ssh", lambda a: lab.ssh(a.lab, a.host, a.command), "log in to a VM",
+    p = command("ssh", lambda a: down.ssh(a.lab, a.host, a.command), "log in to a VM",
                 "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
     p.add_argument("host")
     p.add_argument("command", nargs=argparse.REMAINDER, help="optional command to run")
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", help="the master to replace")
     p.add_argument("--lab", help="lab name or topology file")
 
-    p = command("down", lambda a: lab.down(a.lab, a.yes), "destroy a lab",
+    p = command("down", lambda a: down.down(a.lab, a.yes), "destroy a lab",
                 "Destroy exactly this lab's VMs, volumes and networks (found by the lab's "
                 "name), and its .halab/<lab>/ directory. Other labs are not touched.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")

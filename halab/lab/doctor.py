@@ -104,33 +104,32 @@ def blocking(findings: list[Finding]) -> list[Finding]:
 
 
 def gather(plan: Plan) -> list[Finding]:
-    """Ask the host. libvirt's daemons are started if needed, as `halab up` would."""
+    """Ask the host. The provider's daemons are started if needed, as `halab up` would."""
+    from halab import providers
     from halab.errors import HalabError
+    from halab.lab import labdir
     from halab.providers import hostfacts
-    from halab.providers.vagrant_libvirt import host
 
     found = [packages(hostfacts.missing_packages(RUNTIME_PACKAGES))]
     if found[0].status == BLOCK:
         return found
+    provider = providers.for_lab(labdir.lab_path(plan.lab), plan)
     try:
-        host.ensure_daemons()
+        provider.prepare()
         found.append(daemons(True))
     except HalabError as exc:
         return [*found, daemons(False, exc.message)]
-    from halab.providers.vagrant_libvirt.domains import Libvirt
-
-    lv = Libvirt()
     try:
-        states = lv.states(plan)
+        states = provider.states(plan)
         running = {h for h, s in states.items() if s == "running"}
-        facts = hostfacts.gather(lv.network_subnets())
+        facts = hostfacts.gather(provider.networks_in_use())
         found += resources(plan, facts, running)
+        kind = provider.acceleration()
     finally:
-        lv.close()
+        provider.close()
     record = boxes.read_record(plan.box)
     registered = record is not None and boxes.registered_key(record.box_name) == record.key
     found.append(box(plan, record is not None, registered))
-    kind = host.detect_accel()
     found.append(accel(kind))
     found.append(capacity(plan, kind, facts.cores))
     found.append(kube_binaries(plan, binaries.available(plan.kube.version) if plan.kube

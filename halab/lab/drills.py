@@ -18,26 +18,17 @@ from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
 from halab.lab import labdir, power
-from halab.lab.context import ETCD_TIMEOUT, SSH_TIMEOUT, Lab
-from halab.providers.vagrant_libvirt.domains import Libvirt
-from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+from halab.lab.context import SSH_TIMEOUT, Lab
 from halab.remote.runner import RemoteError, parallel
+from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
 from halab.verify import demo
 from halab.verify.scenarios import partition as partition_drill
 from halab.verify.scenarios import quorumloss, slowzone
 
 
 def running(lab: Lab) -> list[str]:
-    """The lab's hosts whose VM runs: the only ones that can take or drop rules."""
-    from halab.providers.vagrant_libvirt import host
-
-    host.ensure_daemons()
-    lv = Libvirt()
-    try:
-        states = lv.states(lab.plan)
-    finally:
-        lv.close()
-    return [h.name for h in lab.plan.hosts if states[h.name] == "running"]
+    """The lab's hosts that run: the only ones that can take or drop rules."""
+    return lab.running()
 
 
 def names(arg: str | None) -> list[str] | None:
@@ -315,7 +306,7 @@ def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, f
         lab.close()  # their SSH connections died with them
 
     def start(names: list[str]) -> None:
-        VagrantLab(lab.dir, p.accel).up(names, lambda line: ui.info(f"  {line}"))
+        lab.provider.boot(names, lambda line: ui.info(f"  {line}"))
         parallel(names, lambda n: lab.runner.wait_reachable(n, SSH_TIMEOUT))
 
     steps = quorumloss.Steps(

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from halab.config import students
-from halab.config.plan import Plan
-from halab.config.topology import load
+from halab.config.topology import Loaded, load
 from halab.errors import HalabError
 from halab.home import labs_dir
 
@@ -93,6 +92,7 @@ class Resolved:
     topology: str
     lab: str | None = None  # the lab's name, when it is known without reading the file
     note: str | None = None
+    loaded: Loaded | None = field(default=None, compare=False)  # read once, when it was read
 
 
 def is_file_arg(arg: str) -> bool:
@@ -126,7 +126,8 @@ def resolve(arg: str | None, student: int | None = None) -> Resolved:
 
 
 def _from_file(path: str, student: int | None) -> Resolved:
-    name = load(path).topology.name  # a file that is not valid is refused here, as ever
+    loaded = load(path)  # a file that is not valid is refused here, as ever
+    name = loaded.topology.name
     if student is not None:
         name = students.lab_name(name, student, path)
     state = read_state(lab_path(name))
@@ -135,7 +136,7 @@ def _from_file(path: str, student: int | None) -> Resolved:
                         f"lab {name!r} was changed since it came up ({state.changes[-1]}); its "
                         f"own copy {state.topology} is the lab now and is read instead of "
                         f"{path}")
-    return Resolved(path, name)
+    return Resolved(path, name, loaded=None if student is not None else loaded)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -146,21 +147,3 @@ def _listing(labs: dict[str, State]) -> str:
     if not labs:
         return "no lab is up yet"
     return "labs here: " + ", ".join(f"{n} ({s.topology})" for n, s in labs.items())
-
-
-def ssh_config_text(plan: Plan, key: Path) -> str:
-    """SSH to each VM's private address (the host owns the bridge's first address)."""
-    blocks = []
-    for h in plan.hosts:
-        blocks.append(
-            f"Host {h.name}\n"
-            f"  HostName {h.ip}\n"
-            "  User vagrant\n"
-            "  Port 22\n"
-            f"  IdentityFile {key}\n"
-            "  IdentitiesOnly yes\n"
-            "  StrictHostKeyChecking no\n"
-            "  UserKnownHostsFile /dev/null\n"
-            "  LogLevel ERROR\n"
-            "  ConnectTimeout 10\n")
-    return f"# Written by halab for lab {plan.lab}.\n" + "\n".join(blocks)

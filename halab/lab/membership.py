@@ -18,10 +18,10 @@ from halab.config.topology import Host, Topology, loads
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.lab import labdir
-from halab.lab.context import Lab, etcd_view, up
-from halab.providers.vagrant_libvirt import host as hostdaemons
-from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+from halab.lab.context import Lab
+from halab.lab.up import up
 from halab.remote.runner import RemoteError
+from halab.tiers import etcd as etcd_tier
 
 
 def _view(lab: Lab, among: list[str], all_healthy: bool) -> tuple[str, etcd.ClusterView]:
@@ -30,7 +30,7 @@ def _view(lab: Lab, among: list[str], all_healthy: bool) -> tuple[str, etcd.Clus
     why = "no master answered"
     for name in among:
         try:
-            view = etcd_view(lab, via=name)
+            view = etcd_tier.view(lab.plan, lab.runner, via=name)
         except (RemoteError, ValueError) as exc:
             why = str(exc).splitlines()[-1]
             continue
@@ -79,7 +79,7 @@ def _member_remove(lab: Lab, via: str, view: etcd.ClusterView, name: str, ip: st
 
 def _destroy(lab: Lab, name: str) -> None:
     with ui.step(f"destroy {name}'s VM"):
-        VagrantLab(lab.dir, lab.plan.accel).destroy(name)
+        lab.provider.destroy(name)
 
 
 def _record(lab: Lab, change: str, topo: Topology | None = None,
@@ -113,7 +113,7 @@ def add_master(arg: str | None, name: str | None, ip: str | None, zone: str | No
     topo = _checked(lab, replicas.with_master(lab.loaded.topology, new))
     where = f"{new.ip}" + (f", zone {new.zone}" if new.zone else "")
     ui.info(f"[bold]halab add-master[/]: {new.name} ({where}) joins lab {lab.plan.lab!r}")
-    hostdaemons.ensure_daemons()
+    lab.provider.prepare()
     try:
         with ui.step(f"etcd member add {new.name}"):
             via, view = _view(lab, [m.name for m in lab.plan.masters], all_healthy=True)
@@ -131,7 +131,7 @@ def remove_master(arg: str | None, name: str, force: bool) -> int:
     topo = _checked(lab, replicas.without_master(lab.loaded.topology, name, force))
     h = lab.host(name)
     ui.info(f"[bold]halab remove-master[/]: {name} leaves lab {lab.plan.lab!r}")
-    hostdaemons.ensure_daemons()
+    lab.provider.prepare()
     try:
         with ui.step(f"etcd member remove {name}"):
             others = [m.name for m in lab.plan.masters if m.name != name]
@@ -157,7 +157,7 @@ def replace(arg: str | None, name: str) -> int:
                          "`halab add-master` adds one")
     ui.info(f"[bold]halab replace[/]: {name} is removed from etcd and rebuilt as a new member"
             + (f" in zone {h.zone}" if h.zone else ""))
-    hostdaemons.ensure_daemons()
+    lab.provider.prepare()
     others = [m.name for m in lab.plan.masters if m.name != name]
     try:
         with ui.step(f"etcd member remove {name}"):

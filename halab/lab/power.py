@@ -8,22 +8,20 @@ from collections.abc import Callable
 from halab import ui
 from halab.config import groups, plan
 from halab.errors import HalabError
-from halab.lab.context import ETCD_TIMEOUT, SSH_TIMEOUT, Lab
-from halab.providers.vagrant_libvirt.domains import Libvirt
-from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+from halab.lab.context import SSH_TIMEOUT, Lab
 from halab.remote.runner import RemoteError, parallel
+from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
+from halab.verify import demo
 
 
 def power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
-    """How one VM is halted: a guest shutdown through Vagrant, or libvirt pulls the plug."""
-    if hard:
-        return lambda: Libvirt().power_off(h.domain)
-    return lambda: VagrantLab(lab.dir, lab.plan.accel).halt(h.name, force=False)
+    """How one host is halted: a guest shutdown, or (`hard`) a power cut."""
+    return lambda: lab.provider.halt(h, hard)
 
 
 def boot(lab: Lab, h: plan.HostPlan) -> Callable[[], None]:
     def run() -> None:
-        VagrantLab(lab.dir, lab.plan.accel).up([h.name], lambda line: ui.info(f"  {line}"))
+        lab.provider.boot([h.name], lambda line: ui.info(f"  {line}"))
         lab.runner.wait_reachable(h.name, SSH_TIMEOUT)
     return run
 
@@ -36,17 +34,15 @@ def _has_failover(lab: Lab, h: plan.HostPlan) -> bool:
 def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = None,
          everything: bool = False) -> int:
     """Halt a VM (for a master, the failover demo), or a zone's VMs, or every VM of the lab."""
-    from halab.providers.vagrant_libvirt import host
-    from halab.verify import demo
 
     lab = Lab.existing(arg)
     chosen = groups.select(lab.plan, host_name, zone, everything, "halt")
-    host.ensure_daemons()
+    lab.provider.prepare()
     how = "power off" if hard else "graceful shutdown"
     if host_name is None:
         return _halt_group(lab, chosen, hard)
     h = chosen.hosts[0]
-    if Libvirt().domain_state(h.domain) != "running":
+    if lab.provider.states(lab.plan)[h.name] != "running":
         ui.info(f"{h.name} is not running; nothing to halt (`halab start {h.name}` boots it)")
         return 0
     if not _has_failover(lab, h):
@@ -69,34 +65,29 @@ GROUP_HALT_TIMEOUT = 240  # a graceful guest shutdown took up to 111 s under TCG
 
 def halt_hosts(lab: Lab, hosts: tuple[plan.HostPlan, ...], hard: bool) -> list[str]:
     """Halt several VMs at once: each guest is asked to power off over SSH (or, with `hard`,
-    its plug is pulled), then libvirt is polled until they are off; a guest still on after
-    GROUP_HALT_TIMEOUT is powered off. Returns the hosts that had to be forced."""
-    lv = Libvirt()
-    try:
-        on = [h for h in hosts if lv.domain_state(h.domain) == "running"]
-        if hard:
-            for h in on:
-                lv.power_off(h.domain)
-            return []
-
-        def ask(name: str) -> None:
-            try:
-                lab.runner.run(name, "systemctl poweroff --no-block", timeout=30, check=False)
-            except RemoteError:
-                pass  # unreachable: it is forced off below
-        parallel([h.name for h in on], ask)
-        left = lv.wait_shut_off([h.domain for h in on], GROUP_HALT_TIMEOUT)
-        forced = [h.name for h in on if h.domain in left]
+    its plug is pulled), then the provider is polled until they are off; a guest still on
+    after GROUP_HALT_TIMEOUT is powered off. Returns the hosts that had to be forced."""
+    states = lab.provider.states(lab.plan)
+    on = [h for h in hosts if states[h.name] == "running"]
+    if hard:
         for h in on:
-            if h.name in forced:
-                lv.power_off(h.domain)
-        return forced
-    finally:
-        lv.close()
+            lab.provider.halt(h, hard=True)
+        return []
+
+    def ask(name: str) -> None:
+        try:
+            lab.runner.run(name, "systemctl poweroff --no-block", timeout=30, check=False)
+        except RemoteError:
+            pass  # unreachable: it is forced off below
+    parallel([h.name for h in on], ask)
+    forced = lab.provider.wait_off(on, GROUP_HALT_TIMEOUT)
+    for h in on:
+        if h.name in forced:
+            lab.provider.halt(h, hard=True)
+    return forced
 
 
 def _halt_group(lab: Lab, chosen: groups.Selection, hard: bool) -> int:
-    from halab.verify import demo
 
     p = lab.plan
     names = [h.name for h in chosen.hosts]
@@ -134,12 +125,10 @@ def start(arg: str | None, host_name: str | None, zone: str | None = None,
           everything: bool = False) -> int:
     """Boot a halted VM (for a master, time until it rejoined and caught up with the leader),
     or every VM of a zone or of the lab."""
-    from halab.providers.vagrant_libvirt import host
-    from halab.verify import demo
 
     lab = Lab.existing(arg)
     chosen = groups.select(lab.plan, host_name, zone, everything, "start")
-    host.ensure_daemons()
+    lab.provider.prepare()
     try:
         if host_name is None:
             return _start_group(lab, chosen)
@@ -158,12 +147,11 @@ def start(arg: str | None, host_name: str | None, zone: str | None = None,
 
 
 def _start_group(lab: Lab, chosen: groups.Selection) -> int:
-    from halab.verify import demo
 
     p = lab.plan
     names = [h.name for h in chosen.hosts]
     with ui.step(f"start {chosen.what}"):
-        VagrantLab(lab.dir, p.accel).up(names, lambda line: ui.info(f"  {line}"))
+        lab.provider.boot(names, lambda line: ui.info(f"  {line}"))
         parallel(names, lambda h: lab.runner.wait_reachable(h, SSH_TIMEOUT))
     if not any(h.role == "master" for h in chosen.hosts):
         return 0

@@ -12,10 +12,8 @@ import io
 import shlex
 import tarfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,6 +22,8 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from halab.errors import HalabError
+from halab.poll import Timeout, poll
+from halab.remote.protocol import Result
 from halab.render.desired import FileSpec
 
 if TYPE_CHECKING:
@@ -40,17 +40,6 @@ class RemoteError(HalabError):
         super().__init__(message, hint or "the lab is left as it is for inspection "
                          f"(`halab ssh {host}`); run `halab up` again to resume")
         self.host = host
-
-
-@dataclass(frozen=True)
-class Result:
-    stdout: str
-    stderr: str
-    exited: int
-
-    @property
-    def ok(self) -> bool:
-        return self.exited == 0
 
 
 class Runner:
@@ -109,13 +98,13 @@ class Runner:
             return False
 
     def wait_reachable(self, host: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.reachable(host):
-                return
-            time.sleep(3)
-        raise RemoteError(host, f"SSH login within {timeout:.0f}s", "",
-                          "check the VM with `halab status` and its console with `virsh console`")
+        try:
+            poll(lambda why: True if self.reachable(host) else None, timeout=timeout,
+                 interval=3, what=f"SSH login to {host}")
+        except Timeout:
+            raise RemoteError(host, f"SSH login within {timeout:.0f}s", "",
+                              "check the VM with `halab status` and its console with "
+                              "`virsh console`") from None
 
     def sha256(self, host: str, paths: Iterable[str]) -> dict[str, str]:
         """Content hashes of the files that exist among `paths` (one round trip)."""

@@ -1,4 +1,5 @@
-"""What each tier puts on each host and which services a changed file restarts (pure).
+"""What halab puts on each host: rendered files, certificates and binaries, with their modes
+(pure).
 
 The runner compares these desired files with the hashes it finds on the VM, uploads only what
 differs, and restarts only the services those files belong to: a second `halab up` on a healthy
@@ -8,7 +9,7 @@ lab changes nothing.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from halab.artifacts import images
@@ -33,41 +34,7 @@ class FileSpec:
         return hashlib.sha256(self.content).hexdigest()
 
 
-@dataclass(frozen=True)
-class Tier:
-    """One provisioning step: a role's files and services, healthy before the next tier."""
-
-    name: str
-    role: str
-    services: tuple[str, ...]
-    # Files (path prefixes) whose change restarts a service; everything else restarts nothing.
-    triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def services_for(self, changed: list[str]) -> list[str]:
-        hit = [svc for svc, prefixes in self.triggers.items()
-               if any(p.startswith(prefix) for p in changed for prefix in prefixes)]
-        return [s for s in self.services if s in hit]
-
-
-ETCD_TIER = Tier("etcd", "master", ("etcd",),
-                 {"etcd": (layout.ETCD_ENV, layout.ETCD_UNIT, layout.ETCD_PKI + "/")})
-LB_SERVICES = {"nginx": (layout.NGINX_CONF,), "haproxy": (layout.HAPROXY_CONF,),
-               "pound": (layout.POUND_CONF, layout.POUND_PKI + "/")}
-
-
-def lb_tier(kind: str, vip: bool = False) -> Tier:
-    """The LB service on every LB host; with a VIP, keepalived beside it (started after it)."""
-    triggers = {kind: LB_SERVICES[kind]}
-    if vip:
-        triggers["keepalived"] = (layout.KEEPALIVED_CONF,)
-    return Tier("load balancer", "lb", tuple(triggers), triggers)
-
-
-def _unit(name: str) -> str:
-    return f"{UNIT_DIR}{name}.service"
-
-
-def _bin(name: str) -> str:
+def kube_bin(name: str) -> str:
     return f"{layout.KUBE_BIN}/{name}"
 
 
@@ -80,38 +47,8 @@ PROXY_KUBECONFIG = f"{layout.KUBE_PROXY_DIR}/kubeconfig"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 FLANNEL_CNI = f"{layout.CNI_BIN_DIR}/flannel"
 
-KUBE_CONTROL_TIER = Tier(
-    "kube control plane", "master",
-    ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
-    {"kube-apiserver": (_unit("kube-apiserver"), KP + "/", _bin("kube-apiserver"),
-                        layout.CLIENT_PKI + "/"),
-     "kube-controller-manager": (_unit("kube-controller-manager"), CM_KUBECONFIG, KP + "/",
-                                 _bin("kube-controller-manager")),
-     "kube-scheduler": (_unit("kube-scheduler"), SCHED_KUBECONFIG, _bin("kube-scheduler"),
-                        f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml")})
-KUBE_NODE_TIER = Tier(
-    "kube nodes", "minion", ("containerd", "flanneld", "kubelet", "kube-proxy"),
-    {"containerd": (CONTAINERD_CONFIG,),
-     "flanneld": ("/etc/default/flanneld", _unit("flanneld"), _bin("flanneld"),
-                  layout.CLIENT_PKI + "/"),
-     "kubelet": (_unit("kubelet"), f"{layout.KUBELET_DIR}/kubelet-config.yaml",
-                 KUBELET_KUBECONFIG, KUBELET_PKI + "/", KP + "/", _bin("kubelet")),
-     "kube-proxy": (_unit("kube-proxy"), f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml",
-                    PROXY_KUBECONFIG, _bin("kube-proxy"))})
-
 MASTER_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 MINION_BINARIES = ("kubelet", "kube-proxy", "flanneld")
-
-
-def tiers(plan: Plan, kube: bool = True) -> list[Tier]:
-    """The tiers in order; the kube ones only when the topology enables them and `kube` is on
-    (it is off while the kube binaries are missing)."""
-    out = [ETCD_TIER]
-    if plan.lb:
-        out.append(lb_tier(plan.lb_kind, vip=plan.vip is not None))
-    if plan.kube and kube:
-        out += [KUBE_CONTROL_TIER, KUBE_NODE_TIER]
-    return out
 
 
 def binaries_for(plan: Plan, host: HostPlan) -> dict[str, str]:
@@ -119,9 +56,9 @@ def binaries_for(plan: Plan, host: HostPlan) -> dict[str, str]:
     if plan.kube is None:
         return {}
     if host.role == "master":
-        return {_bin(n): n for n in MASTER_BINARIES}
+        return {kube_bin(n): n for n in MASTER_BINARIES}
     if host.role == "minion":
-        return {**{_bin(n): n for n in MINION_BINARIES}, FLANNEL_CNI: "flannel"}
+        return {**{kube_bin(n): n for n in MINION_BINARIES}, FLANNEL_CNI: "flannel"}
     return {}
 
 

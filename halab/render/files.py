@@ -1,4 +1,5 @@
-"""Plan → files: the Vagrantfile and every host's configuration, as they will be on the VMs.
+"""Plan → files: every host's configuration, as it will be on the hosts, plus the provider's
+own files (a Vagrantfile) that it is given.
 
 `render()` is pure and deterministic (same plan, byte-identical output). `write()` puts the result
 under `.halab/<lab>/` atomically, so a failed render never leaves a half-updated lab directory.
@@ -10,7 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -21,7 +22,6 @@ from halab.config.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, 
 from halab.home import PROJECT_ROOT
 
 TEMPLATES = PROJECT_ROOT / "templates"
-VAGRANTFILE_TEMPLATE = "Vagrantfile.j2"
 SANDBOX_IMAGE = images.PAUSE.ref
 
 LB_CONFIG = {
@@ -76,19 +76,20 @@ class LBService:
 
 @dataclass(frozen=True)
 class Rendered:
-    vagrantfile: str
     hosts: dict[str, dict[str, str]]  # host -> {absolute path on the VM -> text}
+    lab_files: dict[str, str] = field(default_factory=dict)  # the provider's: 'Vagrantfile'
 
     def files(self) -> dict[str, str]:
         """Every file relative to the lab directory: 'Vagrantfile', 'hosts/<h>/etc/...'."""
-        out = {"Vagrantfile": self.vagrantfile}
+        out = dict(self.lab_files)
         for host, files in self.hosts.items():
             for path, text in files.items():
                 out[f"hosts/{host}{path}"] = text
         return out
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """Templates from `templates/` (and the project root, for a provider's `Vagrantfile.j2`)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROJECT_ROOT)]),
         undefined=jinja2.StrictUndefined,
@@ -143,9 +144,9 @@ def vrrp(plan: Plan, host: HostPlan) -> Vrrp:
                 password=digest[4:12], peers=tuple(h for h in plan.lbs if h.name != host.name))
 
 
-def render(plan: Plan) -> Rendered:
-    env = _environment()
-    base = {
+def context(plan: Plan) -> dict[str, object]:
+    """What every template sees."""
+    return {
         "plan": plan, "etcd": plan.etcd, "kube": plan.kube, "layout": layout,
         "ports": {"etcd_client": ETCD_CLIENT_PORT, "etcd_peer": ETCD_PEER_PORT,
                   "apiserver": APISERVER_PORT},
@@ -153,6 +154,13 @@ def render(plan: Plan) -> Rendered:
         "flannel_etcd_endpoints": flannel_etcd_endpoints(plan),
         "sandbox_image": SANDBOX_IMAGE,
     }
+
+
+def render(plan: Plan, lab_files: dict[str, str] | None = None) -> Rendered:
+    """Every host's files; `lab_files` are the provider's own (`Provider.files`), kept as
+    they are."""
+    env = environment()
+    base = context(plan)
     hosts: dict[str, dict[str, str]] = {}
     for host in plan.hosts:
         ctx = {**base, "host": host}
@@ -160,12 +168,12 @@ def render(plan: Plan) -> Rendered:
             ctx["vrrp"] = vrrp(plan, host)
         hosts[host.name] = {path: env.get_template(tpl).render(ctx)
                             for path, tpl in _files_for(host, plan)}
-    vagrantfile = env.get_template(VAGRANTFILE_TEMPLATE).render(base)
-    return Rendered(vagrantfile=vagrantfile, hosts=hosts)
+    return Rendered(hosts=hosts, lab_files=dict(lab_files or {}))
 
 
 def write(rendered: Rendered, out: Path) -> list[str]:
-    """Write the Vagrantfile and `hosts/` under `out`; other contents (Vagrant's state) stay.
+    """Write the provider's files and `hosts/` under `out`; other contents (Vagrant's state)
+    stay.
 
     The new `hosts/` tree is built beside the old one and swapped in with renames, so an error
     half-way leaves the previous render intact. Returns the relative paths that changed.
@@ -182,7 +190,8 @@ def write(rendered: Rendered, out: Path) -> list[str]:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
                 target.write_text(text, encoding="utf-8")
-        _write_atomic(out / "Vagrantfile", rendered.vagrantfile)
+        for name, text in rendered.lab_files.items():
+            _write_atomic(out / name, text)
         retired = out / ".hosts-old"
         shutil.rmtree(retired, ignore_errors=True)
         if (out / "hosts").exists():

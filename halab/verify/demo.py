@@ -17,6 +17,7 @@ from halab import ui
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.facts import etcd
+from halab.poll import Reason, Timeout, poll
 from halab.verify import figures as failover
 from halab.verify.figures import LeaderChange, Sample, Write, WriteLog
 from halab.verify.gateway import Gateway, GatewayError
@@ -194,13 +195,10 @@ class Cluster:
                 return False
             finally:
                 gw.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def leads() -> bool:
             now = self.statuses().get(to)
-            if now is not None and now.is_leader:
-                return True
-            time.sleep(0.5)
-        return False
+            return now is not None and now.is_leader
+        return wait_until(leads, timeout, 0.5)
 
     def members(self, via: list[str]) -> list[etcd.Member]:
         """The member list, asked of the first of `via` (member names) that answers."""
@@ -226,13 +224,12 @@ class Cluster:
 
 def wait_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
     """Ask `done` every `interval` seconds until it holds or `timeout` passes (asked once more
-    then); whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return True
-        time.sleep(interval)
-    return done()
+    then); whether it held. `poll` for a wait that needs no reason and ends quietly."""
+    try:
+        return poll(lambda why: True if done() else None, timeout=timeout, interval=interval,
+                    what="a condition")
+    except Timeout:
+        return False
 
 
 def _until_none(ask: Callable[[], list[str]], timeout: float) -> list[str]:
@@ -330,19 +327,16 @@ def halt_master(plan: Plan, pki_dir: Path, host: HostPlan, hard: bool,
         halt_seconds = time.monotonic() - halt_started
         change, new_name = None, None
         if host.name == old_leader:
-            deadline = time.monotonic() + NEW_LEADER_TIMEOUT
-            while time.monotonic() < deadline:
+            def new_leader_seen() -> bool:
+                nonlocal change
                 change = failover.leader_change(watcher.snapshot(), old_leader, old_id,
                                                 halt_started)
-                if change.new_at is not None:
-                    break
-                time.sleep(POLL_INTERVAL)
+                return change.new_at is not None
+            wait_until(new_leader_seen, NEW_LEADER_TIMEOUT, POLL_INTERVAL)
             new_name = name_of(before.members, change.new_leader) if change else None
         settle_from = time.monotonic()
-        deadline = settle_from + 60
-        while time.monotonic() < deadline and (time.monotonic() - settle_from < SETTLE or
-                                               writer.acked_since(settle_from) < 3):
-            time.sleep(0.2)
+        wait_until(lambda: time.monotonic() - settle_from >= SETTLE
+                   and writer.acked_since(settle_from) >= 3, 60, 0.2)
     finally:
         log = writer.finish()
         watcher.stop()
@@ -356,21 +350,22 @@ def halt_master(plan: Plan, pki_dir: Path, host: HostPlan, hard: bool,
 def read_back(cluster: Cluster, prefix: str) -> tuple[list[int], str]:
     """The write numbers present under `prefix` (read through the LB), then delete them."""
     gw = cluster.gateway(cluster.plan.etcd.client_url, timeout=5.0)
-    deadline = time.monotonic() + READBACK_TIMEOUT
-    last = ""
+
+    def read(why: Reason) -> list[int] | None:
+        try:
+            keys = gw.keys(prefix)
+            seqs = [s for s in (failover.key_seq(k, prefix) for k in keys) if s is not None]
+            gw.delete_prefix(prefix)
+            return seqs
+        except GatewayError as exc:
+            why(str(exc))  # the whole message, as the report prints it
+            return None
     try:
-        while time.monotonic() < deadline:
-            try:
-                keys = gw.keys(prefix)
-                seqs = [s for s in (failover.key_seq(k, prefix) for k in keys) if s is not None]
-                gw.delete_prefix(prefix)
-                return seqs, ""
-            except GatewayError as exc:
-                last = str(exc)
-                time.sleep(1)
+        return poll(read, timeout=READBACK_TIMEOUT, interval=1, what="reading the keys back"), ""
+    except Timeout as exc:
+        return [], exc.last
     finally:
         gw.close()
-    return [], last
 
 
 # ── start ───────────────────────────────────────────────────────────────────────────────────
@@ -404,17 +399,21 @@ def start_master(plan: Plan, pki_dir: Path, host: HostPlan,
     boot()
     booted = time.monotonic()
     report = RejoinReport(host.name, booted - t0, None)
-    deadline = booted + REJOIN_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def caught_up(why: Reason) -> RejoinReport | None:
         statuses = cluster.statuses()
         mine = statuses.get(host.name)
         leader = next((s for s in statuses.values() if s and s.is_leader), None)
-        if mine and leader and mine.leader == leader.member_id \
-                and mine.raft_index >= leader.raft_index:
-            report.rejoin_seconds = time.monotonic() - booted
-            report.raft_index, report.leader_index = mine.raft_index, leader.raft_index
-            members = cluster.members([host.name])
-            report.leader = name_of(members, leader.member_id)
-            return report
-        time.sleep(1)
-    return report
+        if not (mine and leader and mine.leader == leader.member_id
+                and mine.raft_index >= leader.raft_index):
+            return None
+        report.rejoin_seconds = time.monotonic() - booted
+        report.raft_index, report.leader_index = mine.raft_index, leader.raft_index
+        members = cluster.members([host.name])
+        report.leader = name_of(members, leader.member_id)
+        return report
+    try:
+        return poll(caught_up, timeout=REJOIN_TIMEOUT, interval=1,
+                    what=f"{host.name} to catch up")
+    except Timeout:
+        return report  # rejoin_seconds None: it did not catch up

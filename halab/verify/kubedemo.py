@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from halab.config.plan import APISERVER_PORT, Plan
 from halab.facts import kube, workloads
+from halab.poll import Reason, Timeout, poll
 from halab.remote.runner import RemoteError, Runner
 from halab.verify.figures import LeasePoll
 
@@ -102,22 +103,25 @@ class KubeProbe:
                 return report
             time.sleep(5)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < PODS_TIMEOUT:
+
+        def running(why: Reason) -> PodsReport | None:
             try:
                 pods = kube.parse_pods(self.kubectl(
                     via, f"-n {workloads.NAMESPACE} get pods -l app={name} -o json"))
             except RemoteError as exc:
                 report.why = str(exc).splitlines()[-1]
-                time.sleep(2)
-                continue
+                return None
             report.placement = [f"{p.name} on {p.node or 'no node'} ({p.phase})" for p in pods]
-            running = [p for p in pods if p.phase == "Running" and p.ready and p.node in minions]
-            if len(running) >= replicas:
-                report.seconds = time.monotonic() - t0
-                return report
-            report.why = f"{len(running)} of {replicas} pods Running and Ready"
-            time.sleep(2)
-        return report
+            up = [p for p in pods if p.phase == "Running" and p.ready and p.node in minions]
+            if len(up) < replicas:
+                report.why = f"{len(up)} of {replicas} pods Running and Ready"
+                return None
+            report.seconds = time.monotonic() - t0
+            return report
+        try:
+            return poll(running, timeout=PODS_TIMEOUT, interval=2, what=f"{name}'s pods")
+        except Timeout:
+            return report  # seconds None; `why` says what was missing last
 
     def delete(self, via: str, name: str) -> None:
         self.runner.run(via, kube.kubectl(f"-n {workloads.NAMESPACE} delete deployment,service "
@@ -129,9 +133,12 @@ class KubeProbe:
         ip = next(m.ip for m in self.plan.masters if m.name == host)
         ask = kube.kubectl(f"--server=https://{ip}:{APISERVER_PORT} get --raw /readyz", "10s")
         t0 = time.monotonic()
-        while time.monotonic() - t0 < APISERVER_TIMEOUT:
+
+        def ready(why: Reason) -> float | None:
             r = self.runner.run(via, ask, check=False, timeout=60)
-            if r.ok and r.stdout.strip() == "ok":
-                return time.monotonic() - t0
-            time.sleep(3)
-        return None
+            return time.monotonic() - t0 if r.ok and r.stdout.strip() == "ok" else None
+        try:
+            return poll(ready, timeout=APISERVER_TIMEOUT, interval=3,
+                        what=f"{host}'s apiserver")
+        except Timeout:
+            return None

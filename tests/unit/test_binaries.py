@@ -1,5 +1,6 @@
 """halab.artifacts.binaries (pure logic) and the fetch provider against mirrors made and served
-by the test itself (a directory, file://, and an HTTP server on 127.0.0.1). No internet, no Go toolchain."""
+by the test itself (a directory, file://, and an HTTP server on 127.0.0.1). No internet, no Go
+toolchain."""
 
 from __future__ import annotations
 

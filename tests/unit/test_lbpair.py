@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from halab import tiers
 from halab.config import layout, plan, students
 from halab.config.topology import TopologyError, load, loads
 from halab.render import desired as provision
@@ -68,7 +69,7 @@ def test_each_lb_gets_keepalived_with_its_priority_and_the_other_as_peer() -> No
 
 
 def test_the_lb_tier_starts_keepalived_after_the_lb_and_restarts_it_on_its_config() -> None:
-    tier = next(t for t in provision.tiers(pair()) if t.name == "load balancer")
+    tier = next(s.tier for s in tiers.steps(pair()) if s.tier.name == "load balancer")
     assert tier.services == ("haproxy", "keepalived")
     assert tier.services_for([layout.KEEPALIVED_CONF]) == ["keepalived"]
     assert tier.services_for([layout.HAPROXY_CONF]) == ["haproxy"]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from halab.config import plan
 from halab.config.topology import TopologyError, loads
+from halab.providers.vagrant_libvirt import vagrantfile
 from halab.render import files as render
 
 pytestmark = pytest.mark.unit
@@ -86,11 +87,11 @@ def test_any_valid_topology_renders_deterministically(topo: dict[str, Any]) -> N
     text = yaml.safe_dump(topo, sort_keys=False)
     loaded = loads(text, "gen.yaml")
     p = plan.build(loaded.topology)
-    first = render.render(p)
-    assert first.files() == render.render(p).files()
+    first = render.render(p, vagrantfile.lab_files(p))
+    assert first.files() == render.render(p, vagrantfile.lab_files(p)).files()
     assert sorted(first.hosts) == sorted(h["name"] for h in topo["hosts"])
     for h in topo["hosts"]:
-        assert f'config.vm.define "{h["name"]}"' in first.vagrantfile
+        assert f'config.vm.define "{h["name"]}"' in first.lab_files["Vagrantfile"]
     n_masters = sum(1 for h in topo["hosts"] if h["role"] == "master")
     assert p.etcd.initial_cluster.count("=") == n_masters
 

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from halab import tiers
 from halab.artifacts import images
 from halab.config import layout, plan, preflight
 from halab.config.topology import load
 from halab.facts import kube
-from halab.lab import labdir
+from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 from halab.render import desired as provision
 from halab.render import files as render
 from halab.render import pki
+from halab.tiers import etcd as etcd_tier
+from halab.tiers import kube_nodes
+from halab.tiers import lb as lb_tier
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,17 +64,17 @@ def test_only_changed_files_are_uploaded() -> None:
 
 
 def test_a_changed_file_restarts_only_its_service() -> None:
-    assert provision.ETCD_TIER.services_for([layout.ETCD_ENV]) == ["etcd"]
-    assert provision.ETCD_TIER.services_for([f"{layout.ETCD_PKI}/peer.crt"]) == ["etcd"]
-    assert provision.ETCD_TIER.services_for(["/etc/hosts"]) == []
-    assert provision.lb_tier("nginx").services_for([layout.NGINX_CONF]) == ["nginx"]
-    assert provision.lb_tier("pound").services_for([f"{layout.POUND_PKI}/x.pem"]) == ["pound"]
+    assert etcd_tier.TIER.services_for([layout.ETCD_ENV]) == ["etcd"]
+    assert etcd_tier.TIER.services_for([f"{layout.ETCD_PKI}/peer.crt"]) == ["etcd"]
+    assert etcd_tier.TIER.services_for(["/etc/hosts"]) == []
+    assert lb_tier.make("nginx").services_for([layout.NGINX_CONF]) == ["nginx"]
+    assert lb_tier.make("pound").services_for([f"{layout.POUND_PKI}/x.pem"]) == ["pound"]
     assert provision.is_unit("/etc/systemd/system/etcd.service")
     assert not provision.is_unit("/etc/default/etcd")
 
 
 def test_tiers_are_etcd_then_the_load_balancer() -> None:
-    assert [t.name for t in provision.tiers(lab())] == ["etcd", "load balancer"]
+    assert [s.tier.name for s in tiers.steps(lab())] == ["etcd", "load balancer"]
 
 
 def facts(**kw: object) -> preflight.HostFacts:
@@ -105,7 +109,8 @@ def test_preflight_refuses_colliding_subnets_but_not_the_labs_own_networks() -> 
 
 
 def test_ssh_config_targets_private_ips_with_the_installation_key() -> None:
-    text = labdir.ssh_config_text(lab(), Path("/k/id_ed25519"))
+    p = lab()
+    text = VagrantLibvirt(Path("/nonexistent"), p).ssh_config(p, Path("/k/id_ed25519"))
     assert "Host master2\n  HostName 192.168.43.22\n  User vagrant" in text
     assert text.count("IdentityFile /k/id_ed25519") == 4
 
@@ -151,13 +156,13 @@ def test_each_role_gets_its_own_kube_binaries() -> None:
 
 def test_kube_tiers_follow_etcd_and_the_lb_only_when_on() -> None:
     p = lab("seed")
-    assert [t.name for t in provision.tiers(p)] == ["etcd", "load balancer",
+    assert [s.tier.name for s in tiers.steps(p)] == ["etcd", "load balancer",
                                                     "kube control plane", "kube nodes"]
-    assert [t.name for t in provision.tiers(p, kube=False)] == ["etcd", "load balancer"]
+    assert [s.tier.name for s in tiers.steps(p, kube=False)] == ["etcd", "load balancer"]
 
 
 def test_a_changed_kubelet_certificate_restarts_the_kubelet_only() -> None:
-    tier = provision.KUBE_NODE_TIER
+    tier = kube_nodes.TIER
     assert tier.services_for([f"{provision.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
     assert tier.services_for(["/usr/local/bin/kube-proxy"]) == ["kube-proxy"]
     assert tier.services_for([provision.CONTAINERD_CONFIG]) == ["containerd"]

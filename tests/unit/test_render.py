@@ -13,6 +13,7 @@ import yaml
 
 from halab.config import plan
 from halab.config.topology import load
+from halab.providers.vagrant_libvirt import vagrantfile
 from halab.render import files as render
 
 pytestmark = pytest.mark.unit
@@ -23,7 +24,8 @@ LABS = ["seed", "zones", "etcd-only"]
 
 
 def rendered(lab: str, accel: plan.Accel = "tcg") -> render.Rendered:
-    return render.render(plan.build(load(ROOT / "labs" / f"{lab}.yaml").topology, accel))
+    p = plan.build(load(ROOT / "labs" / f"{lab}.yaml").topology, accel)
+    return render.render(p, vagrantfile.lab_files(p))
 
 
 @pytest.mark.parametrize("lab", ["seed", "etcd-only"])
@@ -135,7 +137,7 @@ def test_lb_backends_are_exactly_the_masters() -> None:
 
 
 def test_vagrantfile_names_every_host_with_its_ip_and_lab_networks() -> None:
-    vf = rendered("seed").vagrantfile
+    vf = rendered("seed").lab_files["Vagrantfile"]
     for name, ip in [("lb1", "11"), ("master1", "21"), ("minion2", "32")]:
         assert f'config.vm.define "{name}"' in vf and f'ip: "192.168.33.{ip}"' in vf
     assert 'lv.default_prefix = "halab-seed-"' in vf
@@ -153,7 +155,7 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("lab", LABS)
 def test_vagrantfile_is_valid_ruby(lab: str, tmp_path: Path) -> None:
-    (tmp_path / "Vagrantfile").write_text(rendered(lab).vagrantfile)
+    (tmp_path / "Vagrantfile").write_text(rendered(lab).lab_files["Vagrantfile"])
     result = _run(["ruby", "-c", str(tmp_path / "Vagrantfile")])
     assert result.returncode == 0 and "Syntax OK" in result.stdout, result.stderr
 

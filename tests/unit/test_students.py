@@ -20,6 +20,7 @@ from halab.config import plan, students
 from halab.config.topology import LAB_NAME_RE, TopologyError, load, loads
 from halab.errors import HalabError
 from halab.lab import labdir
+from halab.providers.vagrant_libvirt import vagrantfile
 from halab.render import files as render
 
 pytestmark = pytest.mark.unit
@@ -157,7 +158,7 @@ def test_any_host_numbering_keeps_its_offsets(n: int, third: int, ips: list[int]
 def test_every_address_derived_from_the_hosts_follows() -> None:
     """No rendered file of student 5 of the seed lab names the seed lab's own network."""
     p = plan.build(students.derive_lab(ready("seed"), 5).topology)
-    files = render.render(p).files()
+    files = render.render(p, vagrantfile.lab_files(p)).files()
     assert not [k for k, text in files.items() if "192.168.33." in text or "192.168.121." in text]
     assert "10.150.5.21" in p.etcd.initial_cluster and p.etcd.client_url.startswith(
         "https://10.150.5.11:")
@@ -274,13 +275,14 @@ def test_up_saves_the_students_topology_so_later_commands_find_that_lab(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `halab up --student 3` does before it touches libvirt, then `Lab.existing` by name
     (as `status`, `verify` and `down` call it) once the state names the saved file."""
-    from halab.lab import context as lab
+    from halab.lab import up
+    from halab.lab.context import Lab
 
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
-    saved = lab._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)
+    saved = up._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)
     assert saved == str(tmp_path / "seed-s03" / labdir.TOPOLOGY_FILE)
     labdir.write_state(tmp_path / "seed-s03", labdir.State(topology=saved))
-    found = lab.Lab.existing("seed-s03")
+    found = Lab.existing("seed-s03")
     assert found.plan.lab == "seed-s03" and found.plan.subnet == "10.150.3.0/24"
     assert found.dir == tmp_path / "seed-s03"
     assert found.plan.host("master1").ip == "10.150.3.21"
@@ -308,7 +310,7 @@ def test_status_of_a_lab_and_all_is_refused(capsys: pytest.CaptureFixture) -> No
 
 
 def test_vm_summary_says_which_vms_run_or_that_they_are_gone() -> None:
-    from halab.lab.context import vm_summary
+    from halab.lab.status import vm_summary
 
     assert vm_summary({"lb1": "running", "master1": "running"}, "x", "t.yaml") == "all running"
     assert vm_summary({"lb1": "running", "master1": "shut off"}, "x", "t.yaml") == \

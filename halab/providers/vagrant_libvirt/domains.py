@@ -6,7 +6,7 @@ Every lookup is by the names the rendered Vagrantfile gives (`halab-<lab>-<host>
 
 from __future__ import annotations
 
-import time
+import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ import libvirt
 
 from halab.config.plan import Plan
 from halab.errors import HalabError
+from halab.poll import Reason, Timeout, poll
 
 URI = "qemu:///system"
 
@@ -72,12 +73,15 @@ class Libvirt:
 
     def wait_shut_off(self, names: list[str], timeout: float) -> list[str]:
         """Poll until every domain is off (bounded by `timeout`); returns those still on."""
-        deadline = time.monotonic() + timeout
-        while True:
+        on = list(names)
+
+        def all_off(why: Reason) -> bool | None:
+            nonlocal on
             on = [n for n in names if self.domain_state(n) not in ("shut off", "not created")]
-            if not on or time.monotonic() > deadline:
-                return on
-            time.sleep(2)
+            return True if not on else None
+        with contextlib.suppress(Timeout):
+            poll(all_off, timeout=timeout, interval=2, what="the domains to shut off")
+        return on
 
     def lab_domain_states(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
         """Every domain libvirt holds of this lab, the topology's or not, and its state: what

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from halab import home, ui
 from halab.errors import HalabError
+from halab.poll import Timeout, poll
 
 LIBVIRT_SOCK = Path("/var/run/libvirt/libvirt-sock")
 VIRTLOGD_SOCK = Path("/var/run/libvirt/virtlogd-sock")
@@ -51,13 +52,12 @@ def _start(daemon: str, sock: Path, timeout: float) -> None:
     if proc.returncode != 0:
         raise HalabError(f"`{daemon} -d` failed: {proc.stderr.strip()[-500:]}",
                          f"see /var/log/libvirt/ and try `{daemon} -d` by hand")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _sock_alive(sock):
-            return
-        time.sleep(0.2)
-    raise HalabError(f"{daemon} started but {sock} did not answer within {timeout:.0f}s",
-                     f"check /var/log/libvirt/ and run `{daemon} -d` by hand")
+    try:
+        poll(lambda why: True if _sock_alive(sock) else None, timeout=timeout, interval=0.2,
+             what=f"{daemon}'s socket {sock}")
+    except Timeout:
+        raise HalabError(f"{daemon} started but {sock} did not answer within {timeout:.0f}s",
+                         f"check /var/log/libvirt/ and run `{daemon} -d` by hand") from None
 
 
 def libvirt_running() -> bool:

@@ -10,7 +10,6 @@ import fcntl
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import vagrant
 
 from halab import home
 from halab.errors import HalabError
+from halab.poll import Reason, Timeout, poll
 
 # Lines worth showing while VMs boot ("==> master1: Starting domain."), not every detail
 # (" -- Memory: 512M") nor Vagrant's advice about box versions.
@@ -111,21 +111,23 @@ def machines(hosts: list[str] | None) -> str | None:
 def _host_lock(path: Path, timeout: float, on_line: Callable[[str], None]) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        deadline = time.monotonic() + timeout
         told = False
-        while True:
+
+        def locked(why: Reason) -> bool | None:
+            nonlocal told
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
                 if not told:
                     on_line("waiting for another lab's `vagrant up` on this host to finish")
                     told = True
-                if time.monotonic() > deadline:
-                    raise HalabError(f"another `vagrant up` held {path} for {timeout:.0f}s",
-                                     "is another `halab up` stuck? (`ps aux | grep vagrant`)"
-                                     ) from None
-                time.sleep(2)
+                return None
+        try:
+            poll(locked, timeout=timeout, interval=2, what=f"the lock {path}")
+        except Timeout:
+            raise HalabError(f"another `vagrant up` held {path} for {timeout:.0f}s",
+                             "is another `halab up` stuck? (`ps aux | grep vagrant`)") from None
         try:
             yield
         finally:

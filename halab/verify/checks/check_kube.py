@@ -9,6 +9,7 @@ import pytest
 
 from halab.facts import kube, workloads
 from halab.lab.context import Lab
+from halab.poll import Reason, Timeout, poll
 
 WAIT = 240  # seconds for pods to run under emulation
 
@@ -50,16 +51,19 @@ def test_masters_are_not_registered(ctl, lab: Lab) -> None:  # noqa: ANN001
 
 
 def _wait_running(ctl, selector: str, count: int) -> list[kube.Pod]:  # noqa: ANN001
-    deadline = time.monotonic() + WAIT
     pods: list[kube.Pod] = []
-    while time.monotonic() < deadline:
+
+    def running(why: Reason) -> list[kube.Pod] | None:
+        nonlocal pods
         pods = kube.parse_pods(ctl(f"-n {workloads.NAMESPACE} get pods -l {selector} -o json")
                                .stdout)
-        if len(pods) == count and all(p.phase == "Running" and p.ready for p in pods):
-            return pods
-        time.sleep(3)
-    states = ", ".join(f"{p.name} {p.phase} on {p.node or '-'}" for p in pods) or "none"
-    raise AssertionError(f"{count} pods not Running within {WAIT}s: {states}")
+        ok = len(pods) == count and all(p.phase == "Running" and p.ready for p in pods)
+        return pods if ok else None
+    try:
+        return poll(running, timeout=WAIT, interval=3, what=f"{count} pods {selector}")
+    except Timeout:
+        states = ", ".join(f"{p.name} {p.phase} on {p.node or '-'}" for p in pods) or "none"
+        raise AssertionError(f"{count} pods not Running within {WAIT}s: {states}") from None
 
 
 def test_web_pods_run_on_the_minions(ctl, lab: Lab, record_property) -> None:  # noqa: ANN001

@@ -153,12 +153,11 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     limit = k.lease_duration_s + k.retry_period_s + LEASE_MARGIN
     report = KubeHalt(target.name, holders, halt_started, [], watcher.started, 0.0,
                       kubedemo.PodsReport(kubedemo.NEXT, None), limit)
-    deadline = time.monotonic() + limit + 60
-    while time.monotonic() < deadline:
+
+    def all_moved() -> bool:
         report.polls = watcher.snapshot()
-        if all(report.moved().values()):
-            break
-        time.sleep(1)
+        return all(report.moved().values())
+    demo.wait_until(all_moved, limit + 60, 1)
     for lease, move in report.moved().items():
         ui.info(f"  {lease}: " + (f"new holder {move.new_holder} {move.seconds:.1f}s after "
                                   f"{target.name}'s last renewal was seen" if move

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
+from halab.poll import Reason, Timeout, poll
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.failover import Verdict, announce
@@ -73,13 +74,15 @@ def judge(r: LBHalt) -> list[Verdict]:
 
 def _wait_new_holder(steps: Steps, others: list[str], since: float
                      ) -> tuple[str | None, float | None]:
-    """Poll the other LB hosts until one holds the VIP (bounded by MOVE_TIMEOUT)."""
-    while time.monotonic() < since + MOVE_TIMEOUT:
+    """Poll the other LB hosts until one holds the VIP (bounded by MOVE_TIMEOUT from `since`)."""
+    def holder(why: Reason) -> tuple[str, float] | None:
         found = steps.holders(others)
-        if found:
-            return found[0], time.monotonic() - since
-        time.sleep(HOLD_POLL)
-    return None, None
+        return (found[0], time.monotonic() - since) if found else None
+    try:
+        return poll(holder, timeout=since + MOVE_TIMEOUT - time.monotonic(), interval=HOLD_POLL,
+                    what="another LB to hold the VIP")
+    except Timeout:
+        return None, None
 
 
 def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
@@ -112,9 +115,8 @@ def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
             halting.join(timeout=600)
             r.halt_s = time.monotonic() - started
             settle = time.monotonic()
-            while time.monotonic() - settle < 60 and (time.monotonic() - settle < demo.SETTLE
-                                                       or writer.acked_since(settle) < 3):
-                time.sleep(0.2)
+            demo.wait_until(lambda: time.monotonic() - settle >= demo.SETTLE
+                            and writer.acked_since(settle) >= 3, 60, 0.2)
         finally:
             r.writes = writer.finish()
     r.found, r.readback_error = demo.read_back(cluster, prefix)
@@ -126,12 +128,11 @@ def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
             f"{r.writes.longest_gap():.1f}s, {len(r.writes.lost(r.found))} lost")
     with ui.step(f"start {r.holder} again"):
         steps.start(r.holder)
-        deadline = time.monotonic() + 60
-        while True:  # keepalived settles who holds the address within a few adverts
+
+        def one_holder() -> bool:  # keepalived settles who holds it within a few adverts
             r.holders_after = steps.holders(names)
-            if len(r.holders_after) == 1 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+            return len(r.holders_after) == 1
+        demo.wait_until(one_holder, 60, 2)
         ui.info(f"  the VIP is held by {', '.join(r.holders_after) or 'no LB host'}")
     ok = announce(judge(r))
     nan = float("nan")

@@ -1,0 +1,46 @@
+"""`halab ssh` and `halab down`: logging in to a host, and destroying exactly this lab."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from halab import ui
+from halab.errors import HalabError
+from halab.lab import labdir
+from halab.lab.context import Lab
+
+
+def ssh(arg: str | None, host_name: str, command: list[str]) -> int:
+    lab = Lab.existing(arg)
+    lab.host(host_name)
+    ssh_bin = shutil.which("ssh")
+    if not ssh_bin:
+        raise HalabError("ssh is not installed", "run `make deps` (openssh-client)")
+    os.execv(ssh_bin, ["ssh", "-F", str(lab.ssh_config), host_name, *command])
+    return 0  # not reached
+
+
+def down(arg: str | None, yes: bool) -> int:
+    with Lab.resolved(arg) as lab:
+        p = lab.plan
+        lab.provider.prepare()
+        others = labdir.known_labs()
+        found = lab.provider.leftovers(p, others)
+        if found is None and not lab.dir.exists():
+            ui.info(f"lab {p.lab!r} has nothing to tear down")
+            return 0
+        what = f"{found or 'nothing of the provider'} and {lab.dir}"
+        if not yes:
+            if not os.isatty(0):
+                raise HalabError(f"`halab down` would destroy lab {p.lab!r}: {what}",
+                                 "add --yes to confirm")
+            answer = input(f"destroy lab {p.lab!r} ({what})? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                ui.info("nothing destroyed")
+                return 1
+        with ui.step(f"destroy lab {p.lab!r}"):
+            lab.provider.destroy(None, others)
+            shutil.rmtree(lab.dir, ignore_errors=True)
+            ui.info(f"  removed {what}")
+    return 0

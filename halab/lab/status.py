@@ -1,0 +1,151 @@
+"""`halab status` (one row per host), `halab status --all` (one row per lab) and what
+`halab diagram --live` colours in. Each part is asked on its own; what cannot be asked shows
+as "?" or a note, so a lab with hosts down still shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from halab import home, ui
+from halab.errors import HalabError
+from halab.facts import faults, kube
+from halab.lab import labdir
+from halab.lab.context import Lab
+from halab.remote.runner import RemoteError, parallel
+from halab.tiers import etcd as etcd_tier
+from halab.tiers import kube_control, lb
+from halab.workshop import diagram
+
+
+def status(arg: str | None) -> int:
+    with Lab.existing(arg) as lab:
+        p = lab.plan
+        lab.provider.prepare()
+        states = lab.provider.states(p)
+        running = [h.name for h in p.hosts if states[h.name] == "running"]
+        view = etcd_tier.first_view(p, lab.runner,
+                                    [m.name for m in p.masters if m.name in running])
+        backends = _lb_cells(lab, running)
+        cut = partition_view(lab, running)
+    table = Table(title=f"lab {p.lab} ({lab.topology})")
+    columns = ["host", "role", "zone", lab.provider.kind, "ip", "etcd", "raft term",
+               "LB backends up"]
+    for col in columns + (["cut off from"] if any(cut.values()) else []):
+        table.add_column(col)
+    by_name = {m.name: m for m in view.members} if view else {}
+    status_of = {s.member_id: s for s in view.statuses} if view else {}
+    for h in p.hosts:
+        etcd_col, term = "", ""
+        if h.role == "master":
+            member = by_name.get(h.name)
+            st = status_of.get(member.id) if member else None
+            if member is None:
+                etcd_col = "not a member" if view else "?"
+            elif st is None:
+                etcd_col = "member, unreachable"
+            else:
+                etcd_col = "leader" if st.is_leader else "follower"
+                term = str(st.raft_term)
+        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term,
+               backends.get(h.name, "") if h.role == "lb" else ""]
+        table.add_row(*row, *([", ".join(cut.get(h.name, []))] if any(cut.values()) else []))
+    ui.console.print(table)
+    if any(cut.values()):
+        ui.info("partitioned by `halab partition`; `halab heal` removes it")
+    return 0
+
+
+def partition_view(lab: Lab, running: list[str]) -> dict[str, list[str]]:
+    """Who each running host is cut off from, as halab's rules on it say (empty: nobody)."""
+    def ask(h: str) -> list[str]:
+        try:
+            rules = lab.runner.run(h, faults.LIST_RULES, timeout=30).stdout
+        except RemoteError:
+            return []
+        return faults.cut_off_from(lab.plan, faults.blocked(rules))
+    return parallel(running, ask)
+
+
+def status_all() -> int:
+    """One row per lab brought up on this host (a workshop's student labs): its hosts and how
+    many run. Only the provider is asked, so forty labs take seconds; `halab status LAB` tells
+    more."""
+    labs = labdir.known_labs()
+    if not labs:
+        ui.info(f"no lab has been brought up here ({home.labs_dir()}); "
+                "`halab up labs/etcd-only.yaml` makes one")
+        return 0
+    table = Table(title=f"{len(labs)} lab{'s' if len(labs) != 1 else ''} on this host")
+    for col in ("lab", "topology", "hosts", "running", "state"):
+        table.add_column(col)
+    for name, state in labs.items():
+        try:
+            lab = Lab.existing(name)
+        except HalabError as exc:
+            table.add_row(name, state.topology, "?", "?", exc.message.splitlines()[0])
+            continue
+        with lab:
+            lab.provider.prepare()
+            states = lab.provider.states(lab.plan)
+        running = sum(s == "running" for s in states.values())
+        table.add_row(name, lab.topology, str(len(states)), f"{running}/{len(states)}",
+                      vm_summary(states, name, lab.topology))
+    ui.console.print(table)
+    return 0
+
+
+def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
+    """One cell for `status --all`: all running, which are not, or that the hosts are gone."""
+    if states and all(s == "running" for s in states.values()):
+        return "all running"
+    if all(s == "not created" for s in states.values()):
+        return (f"VMs are gone: `halab up {topology}` recreates them, "
+                f"`halab down {lab} --yes` forgets the lab")
+    return ", ".join(f"{h} {s}" for h, s in states.items() if s != "running")
+
+
+def _lb_cells(lab: Lab, running: list[str]) -> dict[str, str]:
+    """`status`'s LB column: the masters each running LB reaches, and which holds the VIP."""
+    holders = lb.vip_holders(lab.plan, lab.runner, running)
+    cells = {}
+    for h in lab.plan.lbs:
+        if h.name not in running:
+            continue
+        reach = lb.reach(lab.plan, lab.runner, h.name)
+        cells[h.name] = ("?" if reach is None else ", ".join(reach) or "none") + (
+            f"; holds VIP {lab.plan.vip}" if h.name in holders else "")
+    return cells
+
+
+def live_state(lab: Lab) -> diagram.LiveState:
+    """What `halab diagram --live` colours in. Each part is asked on its own and what cannot be
+    asked becomes a note, so a lab with hosts down still draws."""
+    p = lab.plan
+    up = set(lab.running())
+    halted = frozenset(h.name for h in p.hosts if h.name not in up)
+    masters_up = [m.name for m in p.masters if m.name not in halted]
+    notes: list[str] = []
+
+    view = etcd_tier.first_view(p, lab.runner, masters_up)
+    leader = view.leader_name() if view else None
+    if leader is None:
+        notes.append("etcd: no master answered" if view is None else "etcd: no agreed leader")
+
+    down: frozenset[str] = frozenset()
+    if p.lb and p.lb.name not in halted:
+        reached = lb.reach(p, lab.runner, p.lb.name)
+        if reached is None:
+            notes.append(f"{p.lb.name}: could not ask which masters it reaches")
+        else:
+            down = frozenset(m.name for m in p.masters if m.name not in reached)
+
+    holders: dict[str, str] = {}
+    if p.kube and masters_up:
+        try:
+            raw = kube_control.lease_holders(p, lab.runner, via=masters_up[0])
+            holders = {name: kube.holder_host(raw[name]) for name in kube.LEASES if raw.get(name)}
+        except (HalabError, ValueError):
+            notes.append("kube leases: no answer (is the kube tier up?)")
+    cut = {h: tuple(names) for h, names in partition_view(
+        lab, [h.name for h in p.hosts if h.name not in halted]).items() if names}
+    return diagram.LiveState(leader, halted, down, holders, tuple(notes), cut)

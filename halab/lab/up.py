@@ -1,0 +1,217 @@
+"""`halab up`: an ordered list of steps (kind's create actions), each printed with its time.
+
+preflight → image → render and certificates → boot → upload files (and binaries) → the tiers in
+order (`halab.tiers.steps`). Every step converges: a second `up` on a healthy lab changes
+nothing. The state file records the tiers done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from halab import home, tiers, ui
+from halab.artifacts import binaries
+from halab.config import plan, preflight, students
+from halab.config.topology import load
+from halab.errors import HalabError
+from halab.lab import labdir
+from halab.lab.context import SSH_TIMEOUT, Lab
+from halab.lab.labdir import State
+from halab.providers import hostfacts
+from halab.remote.runner import parallel
+from halab.render import desired, files, pki
+
+
+def up(topology: str, student: int | None = None) -> int:
+    started = time.monotonic()
+    found = resolve_for_up(topology, student)
+    lab = Lab.open(found.topology, found.loaded)
+    try:
+        lab, changes = _up(lab)
+    finally:
+        lab.close()
+    p = lab.plan
+    took = time.monotonic() - started
+    ui.info(f"[bold green]lab {p.lab!r} is up[/] — {changes} change{'s' if changes != 1 else ''}"
+            f", {took:.0f}s. Next: `halab status`, `halab ssh {p.masters[0].name}`, "
+            f"`halab halt {p.masters[0].name}`, `halab down {p.lab}`")
+    return 0
+
+
+def _up(lab: Lab) -> tuple[Lab, int]:
+    p = lab.plan
+    ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {lab.topology} — {len(p.hosts)} "
+            f"{lab.provider.kind}s ({len(p.masters)} masters, LB {p.lb_kind if p.lb else 'none'})")
+    running, facts = preflight_step(lab)
+    with ui.step(f"box halab/{p.box}"):
+        ui.info(f"  {lab.provider.ensure_image(p.box)}")
+    accel = lab.provider.acceleration()
+    ui.info("  KVM works: VMs use hardware virtualisation" if accel == "kvm" else
+            "  KVM is not usable here: VMs use software emulation (TCG); etcd timings are "
+            f"relaxed to {plan.ETCD_TIMINGS['tcg'][0]}/{plan.ETCD_TIMINGS['tcg'][1]} ms")
+    too_small = preflight.kube_capacity(p, accel, facts.cores)
+    if too_small:
+        ui.info(f"  [yellow]warning[/]: {too_small}; use {preflight.KUBE_CAPACITY_FIX}")
+    lab = lab.with_accel(accel)
+    p = lab.plan
+    where = str(Path(lab.topology).resolve())
+    state = lab.state or State(topology=where, accel=accel)
+    state.accel, state.topology = accel, where
+
+    with ui.step("render and certificates"):
+        rendered = files.render(p, lab.provider.files(p))
+        changed = files.write(rendered, lab.dir)
+        store = pki.PKIStore(lab.dir / "pki")
+        summary = store.sync(pki.lab_certificates(desired.pki_input(p)))
+        lab.ssh_config.write_text(lab.provider.ssh_config(p, home.ssh_key_path()))
+        labdir.write_state(lab.dir, state)
+        ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
+    changes = boot_step(lab, running)
+    changes += _provision(lab, rendered, store, state)
+    return lab, changes
+
+
+def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
+    """Daemons, then RAM, disk and subnets against the lab; returns the hosts running now."""
+    p = lab.plan
+    with ui.step("preflight"):
+        lab.provider.prepare()
+        states = lab.provider.states(p)
+        running = {h for h, s in states.items() if s == "running"}
+        facts = hostfacts.gather(lab.provider.networks_in_use())
+        found = preflight.problems(p, facts, running)
+        if found:
+            listing = "\n".join(f"  - {x}" for x in found)
+            raise HalabError(f"this host cannot run the lab:\n{listing}")
+    return running, facts
+
+
+def boot_step(lab: Lab, running: set[str]) -> int:
+    p = lab.plan
+    kind = lab.provider.kind
+    with ui.step(f"boot {len(p.hosts)} {kind}s"):
+        missing = [h.name for h in p.hosts if h.name not in running]
+        if missing:
+            ui.info(f"  booting {', '.join(missing)}; this takes minutes under emulation")
+            try:
+                lab.provider.boot(None, lambda line: ui.info(f"  {line}"))
+            except HalabError as exc:
+                exc.hint = (f"each VM's console is in {lab.dir / 'console'}/<host>.log; "
+                            f"{exc.hint}")
+                raise
+        else:
+            ui.info(f"  all {len(p.hosts)} {kind}s are already running")
+        parallel([h.name for h in p.hosts],
+                 lambda h: lab.runner.wait_reachable(h, SSH_TIMEOUT))
+    return len(missing)
+
+
+def resolve_for_up(topology: str, student: int | None = None) -> labdir.Resolved:
+    """The file `up` reads: as `labdir.resolve` finds it, and with `student` (until that lab is
+    changed) student N's copy of the file given, saved anew."""
+    found = labdir.resolve(topology, student)
+    if found.note:
+        ui.warn(found.note)
+        return found
+    if student is None:
+        return found
+    return labdir.Resolved(_student_topology(topology, student))
+
+
+def _student_topology(topology: str, student: int) -> str:
+    """Save student N's copy of the file in its lab directory and bring up that copy: the state
+    then names it, so `status`, `verify` and `down` by the student lab's name see that lab."""
+    derived = students.derive_lab(load(topology), student)
+    path = labdir.write_topology(labdir.lab_path(derived.topology.name), derived.text)
+    ui.info(f"{derived.summary()}; saved as {path}")
+    return str(path)
+
+
+def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State) -> int:
+    p = lab.plan
+    kube_reason = kube_skip_reason(p)
+    kube_on = p.kube is not None and kube_reason is None
+    wanted = desired.desired_files(p if kube_on else dataclasses.replace(p, kube=None),
+                                   rendered, store)
+    if p.kube and not kube_on:  # no kube certificates are read while the tier is skipped
+        wanted = {h: {path: f for path, f in fs.items() if not files.is_kube_file(path)}
+                  for h, fs in wanted.items()}
+    if kube_on:
+        with ui.step("container images"):
+            from halab.providers.build import images as imagebuild
+
+            archives = {ref: path.read_bytes() for ref, path in imagebuild.ensure_all().items()}
+        for h in p.hosts:
+            wanted[h.name].update(desired.image_files(p, h, archives))
+    with ui.step("upload files"):
+        def sync(host: str) -> list[str]:
+            remote = lab.runner.sha256(host, wanted[host])
+            diff = desired.changed_paths(wanted[host], remote)
+            lab.runner.upload(host, {path: wanted[host][path] for path in diff})
+            if any(desired.is_unit(path) for path in diff):
+                lab.runner.run(host, "systemctl daemon-reload", what="systemctl daemon-reload")
+            return diff
+        changed = parallel([h.name for h in p.hosts], sync)
+        if kube_on:
+            for h, paths in _sync_binaries(lab).items():
+                changed[h] += paths
+        n_files = sum(len(v) for v in changed.values())
+        for h, diff in changed.items():
+            if diff:
+                ui.info(f"  {h}: {len(diff)} file{'s' if len(diff) != 1 else ''}")
+        if not n_files:
+            ui.info("  every file is already in place")
+    restarts = 0
+    for step in tiers.steps(p, kube=kube_on):
+        with ui.step(f"tier {step.tier.name}"):
+            restarts += step(p, lab.runner, changed)
+        if step.tier.name not in state.tiers_done:
+            state.tiers_done.append(step.tier.name)
+            labdir.write_state(lab.dir, state)
+    if kube_reason:
+        ui.info(f"[yellow]kube tier skipped[/]: {kube_reason}")
+    return n_files + restarts
+
+
+def kube_skip_reason(p: plan.Plan) -> str | None:
+    """Why the kube tier cannot be provisioned (its binaries are missing), with the fix."""
+    if p.kube is None:
+        return None
+    ok, reason = binaries.available(p.kube.version)
+    return None if ok else reason
+
+
+def _sync_binaries(lab: Lab) -> dict[str, list[str]]:
+    """Upload the kube binaries each host runs where its copy differs (SFTP, in parallel)."""
+    p = lab.plan
+    assert p.kube is not None
+    cache = binaries.binaries_dir(p.kube.version)
+    sums = binaries.parse_sha256sums((cache / "SHA256SUMS").read_text())
+    wanted = {h.name: desired.binaries_for(p, h) for h in p.hosts}
+
+    def sync(host: str) -> list[str]:
+        targets = wanted[host]
+        want = {path: sums[name] for path, name in targets.items()}
+        # Hashing 300 MB of binaries takes ~40 s of an emulated CPU: compare with the hashes
+        # recorded at upload time instead, for the files that are still there.
+        recorded = desired.parse_binary_manifest(lab.runner.run(
+            host, f"cat {desired.BINARY_MANIFEST} 2>/dev/null; "
+                  f"for f in {' '.join(targets)}; do [ -x $f ] || echo missing $f; done; true",
+            what="reading the binary manifest").stdout)
+        diff = sorted(path for path in targets if recorded.get(path) != want[path])
+        for path in diff:
+            lab.runner.put_file(host, cache / targets[path], path)
+        if diff:
+            lab.runner.upload(host, {desired.BINARY_MANIFEST: desired.FileSpec(
+                desired.binary_manifest(want).encode())})
+        return diff
+    with ui.step("upload Kubernetes binaries"):
+        done = parallel([h for h, t in wanted.items() if t], sync)
+        total = sum(len(v) for v in done.values())
+        mb = sum((cache / wanted[h][path]).stat().st_size for h, v in done.items()
+                 for path in v) / 1e6
+        ui.info(f"  {total} binaries uploaded ({mb:.0f} MB)" if total else
+                "  every binary is already in place")
+    return {h: done.get(h, []) for h in wanted}

@@ -1,0 +1,63 @@
+"""The `Provider` protocol: what a lab needs from whatever runs its hosts (kind's provider
+interface, in Python). Everything above it speaks only SSH to the hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from halab.config.plan import HostPlan, Plan
+
+OnLine = Callable[[str], None]
+
+
+class Provider(Protocol):
+    """One lab's hosts on this machine. Cheap to create; `close()` releases connections."""
+
+    kind: str  # what `status` shows for a running host's kind: "VM"
+
+    def prepare(self) -> None:
+        """Make the host ready to run hosts (start daemons); idempotent."""
+
+    def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
+        """Every network this provider already has on the machine: name → (subnet, bridge)."""
+
+    def acceleration(self) -> str:
+        """"kvm" when hardware virtualisation really works, else "tcg"."""
+
+    def ensure_image(self, box: str) -> str:
+        """Build or reuse the image hosts boot from; returns one line saying which."""
+
+    def files(self, plan: Plan) -> dict[str, str]:
+        """The provider's own files in the lab directory (a Vagrantfile), by relative path."""
+
+    def states(self, plan: Plan) -> dict[str, str]:
+        """Each topology host's state: "running", "shut off", "not created", ..."""
+
+    def lab_machines(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
+        """Every machine of this lab the provider holds, in the topology or not, and its state
+        (`others`: the other labs here, whose names may extend this one's)."""
+
+    def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
+        """Boot (or create) these hosts, or every host of the lab."""
+
+    def halt(self, host: HostPlan, hard: bool) -> None:
+        """A guest shutdown, or with `hard` a power cut."""
+
+    def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
+        """Wait until these hosts are off; returns the names still on after `timeout`."""
+
+    def destroy(self, host: str | None = None, others: Iterable[str] = ()) -> None:
+        """Destroy one host with its disk, or (None) every host, network and disk of the lab
+        (`others`: the other labs here, left alone)."""
+
+    def leftovers(self, plan: Plan, others: Iterable[str] = ()) -> str | None:
+        """What `destroy()` would remove, in words; None when nothing of the lab is left."""
+
+    def ssh_config(self, plan: Plan, key: Path) -> str:
+        """The ssh_config through which the runner, testinfra and `halab ssh` log in."""
+
+    def close(self) -> None: ...

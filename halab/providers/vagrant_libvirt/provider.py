@@ -1,0 +1,122 @@
+"""The VM provider: Vagrant boots and halts, libvirt-python tells states and tears down.
+
+Every libvirt lookup is by the names the rendered Vagrantfile gives (`halab-<lab>-<host>`,
+networks `halab-<lab>` and `halab-<lab>-mgmt`), so nothing of another lab is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from halab.config.plan import HostPlan, Plan
+from halab.providers.protocol import OnLine
+from halab.providers.vagrant_libvirt import host, vagrantfile
+from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
+
+
+class VagrantLibvirt:
+    kind = "VM"
+
+    def __init__(self, lab_dir: Path, plan: Plan):
+        self.lab_dir, self.plan = Path(lab_dir), plan
+        self._lv = None
+
+    @property
+    def lv(self):  # noqa: ANN201 - domains.Libvirt, imported only when a host is touched
+        if self._lv is None:
+            from halab.providers.vagrant_libvirt.domains import Libvirt
+
+            self._lv = Libvirt()
+        return self._lv
+
+    def _vagrant(self) -> VagrantLab:
+        return VagrantLab(self.lab_dir, self.plan.accel)
+
+    def prepare(self) -> None:
+        host.ensure_daemons()
+
+    def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
+        return self.lv.network_subnets()
+
+    def acceleration(self) -> str:
+        return host.detect_accel()
+
+    def ensure_image(self, box: str) -> str:
+        from halab.providers.build import box as boxbuild
+
+        record, how = boxbuild.ensure_box(box)
+        return f"{how}: {record.box_name}"
+
+    def files(self, plan: Plan) -> dict[str, str]:
+        return vagrantfile.lab_files(plan)
+
+    def states(self, plan: Plan) -> dict[str, str]:
+        return self.lv.states(plan)
+
+    def lab_machines(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
+        return self.lv.lab_domain_states(plan, others)
+
+    def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
+        self._vagrant().up(hosts, on_line)
+
+    def halt(self, h: HostPlan, hard: bool) -> None:
+        if hard:
+            self.lv.power_off(h.domain)
+        else:
+            self._vagrant().halt(h.name, force=False)
+
+    def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
+        left = self.lv.wait_shut_off([h.domain for h in hosts], timeout)
+        return [h.name for h in hosts if h.domain in left]
+
+    def destroy(self, name: str | None = None, others: Iterable[str] = ()) -> None:
+        """One VM with its disk (Vagrant), or the whole lab: Vagrant first, then whatever
+        libvirt still holds of the lab (a half-created lab Vagrant does not know)."""
+        from halab import ui
+        from halab.errors import HalabError
+
+        if name is not None:
+            self._vagrant().destroy(name)
+            return
+        if (self.lab_dir / "Vagrantfile").exists() and self.lv.lab_objects(
+                self.plan, others).domains:
+            try:
+                self._vagrant().destroy()
+            except HalabError as exc:
+                ui.warn(f"{exc.message.splitlines()[0]}; removing the lab's libvirt objects "
+                        "directly")
+        left = self.lv.lab_objects(self.plan, others)
+        if not left.empty():
+            self.lv.remove(left)
+
+    def leftovers(self, plan: Plan, others: Iterable[str] = ()) -> str | None:
+        found = self.lv.lab_objects(plan, others)
+        if found.empty():
+            return None
+        return (f"{len(found.domains)} VMs, {len(found.networks)} networks, "
+                f"{len(found.volumes)} volumes")
+
+    def ssh_config(self, plan: Plan, key: Path) -> str:
+        """SSH to each VM's private address (the host owns the bridge's first address)."""
+        blocks = []
+        for h in plan.hosts:
+            blocks.append(
+                f"Host {h.name}\n"
+                f"  HostName {h.ip}\n"
+                "  User vagrant\n"
+                "  Port 22\n"
+                f"  IdentityFile {key}\n"
+                "  IdentitiesOnly yes\n"
+                "  StrictHostKeyChecking no\n"
+                "  UserKnownHostsFile /dev/null\n"
+                "  LogLevel ERROR\n"
+                "  ConnectTimeout 10\n")
+        return f"# Written by halab for lab {plan.lab}.\n" + "\n".join(blocks)
+
+    def close(self) -> None:
+        if self._lv is not None:
+            self._lv.close()
+            self._lv = None
+

@@ -1,0 +1,43 @@
+"""What the tiers and checks need from a lab host: run a command, read hashes, put files.
+
+`remote.runner.Runner` does it over SSH with Fabric (for VMs and containers alike);
+`remote.fake.RecordingRemote` records the calls and answers from a script, so the tiers'
+decisions are unit-tested without a host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from halab.render.desired import FileSpec
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    exited: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+class Remote(Protocol):
+    def run(self, host: str, command: str, *, sudo: bool = True, timeout: int = 120,
+            check: bool = True, what: str | None = None) -> Result: ...
+
+    def wait_reachable(self, host: str, timeout: float) -> None: ...
+
+    def sha256(self, host: str, paths: Iterable[str]) -> dict[str, str]: ...
+
+    def upload(self, host: str, files: dict[str, FileSpec]) -> None: ...
+
+    def put_file(self, host: str, local: Path, remote: str, mode: int = 0o755) -> None: ...
+
+    def get_file(self, host: str, remote: str, local: Path) -> None: ...
+
+    def close(self) -> None: ...

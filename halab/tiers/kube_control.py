@@ -1,0 +1,107 @@
+"""The kube control plane on the masters: flannel's network in etcd, then kube-apiserver (the
+first one alone), kube-controller-manager and kube-scheduler, then both leases held."""
+
+from __future__ import annotations
+
+from halab import ui
+from halab.config import layout
+from halab.config.plan import Plan
+from halab.facts import etcd, kube
+from halab.poll import Timeout, poll
+from halab.remote.protocol import Remote
+from halab.remote.runner import RemoteError
+from halab.render.desired import CM_KUBECONFIG, KP, SCHED_KUBECONFIG, kube_bin
+from halab.tiers.base import Tier, roll, unit
+
+# The first apiserver writes the RBAC bootstrap roles alone; under TCG on a busy 2-core host
+# etcd answered reads in 7-13 s then, and three apiservers at once missed 420 s.
+APISERVER_TIMEOUT = 900
+LEASE_TIMEOUT = 300
+FLANNEL_KEY = f"{layout.FLANNEL_ETCD_PREFIX}/config"
+
+
+TIER = Tier(
+    "kube control plane", "master",
+    ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+    {"kube-apiserver": (unit("kube-apiserver"), KP + "/", kube_bin("kube-apiserver"),
+                        layout.CLIENT_PKI + "/"),
+     "kube-controller-manager": (unit("kube-controller-manager"), CM_KUBECONFIG, KP + "/",
+                                 kube_bin("kube-controller-manager")),
+     "kube-scheduler": (unit("kube-scheduler"), SCHED_KUBECONFIG, kube_bin("kube-scheduler"),
+                        f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml")})
+
+
+def tier(plan: Plan) -> Tier:
+    return TIER
+
+
+def _flannel_network(plan: Plan, remote: Remote) -> int:
+    """flanneld reads its network from etcd: put the rendered JSON there once."""
+    first = plan.masters[0].name
+    get = etcd.etcdctl(plan, f"get {FLANNEL_KEY} --print-value-only")
+    put = etcd.etcdctl(plan, f'put {FLANNEL_KEY} "$want"')
+    script = (f'want=$(cat {layout.FLANNEL_NETWORK_JSON}); have=$({get}); '
+              f'if [ "$want" = "$have" ]; then echo same; else {put} >/dev/null && echo put; fi')
+    out = remote.run(first, script, what="putting flannel's network config in etcd").stdout
+    if "put" in out:
+        ui.info(f"  flannel network config written to etcd ({FLANNEL_KEY})")
+        return 1
+    return 0
+
+
+def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]]) -> int:
+    masters = [m.name for m in plan.masters]
+    actions = _flannel_network(plan, remote)
+    for service in tier.services:
+        def ready(service: str = service) -> None:
+            if service == "kube-apiserver":  # the others are checked by their leases below
+                wait_apiserver(plan, remote, APISERVER_TIMEOUT)
+        actions += roll(remote, masters, service,
+                        lambda m, svc=service: svc in tier.services_for(changed.get(m, [])),
+                        ready, first_alone=service == "kube-apiserver")
+    wait_leases(plan, remote, LEASE_TIMEOUT)
+    return actions
+
+
+def wait_apiserver(plan: Plan, remote: Remote, timeout: float) -> None:
+    """Until /readyz answers `ok` through the load balancer, from the first master."""
+    first = plan.masters[0].name
+
+    def ready(why) -> bool | None:
+        r = remote.run(first, kube.kubectl("get --raw /readyz", "10s"), check=False,
+                       timeout=60)
+        if r.ok and r.stdout.strip() == "ok":
+            return True
+        why(r.stdout + r.stderr)
+        return None
+    try:
+        poll(ready, timeout=timeout, interval=5, what="kube-apiserver /readyz")
+    except Timeout as exc:
+        raise RemoteError(first, f"waiting {timeout:.0f}s for kube-apiserver /readyz", exc.last,
+                          "look at `journalctl -u kube-apiserver` on the masters") from None
+    ui.info(f"  kube-apiserver ready through {plan.kube.api_url}")  # type: ignore[union-attr]
+
+
+def lease_holders(plan: Plan, remote: Remote, via: str | None = None) -> dict[str, str]:
+    via = via or plan.masters[0].name
+    r = remote.run(via, kube.kubectl("-n kube-system get leases -o json"),
+                   what="kubectl get leases", timeout=60)
+    return kube.parse_lease_holders(r.stdout)
+
+
+def wait_leases(plan: Plan, remote: Remote, timeout: float) -> dict[str, str]:
+    def held(why) -> dict[str, str] | None:
+        holders = lease_holders(plan, remote)
+        why(str(holders))
+        return holders if all(holders.get(name) for name in kube.LEASES) else None
+    try:
+        holders = poll(held, timeout=timeout, interval=5, what="the leases",
+                       retry_on=(RemoteError,))
+    except Timeout as exc:
+        raise RemoteError(plan.masters[0].name, f"waiting {timeout:.0f}s for the leases of "
+                          f"{' and '.join(kube.LEASES)}", exc.last,
+                          "look at `journalctl -u kube-controller-manager -u kube-scheduler`"
+                          ) from None
+    ui.info("  leases: " + ", ".join(f"{n} held by {kube.holder_host(holders[n])}"
+                                     for n in kube.LEASES))
+    return holders
