@@ -25,6 +25,10 @@ help:
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
 	@echo "make lint       ruff and lint-imports (the import layering of pyproject.toml)"
+	@echo ""
+	@echo "the house (README, Layout): halab/config facts artifacts render are pure; remote (SSH)"
+	@echo "and providers (Vagrant+libvirt, builds) act; tiers/ apply etcd, lb, kube_control and"
+	@echo "kube_nodes in order; lab/ holds the commands; verify/ the checks and scenarios; cli/ parses"
 
 deps: debs venv
 
@@ -81,7 +85,7 @@ lint: venv
 	$(BIN)/ruff check halab tests bench
 	$(BIN)/lint-imports --no-logo
 
-# Kubernetes/flannel binaries for the pinned version, built from Go modules (cached; see halab/versions.py).
+# Kubernetes/flannel binaries for the pinned version, built from Go modules (cached; see halab/config/versions.py).
 binaries: venv
 	$(BIN)/halab binaries build
 
