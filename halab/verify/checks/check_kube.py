@@ -10,6 +10,7 @@ import pytest
 from halab.facts import kube, workloads
 from halab.lab.context import Lab
 from halab.poll import Reason, Timeout, poll
+from halab.tiers import kube_nodes
 
 WAIT = 240  # seconds for pods to run under emulation
 
@@ -18,7 +19,7 @@ WAIT = 240  # seconds for pods to run under emulation
 def ctl(lab: Lab, node):  # noqa: ANN001, ANN201 - kubectl on the first master
     if lab.plan.kube is None:
         pytest.skip("the topology turns the kube tier off")
-    if lab.state is None or "kube nodes" not in lab.state.tiers_done:
+    if lab.state is None or kube_nodes.TIER.name not in lab.state.tiers_done:
         pytest.skip("the kube tier has not been provisioned (see `halab up`'s kube line)")
     master = node(lab.plan.masters[0].name)
 
