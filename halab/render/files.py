@@ -19,9 +19,8 @@ import jinja2
 from halab.artifacts import images
 from halab.config import layout
 from halab.config.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HostPlan, Plan
-from halab.home import PROJECT_ROOT
+from halab.home import data_root
 
-TEMPLATES = PROJECT_ROOT / "templates"
 SANDBOX_IMAGE = images.PAUSE.ref
 
 LB_CONFIG = {
@@ -90,8 +89,9 @@ class Rendered:
 
 def environment() -> jinja2.Environment:
     """Templates from `templates/` (and the project root, for a provider's `Vagrantfile.j2`)."""
+    root = data_root()  # the checkout or an install's share/halab/; a HalabError if neither
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROJECT_ROOT)]),
+        loader=jinja2.FileSystemLoader([str(root / "templates"), str(root)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
