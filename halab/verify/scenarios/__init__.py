@@ -1,1 +1,2 @@
-"""TODO"""
+"""The scenarios of `halab verify --scenario`: each acts through steps it is given
+and judges with a pure `judge()`."""
