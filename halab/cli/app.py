@@ -110,8 +110,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     loaded = _load_lab(args) if args.student is not None and not found.note else \
         _load(found.topology)
     state = labdir.read_state(labdir.lab_path(loaded.topology.name))
-    p = plan.build(loaded.topology, accel=args.accel,
-                   joining=tuple(state.joined) if state else ())
+    kind = args.provider or providers.created_with(state) or \
+        providers.choose(loaded.topology.provider)[0]
+    accel = "native" if kind == "container" else args.accel
+    p = plan.build(loaded.topology, accel=accel,
+                   joining=tuple(state.joined) if state else (), provider=kind)
     out = Path(args.out) if args.out else labs_dir() / p.lab
     rendered = render.render(p, providers.for_lab(out, p).files(p))
     changed = render.write(rendered, out)
@@ -255,8 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default .halab/<lab>/)")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="tune etcd timings for software emulation (tcg, default) or KVM")
+    p.add_argument("--provider", choices=providers.KINDS,
+                   help="render for VMs or system containers (default: the lab's, else the "
+                        "topology's `provider`, where auto means VMs only where KVM works)")
     _add_student_option(p)
-    p = command("up", lambda a: up.up(a.lab, a.student), "boot and provision a lab",
+    p = command("up", lambda a: up.up(a.lab, a.student, a.provider), "boot and provision a lab",
                 "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
                 "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
                 "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
@@ -265,8 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--student N brings up student N's own copy of the lab (a workshop: several "
                 "labs on one host): named <lab>-sNN, on its own networks, saved as "
                 ".halab/<lab>-sNN/topology.yaml so `halab status|verify|down <lab>-sNN` find "
-                "it.")
+                "it.\n\n"
+                "--provider: vm (Vagrant + libvirt VMs) or container (systemd-nspawn system "
+                "containers on this host's kernel, native speed, privileged). Default: the "
+                "topology's `provider`, auto: VMs where KVM works, containers otherwise. A lab "
+                "keeps the provider it was created with.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    p.add_argument("--provider", choices=providers.KINDS,
+                   help="vm or container (default: the topology's `provider`, auto)")
     _add_student_option(p)
 
     p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",

@@ -14,7 +14,10 @@ from typing import Literal
 from halab.config import layout, versions
 from halab.config.topology import Topology, nth_ip
 
-Accel = Literal["kvm", "tcg"]
+# How fast a lab's hosts run: "kvm" and "tcg" are VMs with and without hardware virtualisation,
+# "native" is system containers on the host's own kernel (the container provider).
+Accel = Literal["kvm", "tcg", "native"]
+ProviderName = Literal["vm", "container"]
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
@@ -22,12 +25,15 @@ APISERVER_PORT = 6443
 
 # etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,
 # so idle clusters flap with 100/1000 ms; 5x slower timings keep one leader.
-ETCD_TIMINGS: dict[Accel, tuple[int, int]] = {"kvm": (100, 1000), "tcg": (500, 5000)}
+# Containers run at native speed, so they get the KVM timings (docs/containers.md measures it).
+ETCD_TIMINGS: dict[Accel, tuple[int, int]] = {"kvm": (100, 1000), "tcg": (500, 5000),
+                                              "native": (100, 1000)}
 # Leader election of kube-controller-manager and kube-scheduler: lease duration, renew deadline,
 # retry period (s). Kubernetes' defaults suit KVM. Under TCG on a small host a lease renewal
 # through the LB can take over 10 s, and the holders lost their leases every few minutes; the
 # longer timings keep one holder, at the price of a slower takeover when a master dies.
-LEASE_TIMINGS: dict[Accel, tuple[int, int, int]] = {"kvm": (15, 10, 2), "tcg": (60, 40, 8)}
+LEASE_TIMINGS: dict[Accel, tuple[int, int, int]] = {"kvm": (15, 10, 2), "tcg": (60, 40, 8),
+                                                     "native": (15, 10, 2)}
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class HostPlan:
     zone: str | None
     memory: int
     cpus: int
-    domain: str  # the libvirt domain name vagrant-libvirt gives it
+    domain: str  # the machine's name on this host (libvirt domain or container): halab-<lab>-<host>
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,12 @@ class Plan:
     kube: KubePlan | None
     # The address the LB hosts share with keepalived (None: one LB, clients use its own IP).
     vip: str | None = None
+    # What runs the hosts: VMs (Vagrant + libvirt) or system containers (systemd-nspawn).
+    provider: ProviderName = "vm"
+
+    @property
+    def containers(self) -> bool:
+        return self.provider == "container"
 
     def role(self, role: str) -> tuple[HostPlan, ...]:
         return tuple(h for h in self.hosts if h.role == role)
@@ -153,7 +165,8 @@ def lb_addresses(topo: Topology) -> list[str]:
     return [str(h.ip) for h in topo.by_role("lb")] + ([str(topo.lb.vip)] if topo.lb.vip else [])
 
 
-def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = ()) -> Plan:
+def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
+          provider: ProviderName = "vm") -> Plan:
     prefix = f"halab-{topo.name}-"
     hosts = tuple(
         HostPlan(
@@ -209,7 +222,7 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = ()) -
         domain_prefix=prefix, network_name=f"halab-{topo.name}",
         management_network_name=f"halab-{topo.name}-mgmt",
         hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
-        vip=str(topo.lb.vip) if topo.lb.vip else None,
+        vip=str(topo.lb.vip) if topo.lb.vip else None, provider=provider,
     )
 
 

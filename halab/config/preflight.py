@@ -60,7 +60,7 @@ def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
 def kube_capacity(plan: Plan, accel: str, cores: int) -> str | None:
     """Why the kube tier will likely time out on this host, or None. Only a warning: the etcd
     and LB tiers fit, and a faster host of the same size may cope."""
-    if plan.kube is None or accel == "kvm" or not cores or cores >= KUBE_TCG_MIN_CORES:
+    if plan.kube is None or accel != "tcg" or not cores or cores >= KUBE_TCG_MIN_CORES:
         return None
     return (f"the kube tier under software emulation wants {KUBE_TCG_MIN_CORES}+ cores and this "
             f"host has {cores}: its {len(plan.masters)} masters can keep them all busy, and etcd "

@@ -93,6 +93,9 @@ class Topology(_Model):
     name: str
     description: str = ""
     box: str = "trixie"
+    # What runs the hosts: "vm" (Vagrant + libvirt), "container" (systemd-nspawn system
+    # containers, native speed) or "auto": VMs where KVM works, containers otherwise.
+    provider: Literal["auto", "vm", "container"] = "auto"
     network: Network
     defaults: Defaults = Defaults()
     lb: LoadBalancer = LoadBalancer()

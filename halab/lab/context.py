@@ -50,9 +50,11 @@ class Lab:
                 ui.warn(w)
         d = labdir.lab_path(loaded.topology.name)
         state = labdir.read_state(d)
-        accel = state.accel if state else "tcg"
+        kind = providers.created_with(state) or providers.choose(loaded.topology.provider)[0]
+        accel = state.accel if state else ("native" if kind == "container" else "tcg")
         joined = tuple(state.joined) if state else ()
-        return cls(topology, loaded, plan.build(loaded.topology, accel, joined),  # type: ignore[arg-type]
+        return cls(topology, loaded,
+                   plan.build(loaded.topology, accel, joined, kind),  # type: ignore[arg-type]
                    d, state)
 
     @classmethod
@@ -80,7 +82,19 @@ class Lab:
         joined = tuple(self.state.joined) if self.state else ()
         self.close()
         return Lab(self.topology, self.loaded,
-                   plan.build(self.loaded.topology, accel, joined),  # type: ignore[arg-type]
+                   plan.build(self.loaded.topology, accel, joined,  # type: ignore[arg-type]
+                              self.plan.provider),
+                   self.dir, self.state)
+
+    def with_provider(self, kind: str) -> Lab:
+        """The same lab on another provider (before it is created: `up --provider`)."""
+        if kind == self.plan.provider:
+            return self
+        self.close()
+        accel = "native" if kind == "container" else "tcg"
+        joined = tuple(self.state.joined) if self.state else ()
+        return Lab(self.topology, self.loaded,
+                   plan.build(self.loaded.topology, accel, joined, kind),  # type: ignore[arg-type]
                    self.dir, self.state)
 
     @property

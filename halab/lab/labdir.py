@@ -28,6 +28,9 @@ JUNIT_FILE = "verify.junit.xml"
 class State:
     topology: str
     accel: str = "tcg"
+    # "vm" or "container": a lab keeps the provider it was created with ("" in labs made before
+    # there was a choice, which were VMs).
+    provider: str = ""
     tiers_done: list[str] = field(default_factory=list)
     # Masters that joined the running etcd cluster (add-master, replace), and the replica
     # changes made since `up`. After a change `topology` is the lab's own copy, TOPOLOGY_FILE.

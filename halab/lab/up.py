@@ -11,7 +11,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from halab import home, tiers, ui
+from halab import home, providers, tiers, ui
 from halab.artifacts import binaries
 from halab.config import plan, preflight, students
 from halab.config.topology import load
@@ -24,10 +24,11 @@ from halab.remote.runner import parallel
 from halab.render import desired, files, pki
 
 
-def up(topology: str, student: int | None = None) -> int:
+def up(topology: str, student: int | None = None, provider: str | None = None) -> int:
     started = time.monotonic()
     found = resolve_for_up(topology, student)
     lab = Lab.open(found.topology, found.loaded)
+    lab = lab.with_provider(choose_provider(lab, provider))
     try:
         lab, changes = _up(lab)
     finally:
@@ -48,9 +49,7 @@ def _up(lab: Lab) -> tuple[Lab, int]:
     with ui.step(f"box halab/{p.box}"):
         ui.info(f"  {lab.provider.ensure_image(p.box)}")
     accel = lab.provider.acceleration()
-    ui.info("  KVM works: VMs use hardware virtualisation" if accel == "kvm" else
-            "  KVM is not usable here: VMs use software emulation (TCG); etcd timings are "
-            f"relaxed to {plan.ETCD_TIMINGS['tcg'][0]}/{plan.ETCD_TIMINGS['tcg'][1]} ms")
+    ui.info(ACCEL_LINES.get(accel, ACCEL_LINES["tcg"]))
     too_small = preflight.kube_capacity(p, accel, facts.cores)
     if too_small:
         ui.info(f"  [yellow]warning[/]: {too_small}; use {preflight.KUBE_CAPACITY_FIX}")
@@ -58,7 +57,7 @@ def _up(lab: Lab) -> tuple[Lab, int]:
     p = lab.plan
     where = str(Path(lab.topology).resolve())
     state = lab.state or State(topology=where, accel=accel)
-    state.accel, state.topology = accel, where
+    state.accel, state.topology, state.provider = accel, where, p.provider
 
     with ui.step("render and certificates"):
         rendered = files.render(p, lab.provider.files(p))
@@ -71,6 +70,35 @@ def _up(lab: Lab) -> tuple[Lab, int]:
     changes = boot_step(lab, running)
     changes += _provision(lab, rendered, store, state)
     return lab, changes
+
+
+def choose_provider(lab: Lab, asked: str | None) -> str:
+    """The provider `up` uses, said in one line with why: the one the lab was created with
+    (switching needs a `down` first), else `--provider`, else the topology's (auto: VMs where
+    KVM works, containers otherwise)."""
+    had = providers.created_with(lab.state)
+    setting = asked or lab.loaded.topology.provider
+    if had is not None:
+        if setting != "auto" and setting != had:
+            raise HalabError(
+                f"lab {lab.plan.lab!r} was created with provider {had!r}, not {setting!r}",
+                f"a lab keeps its provider: `halab down {lab.plan.lab}` first, then `halab up "
+                f"{lab.topology} --provider {setting}`")
+        ui.info(f"provider: {had} (the lab was created with it)")
+        return had
+    kind, why = providers.choose(setting)
+    ui.info(f"provider: {kind} ({why})")
+    return kind
+
+
+ACCEL_LINES = {
+    "kvm": "  KVM works: VMs use hardware virtualisation",
+    "tcg": "  KVM is not usable here: VMs use software emulation (TCG); etcd timings are "
+           f"relaxed to {plan.ETCD_TIMINGS['tcg'][0]}/{plan.ETCD_TIMINGS['tcg'][1]} ms",
+    "native": "  containers run on this host's kernel at native speed; etcd and leader-election "
+              f"timings are KVM's ({plan.ETCD_TIMINGS['native'][0]}/"
+              f"{plan.ETCD_TIMINGS['native'][1]} ms)",
+}
 
 
 def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
@@ -94,11 +122,12 @@ def boot_step(lab: Lab, running: set[str]) -> int:
     with ui.step(f"boot {len(p.hosts)} {kind}s"):
         missing = [h.name for h in p.hosts if h.name not in running]
         if missing:
-            ui.info(f"  booting {', '.join(missing)}; this takes minutes under emulation")
+            ui.info(f"  booting {', '.join(missing)}"
+                    + ("; this takes minutes under emulation" if p.accel == "tcg" else ""))
             try:
                 lab.provider.boot(None, lambda line: ui.info(f"  {line}"))
             except HalabError as exc:
-                exc.hint = (f"each VM's console is in {lab.dir / 'console'}/<host>.log; "
+                exc.hint = (f"each host's console is in {lab.dir / 'console'}/<host>.log; "
                             f"{exc.hint}")
                 raise
         else:

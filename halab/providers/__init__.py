@@ -12,12 +12,40 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from halab.config.plan import Plan
+    from halab.lab.labdir import State
     from halab.providers.protocol import Provider
+
+KINDS = ("vm", "container")
 
 
 def for_lab(lab_dir: Path, plan: Plan) -> Provider:
-    """The provider of a lab (today: VMs through Vagrant and libvirt). Imported here, not at
-    the top, so commands that never touch a host work without libvirt-python."""
+    """The provider of a lab: VMs through Vagrant and libvirt, or systemd-nspawn containers.
+    Imported here, not at the top, so commands that never touch a host work without
+    libvirt-python."""
+    if plan.provider == "container":
+        from halab.providers.nspawn.provider import Nspawn
+
+        return Nspawn(lab_dir, plan)
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt(lab_dir, plan)
+
+
+def created_with(state: State | None) -> str | None:
+    """The provider an existing lab was created with (labs from before the choice are VMs)."""
+    if state is None:
+        return None
+    return state.provider or "vm"
+
+
+def choose(setting: str) -> tuple[str, str]:
+    """("vm" | "container", why) for a topology's or `--provider`'s setting. "auto" means VMs
+    where a KVM guest really boots here (probed once per host boot), containers otherwise."""
+    if setting in KINDS:
+        return setting, f"provider: {setting} was asked for"
+    from halab.providers.vagrant_libvirt import host
+
+    if host.detect_accel(quiet=True) == "kvm":
+        return "vm", "KVM works here, so VMs (the isolated choice)"
+    return "container", ("KVM is not usable here, so system containers: native speed instead of "
+                         "software emulation")

@@ -120,10 +120,11 @@ def probe_kvm(kernel: Path, initrd: Path, timeout: float = 20.0) -> tuple[bool, 
 
 
 def detect_accel(kernel: Path | None = None, initrd: Path | None = None,
-                 timeout: float = 20.0, refresh: bool = False) -> str:
+                 timeout: float = 20.0, refresh: bool = False, quiet: bool = False) -> str:
     """"kvm" when a kernel really boots under KVM here, else "tcg" (plain qemu, slower).
 
-    The answer is remembered per host boot in `home()/accel.json`; `refresh=True` probes again.
+    The answer is remembered per host boot in `home()/accel.json`; `refresh=True` probes again;
+    `quiet` leaves the warning to the caller (choosing containers instead is no degradation).
     Without a kernel (no box built yet) KVM cannot be proven, so the answer is "tcg".
     """
     cache = home.home() / "accel.json"
@@ -140,12 +141,14 @@ def detect_accel(kernel: Path | None = None, initrd: Path | None = None,
 
         paths = boxes.kernel_paths()
         if paths is None:
+            if quiet:
+                return "tcg"
             ui.warn("no box kernel to probe KVM with yet: using TCG (software emulation)")
             return "tcg"
         kernel, initrd = paths
     ok, why = probe_kvm(kernel, initrd, timeout)
     accel = "kvm" if ok else "tcg"
-    if not ok:
+    if not ok and not quiet:
         ui.warn(f"KVM is not usable ({why}): using TCG software emulation, VMs will be slower")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"boot_id": boot, "accel": accel, "why": why}) + "\n")

@@ -11,6 +11,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from halab.config.plan import HostPlan, Plan
+from halab.providers import sshconfig
 from halab.providers.protocol import OnLine
 from halab.providers.vagrant_libvirt import host, vagrantfile
 from halab.providers.vagrant_libvirt.vagrantlab import VagrantLab
@@ -100,20 +101,7 @@ class VagrantLibvirt:
 
     def ssh_config(self, plan: Plan, key: Path) -> str:
         """SSH to each VM's private address (the host owns the bridge's first address)."""
-        blocks = []
-        for h in plan.hosts:
-            blocks.append(
-                f"Host {h.name}\n"
-                f"  HostName {h.ip}\n"
-                "  User vagrant\n"
-                "  Port 22\n"
-                f"  IdentityFile {key}\n"
-                "  IdentitiesOnly yes\n"
-                "  StrictHostKeyChecking no\n"
-                "  UserKnownHostsFile /dev/null\n"
-                "  LogLevel ERROR\n"
-                "  ConnectTimeout 10\n")
-        return f"# Written by halab for lab {plan.lab}.\n" + "\n".join(blocks)
+        return sshconfig.render(plan, key)
 
     def close(self) -> None:
         if self._lv is not None:

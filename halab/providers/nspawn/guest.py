@@ -1,0 +1,102 @@
+"""What a container's own disk layer gets before its first boot (pure): its name, its address on
+the lab bridge, and a boot-time unit that lets containerd and kubelet run inside it.
+
+The box's rootfs is the lower layer of every host; these files go into each host's upper layer,
+so the box itself is never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halab.config.plan import HostPlan, Plan
+
+PREP = "usr/local/sbin/halab-container-prep"
+PREP_UNIT = "halab-container-prep.service"
+
+# Run at every boot, before containerd. Each step was found by a failure first (README,
+# "System containers"): nspawn mounts the cgroup v1 controllers read-only, kubelet writes three
+# sysctls the host must keep, and a nested runtime needs shared mount propagation.
+PREP_SCRIPT = r"""#!/bin/sh
+# Written by halab's container provider: makes this system container able to run containerd and
+# kubelet. $1 is this host's own cgroup root (kubelet's cgroupRoot), under which its pods live.
+set -eu
+ROOT="$1"
+mount --make-rshared /
+if [ -d /sys/fs/cgroup/unified ] || ! grep -q ' - cgroup2 ' /proc/self/mountinfo; then
+  # cgroup v1 (hybrid): remount each controller hierarchy writable.
+  grep ' - cgroup ' /proc/self/mountinfo | while read -r line; do
+    mp=$(echo "$line" | cut -d' ' -f5)
+    opts=$(echo "${line#* - cgroup }" | cut -d' ' -f2 | tr ',' '\n' \
+           | grep -v -x -e rw -e ro | paste -sd, -)
+    case "$opts" in *name=*|"") continue ;; esac
+    umount -l "$mp"
+    mount -t cgroup -o "$opts" cgroup "$mp"
+    mkdir -p "$mp$ROOT"
+    case "$opts" in *cpuset*)
+      [ -s "$mp$ROOT/cpuset.cpus" ] || cat "$mp/cpuset.cpus" > "$mp$ROOT/cpuset.cpus"
+      [ -s "$mp$ROOT/cpuset.mems" ] || cat "$mp/cpuset.mems" > "$mp$ROOT/cpuset.mems" ;;
+    esac
+  done
+fi
+# kubelet insists on writing these; the host's own values must stay, so it writes copies.
+mkdir -p /run/halab-sysctl
+for f in vm/overcommit_memory kernel/panic kernel/panic_on_oops; do
+  copy=/run/halab-sysctl/$(echo "$f" | tr / _)
+  if ! grep -q " /proc/sys/$f " /proc/self/mountinfo; then
+    cat "/proc/sys/$f" > "$copy"
+    mount --bind "$copy" "/proc/sys/$f"
+  fi
+done
+"""
+
+
+def prep_unit(cgroup_root: str) -> str:
+    return f"""# Written by halab's container provider.
+[Unit]
+Description=halab: let containerd and kubelet run in this system container
+After=local-fs.target
+Before=containerd.service kubelet.service flanneld.service kube-proxy.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/{PREP} {cgroup_root}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def interfaces(h: HostPlan, plan: Plan) -> str:
+    """A static address on `host0`, nspawn's end of the veth pair; no gateway, on purpose."""
+    return (f"# Written by halab's container provider for {h.name} (lab {plan.lab}).\n"
+            "auto lo\niface lo inet loopback\n\n"
+            f"auto host0\niface host0 inet static\n    address {h.ip}/{plan.prefixlen}\n")
+
+
+@dataclass(frozen=True)
+class GuestFile:
+    path: str  # relative to the container's root
+    text: str = ""
+    mode: int = 0o644
+    symlink: str | None = None  # a symlink to this target instead of a file
+
+
+def cgroup_root(h: HostPlan) -> str:
+    """The host's own cgroup, in every hierarchy: its machine name (unique on this host)."""
+    return f"/{h.domain}"
+
+
+def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
+    return [
+        GuestFile("etc/hostname", f"{h.name}\n"),
+        GuestFile("etc/network/interfaces", interfaces(h, plan)),
+        # Remounting / is the host's business; the unit fails in a container (harmless, but
+        # `systemctl is-system-running` would then say "degraded").
+        GuestFile("etc/systemd/system/systemd-remount-fs.service", symlink="/dev/null"),
+        GuestFile(PREP, PREP_SCRIPT, 0o755),
+        GuestFile(f"etc/systemd/system/{PREP_UNIT}", prep_unit(cgroup_root(h))),
+        GuestFile(f"etc/systemd/system/multi-user.target.wants/{PREP_UNIT}",
+                  symlink=f"/etc/systemd/system/{PREP_UNIT}"),
+    ]
