@@ -265,7 +265,7 @@ def test_validate_an_out_of_range_student(capsys: pytest.CaptureFixture) -> None
 def test_render_a_student_lab(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert cli.main(["render", str(ROOT / "labs" / "etcd-only.yaml"), "--student", "4",
-                     "--out", str(out)]) == 0
+                     "--provider", "vm", "--out", str(out)]) == 0
     vagrantfile = (out / "Vagrantfile").read_text()
     assert "halab-etcd-only-s04" in vagrantfile and "10.151.4.0/24" in vagrantfile
     assert "10.150.4.21" in vagrantfile and "192.168.43." not in vagrantfile

@@ -90,7 +90,7 @@ def test_installed_wheel_renders_the_seed_lab_like_the_goldens(tmp_path: Path) -
 
     out = work / "out"
     _run([env_dir / "bin" / "halab", "render", ROOT / "labs" / "seed.yaml", "--accel", "tcg",
-          "--out", out], cwd=work, env=env)
+          "--provider", "vm", "--out", out], cwd=work, env=env)
     files, golden = _tree(out), _tree(GOLDEN)
     assert sorted(files) == sorted(golden)
     for rel, text in golden.items():

@@ -87,7 +87,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 @pytest.mark.parametrize("command", [
     ["validate", "labs/seed.yaml"],
-    ["render", "labs/seed.yaml", "--out", "{tmp}/render"],
+    ["render", "labs/seed.yaml", "--provider", "vm", "--out", "{tmp}/render"],
     ["diagram", "labs/seed.yaml", "--out", "{tmp}/d.svg"],
 ], ids=["validate", "render", "diagram"])
 def test_command_runs_without_libvirt(no_libvirt: tuple[dict[str, str], Path],

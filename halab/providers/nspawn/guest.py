@@ -1,5 +1,5 @@
 """What a container's own disk layer gets before its first boot (pure): its name, its address on
-the lab bridge, and a boot-time unit that lets containerd and kubelet run inside it.
+the lab bridge, and the PID 1 wrapper that lets containerd and kubelet run inside it.
 
 The box's rootfs is the lower layer of every host; these files go into each host's upper layer,
 so the box itself is never changed.
@@ -11,15 +11,15 @@ from dataclasses import dataclass
 
 from halab.config.plan import HostPlan, Plan
 
-PREP = "usr/local/sbin/halab-container-prep"
-PREP_UNIT = "halab-container-prep.service"
+INIT = "usr/local/sbin/halab-init"
 
-# Run at every boot, before containerd. Each step was found by a failure first (README,
+# The container's PID 1 until it execs systemd. Each step was found by a failure first (README,
 # "System containers"): nspawn mounts the cgroup v1 controllers read-only, kubelet writes three
-# sysctls the host must keep, and a nested runtime needs shared mount propagation.
-PREP_SCRIPT = r"""#!/bin/sh
+# sysctls the host must keep, and a nested runtime needs shared mount propagation. It runs before
+# systemd: remounting a hierarchy while systemd starts units made their spawns fail (ENOENT).
+INIT_SCRIPT = r"""#!/bin/sh
 # Written by halab's container provider: makes this system container able to run containerd and
-# kubelet. $1 is this host's own cgroup root (kubelet's cgroupRoot), under which its pods live.
+# kubelet, then becomes systemd. $1 is this host's own cgroup root (kubelet's cgroupRoot).
 set -eu
 ROOT="$1"
 mount --make-rshared /
@@ -48,23 +48,7 @@ for f in vm/overcommit_memory kernel/panic kernel/panic_on_oops; do
     mount --bind "$copy" "/proc/sys/$f"
   fi
 done
-"""
-
-
-def prep_unit(cgroup_root: str) -> str:
-    return f"""# Written by halab's container provider.
-[Unit]
-Description=halab: let containerd and kubelet run in this system container
-After=local-fs.target
-Before=containerd.service kubelet.service flanneld.service kube-proxy.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/{PREP} {cgroup_root}
-
-[Install]
-WantedBy=multi-user.target
+exec /sbin/init
 """
 
 
@@ -88,6 +72,11 @@ def cgroup_root(h: HostPlan) -> str:
     return f"/{h.domain}"
 
 
+def init_command(h: HostPlan) -> list[str]:
+    """What nspawn runs as the container's PID 1 (it execs systemd)."""
+    return [f"/{INIT}", cgroup_root(h)]
+
+
 def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
     return [
         GuestFile("etc/hostname", f"{h.name}\n"),
@@ -95,8 +84,5 @@ def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
         # Remounting / is the host's business; the unit fails in a container (harmless, but
         # `systemctl is-system-running` would then say "degraded").
         GuestFile("etc/systemd/system/systemd-remount-fs.service", symlink="/dev/null"),
-        GuestFile(PREP, PREP_SCRIPT, 0o755),
-        GuestFile(f"etc/systemd/system/{PREP_UNIT}", prep_unit(cgroup_root(h))),
-        GuestFile(f"etc/systemd/system/multi-user.target.wants/{PREP_UNIT}",
-                  symlink=f"/etc/systemd/system/{PREP_UNIT}"),
+        GuestFile(INIT, INIT_SCRIPT, 0o755),
     ]

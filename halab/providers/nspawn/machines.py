@@ -106,7 +106,7 @@ def write_guest_files(machine: str, files: list[GuestFile]) -> None:
 
 
 def supervisor_script(machine: str, rootfs: Path, bridge: str, hostname: str,
-                      console: Path) -> str:
+                      console: Path, init: list[str]) -> str:
     d = machine_dir(machine)
     q = shlex.quote
     binds = [f"--bind={d / 'containerd'}:/var/lib/containerd",
@@ -114,10 +114,10 @@ def supervisor_script(machine: str, rootfs: Path, bridge: str, hostname: str,
     if Path("/lib/modules").is_dir():
         binds.append("--bind-ro=/lib/modules")
     nspawn = " ".join(q(a) for a in [
-        "systemd-nspawn", "-D", str(d / "root"), "--boot", "--keep-unit", "--register=no",
+        "systemd-nspawn", "-D", str(d / "root"), "--keep-unit", "--register=no",
         f"--machine={machine}", f"--hostname={hostname}", f"--network-bridge={bridge}",
         "--capability=all", "--console=read-only", "--link-journal=no",
-        "--resolv-conf=off", "--timezone=off", *binds])
+        "--resolv-conf=off", "--timezone=off", "--kill-signal=SIGRTMIN+3", *binds, *init])
     overlay = (f"lowerdir={rootfs},upperdir={d / 'upper'},workdir={d / 'work'}")
     return f"""#!/bin/sh
 # Written by halab: runs container {machine} (see halab/providers/nspawn/machines.py).

@@ -81,7 +81,8 @@ class Nspawn:
             machines.create(h.domain)
             machines.write_guest_files(h.domain, guest.files(h, self.plan))
             machines.start(h.domain, machines.supervisor_script(
-                h.domain, self._rootfs, br, h.name, console / f"{h.name}.log"))
+                h.domain, self._rootfs, br, h.name, console / f"{h.name}.log",
+                guest.init_command(h)))
             on_line(f"{h.name}: container {h.domain} started")
 
     def halt(self, h: HostPlan, hard: bool) -> None:
