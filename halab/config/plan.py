@@ -108,6 +108,12 @@ class Plan:
     def containers(self) -> bool:
         return self.provider == "container"
 
+    @property
+    def nic(self) -> str:
+        """The hosts' NIC on the lab network: a VM's second NIC (eth0 is Vagrant's management
+        network), or nspawn's end of a container's veth pair."""
+        return layout.CONTAINER_NIC if self.containers else layout.PRIVATE_NIC
+
     def role(self, role: str) -> tuple[HostPlan, ...]:
         return tuple(h for h in self.hosts if h.role == role)
 

@@ -189,11 +189,10 @@ def shaping(plan: Plan, zone: str | None, between_zones: bool, delay_ms: int,
     return Shaping(delay_ms, jitter_ms, loss_pct, to)
 
 
-def netem_script(s: Shaping, ips: tuple[str, ...]) -> str:
+def netem_script(s: Shaping, ips: tuple[str, ...], dev: str = layout.PRIVATE_NIC) -> str:
     """Replace halab's qdisc on the private NIC: a prio qdisc whose fourth band, fed by one u32
     filter per peer address, goes through netem."""
-    dev = layout.PRIVATE_NIC
-    lines = [clear_script(),
+    lines = [clear_script(dev),
              f"tc qdisc add dev {dev} root handle {QDISC} prio bands 4 priomap {PRIOMAP}",
              f"tc qdisc add dev {dev} parent {SHAPED_BAND} handle {NETEM} netem {s.netem_args()}"]
     lines += [f"tc filter add dev {dev} parent {QDISC} protocol ip prio 1 u32 match ip dst "
@@ -201,8 +200,7 @@ def netem_script(s: Shaping, ips: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def clear_script() -> str:
+def clear_script(dev: str = layout.PRIVATE_NIC) -> str:
     """Remove the root qdisc of the private NIC only when it is halab's."""
-    dev = layout.PRIVATE_NIC
     return (f"if tc qdisc show dev {dev} root | grep -q '^qdisc prio {QDISC} '; then "
             f"tc qdisc del dev {dev} root; fi")

@@ -108,7 +108,8 @@ def apply_shaping(lab: Lab, s: faults.Shaping | None, up: list[str]) -> None:
     """Shape what `s` says on every running host and clear it elsewhere (None: clear all)."""
     def one(h: str) -> None:
         peers = s.to.get(h) if s else None
-        script = faults.netem_script(s, peers) if s and peers else faults.clear_script()
+        dev = lab.plan.nic
+        script = faults.netem_script(s, peers, dev) if s and peers else faults.clear_script(dev)
         lab.runner.run(h, script, what="setting halab's tc qdisc")
     parallel(up, one)
 

@@ -58,8 +58,9 @@ def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]])
     def one(m: str) -> int:
         restart = tier.services_for(changed.get(m, []))
         # Cheap and idempotent, so always: the modules and sysctls pods need (also set at boot).
-        # A system container has no modules of its own kernel: there they are built in.
-        remote.run(m, f"{{ [ ! -d /lib/modules/$(uname -r) ] || modprobe -a overlay br_netfilter; }} && "
+        # A system container has no modules of its own kernel (there they are the host's).
+        remote.run(m, f"{{ [ ! -d /lib/modules/$(uname -r) ] || "
+                      f"modprobe -a overlay br_netfilter; }} && "
                       f"/usr/lib/systemd/systemd-sysctl {layout.NODE_SYSCTL}",
                    what="loading overlay and br_netfilter, setting sysctls")
         n = ensure(remote, m, "containerd", "containerd" in restart, block=True)

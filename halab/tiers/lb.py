@@ -98,7 +98,7 @@ def vip_holders(plan: Plan, remote: Remote, running: list[str]) -> list[str]:
     """The running LB hosts that hold the VIP on their private NIC (one, when all is well)."""
     if not plan.vip:
         return []
-    command = (f"ip -o -4 addr show dev {layout.PRIVATE_NIC} | grep -q ' {plan.vip}/' "
+    command = (f"ip -o -4 addr show dev {plan.nic} | grep -q ' {plan.vip}/' "
                "&& echo holds")
 
     def holds(name: str) -> bool:

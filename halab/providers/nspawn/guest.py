@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from halab.config.plan import HostPlan, Plan
 
 INIT = "usr/local/sbin/halab-init"
+KUBELET_CGROUPS = "usr/local/sbin/halab-kubelet-cgroups"
+KUBELET_DROPIN = "etc/systemd/system/kubelet.service.d/halab-container.conf"
 
 # The container's PID 1 until it execs systemd. Each step was found by a failure first (README,
 # "System containers"): nspawn mounts the cgroup v1 controllers read-only, kubelet writes three
@@ -19,9 +21,8 @@ INIT = "usr/local/sbin/halab-init"
 # systemd: remounting a hierarchy while systemd starts units made their spawns fail (ENOENT).
 INIT_SCRIPT = r"""#!/bin/sh
 # Written by halab's container provider: makes this system container able to run containerd and
-# kubelet, then becomes systemd. $1 is this host's own cgroup root (kubelet's cgroupRoot).
+# kubelet, then becomes systemd.
 set -eu
-ROOT="$1"
 mount --make-rshared /
 if [ -d /sys/fs/cgroup/unified ] || ! grep -q ' - cgroup2 ' /proc/self/mountinfo; then
   # cgroup v1 (hybrid): remount each controller hierarchy writable.
@@ -32,11 +33,6 @@ if [ -d /sys/fs/cgroup/unified ] || ! grep -q ' - cgroup2 ' /proc/self/mountinfo
     case "$opts" in *name=*|"") continue ;; esac
     umount -l "$mp"
     mount -t cgroup -o "$opts" cgroup "$mp"
-    mkdir -p "$mp$ROOT"
-    case "$opts" in *cpuset*)
-      [ -s "$mp$ROOT/cpuset.cpus" ] || cat "$mp/cpuset.cpus" > "$mp$ROOT/cpuset.cpus"
-      [ -s "$mp$ROOT/cpuset.mems" ] || cat "$mp/cpuset.mems" > "$mp$ROOT/cpuset.mems" ;;
-    esac
   done
 fi
 # kubelet insists on writing these; the host's own values must stay, so it writes copies.
@@ -72,9 +68,30 @@ def cgroup_root(h: HostPlan) -> str:
     return f"/{h.domain}"
 
 
+# Made just before kubelet starts, not at boot: the systemd inside removed an empty one it did
+# not know in the cpu hierarchy ("cgroup … has some missing paths").
+KUBELET_CGROUPS_SCRIPT = r"""#!/bin/sh
+# Written by halab's container provider: kubelet's cgroupRoot ($1) in every hierarchy.
+set -eu
+for mp in /sys/fs/cgroup/*/; do
+  [ "$mp" = /sys/fs/cgroup/unified/ ] && continue
+  mkdir -p "$mp$1"
+  if [ -f "${mp}cpuset.cpus" ]; then
+    [ -s "$mp$1/cpuset.cpus" ] || cat "${mp}cpuset.cpus" > "$mp$1/cpuset.cpus"
+    [ -s "$mp$1/cpuset.mems" ] || cat "${mp}cpuset.mems" > "$mp$1/cpuset.mems"
+  fi
+done
+"""
+
+
+def kubelet_dropin(h: HostPlan) -> str:
+    return ("# Written by halab's container provider.\n[Service]\n"
+            f"ExecStartPre=/{KUBELET_CGROUPS} {cgroup_root(h)}\n")
+
+
 def init_command(h: HostPlan) -> list[str]:
     """What nspawn runs as the container's PID 1 (it execs systemd)."""
-    return [f"/{INIT}", cgroup_root(h)]
+    return [f"/{INIT}"]
 
 
 def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
@@ -85,4 +102,6 @@ def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
         # `systemctl is-system-running` would then say "degraded").
         GuestFile("etc/systemd/system/systemd-remount-fs.service", symlink="/dev/null"),
         GuestFile(INIT, INIT_SCRIPT, 0o755),
+        GuestFile(KUBELET_CGROUPS, KUBELET_CGROUPS_SCRIPT, 0o755),
+        GuestFile(KUBELET_DROPIN, kubelet_dropin(h)),
     ]

@@ -23,6 +23,7 @@ from halab.errors import HalabError
 from halab.providers.nspawn.guest import GuestFile
 
 REBOOT_EXIT = 133
+SCOPE_SUFFIX = ".scope"  # the container's own cgroup, beside kubelet's cgroupRoot /<machine>
 NSPAWN_RUN = Path("/run/systemd/nspawn")
 
 
@@ -123,6 +124,17 @@ def supervisor_script(machine: str, rootfs: Path, bridge: str, hostname: str,
 # Written by halab: runs container {machine} (see halab/providers/nspawn/machines.py).
 exec >>{q(str(console))} 2>&1
 echo $$ > {q(str(d / 'supervisor.pid'))}
+# Its own cgroup in every v1 hierarchy, so that the systemd inside manages only its own subtree
+# (six containers' systemds at the hierarchies' root removed each other's cgroups).
+for mp in $(awk '/ - cgroup / {{print $5}}' /proc/self/mountinfo); do
+  cg="$mp/{machine}{SCOPE_SUFFIX}"
+  mkdir -p "$cg" 2>/dev/null || continue
+  if [ -f "$mp/cpuset.cpus" ]; then
+    [ -s "$cg/cpuset.cpus" ] || cat "$mp/cpuset.cpus" > "$cg/cpuset.cpus"
+    [ -s "$cg/cpuset.mems" ] || cat "$mp/cpuset.mems" > "$cg/cpuset.mems"
+  fi
+  echo $$ > "$cg/cgroup.procs" 2>/dev/null || true
+done
 mountpoint -q {q(str(d / 'root'))} || mount -t overlay overlay -o {q(overlay)} {q(str(d / 'root'))}
 while :; do
   # nspawn's seccomp filter makes runc fail ("unable to join session keyring") inside.
@@ -181,6 +193,7 @@ def remove(machine: str) -> None:
     for sub in ("containerd", "kubelet"):
         _umount_below(d / sub)
     _remove_cgroups(f"/{machine}")
+    _remove_cgroups(f"/{machine}{SCOPE_SUFFIX}")
     shutil.rmtree(d, ignore_errors=False)
 
 

@@ -43,7 +43,7 @@ def test_exactly_one_lb_holds_the_vip(lab: Lab, node) -> None:  # noqa: ANN001
     if not p.vip:
         pytest.skip("the lab has one load balancer and no VIP")
     holders = [h.name for h in p.lbs if node(h.name).run(
-        f"ip -o -4 addr show dev {layout.PRIVATE_NIC}").stdout.count(f" {p.vip}/")]
+        f"ip -o -4 addr show dev {p.nic}").stdout.count(f" {p.vip}/")]
     assert len(holders) == 1, f"{p.vip} is held by {holders or 'no LB host'}"
     for h in p.lbs:
         assert node(h.name).host.service("keepalived").is_running, \
