@@ -98,6 +98,9 @@ def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
     return [
         GuestFile("etc/hostname", f"{h.name}\n"),
         GuestFile("etc/network/interfaces", interfaces(h, plan)),
+        # kubelet opens it for every pod sandbox; a VM gets one from DHCP, a container none.
+        GuestFile("etc/resolv.conf", "# Written by halab: the lab has no DNS server beyond "
+                                     "its own cluster DNS.\n"),
         # Remounting / is the host's business; the unit fails in a container (harmless, but
         # `systemctl is-system-running` would then say "degraded").
         GuestFile("etc/systemd/system/systemd-remount-fs.service", symlink="/dev/null"),
