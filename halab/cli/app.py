@@ -96,9 +96,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    p = plan.build(_load_lab(args).topology)
-    ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} VMs)?")
-    return doctor.report(p, doctor.gather(p))
+    topo = _load_lab(args).topology
+    state = labdir.read_state(labdir.lab_path(topo.name))
+    had = state.created_with if state else None
+    kind, why = (had, "the lab was created with it") if had else providers.choose(topo.provider)
+    p = plan.build(topo, "native" if kind == "container" else "tcg", (), kind)  # type: ignore[arg-type]
+    ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} "
+            f"{'containers' if p.containers else 'VMs'})?")
+    return doctor.report(p, [doctor.provider(kind, why), *doctor.gather(p)])
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -110,7 +115,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     loaded = _load_lab(args) if args.student is not None and not found.note else \
         _load(found.topology)
     state = labdir.read_state(labdir.lab_path(loaded.topology.name))
-    kind = args.provider or providers.created_with(state) or \
+    kind = args.provider or (state.created_with if state else None) or \
         providers.choose(loaded.topology.provider)[0]
     accel = "native" if kind == "container" else args.accel
     p = plan.build(loaded.topology, accel=accel,

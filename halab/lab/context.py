@@ -50,7 +50,7 @@ class Lab:
                 ui.warn(w)
         d = labdir.lab_path(loaded.topology.name)
         state = labdir.read_state(d)
-        kind = providers.created_with(state) or providers.choose(loaded.topology.provider)[0]
+        kind = state.created_with if state else providers.choose(loaded.topology.provider)[0]
         accel = state.accel if state else ("native" if kind == "container" else "tcg")
         joined = tuple(state.joined) if state else ()
         return cls(topology, loaded,

@@ -41,7 +41,18 @@ def packages(missing: list[str]) -> Finding:
                    "`make deps` (installs them with apt)")
 
 
-def daemons(running: bool, why: str = "") -> Finding:
+def provider(kind: str, why: str) -> Finding:
+    """Which provider the lab uses, and why; for containers, what that costs in isolation."""
+    if kind == "container":
+        return Finding("provider", OK, f"system containers (systemd-nspawn): {why}; they are "
+                                       "privileged: root in a lab host is root on this machine")
+    return Finding("provider", OK, f"VMs (Vagrant + libvirt): {why}")
+
+
+def daemons(running: bool, why: str = "", containers: bool = False) -> Finding:
+    if containers:
+        return (Finding("engine", OK, "systemd-nspawn is installed and halab runs as root")
+                if running else Finding("engine", BLOCK, why, "`make deps` (systemd-container)"))
     if running:
         return Finding("libvirt", OK, "virtlogd and libvirtd answer on their sockets")
     return Finding("libvirt", BLOCK, f"libvirtd could not be started: {why}",
@@ -49,6 +60,8 @@ def daemons(running: bool, why: str = "") -> Finding:
 
 
 def accel(kind: str) -> Finding:
+    if kind == "native":
+        return Finding("speed", OK, "containers run on this host's kernel at native speed")
     if kind == "kvm":
         return Finding("KVM", OK, "a kernel really booted under KVM: VMs use hardware "
                                   "virtualisation")
@@ -116,9 +129,9 @@ def gather(plan: Plan) -> list[Finding]:
     provider = providers.for_lab(labdir.lab_path(plan.lab), plan)
     try:
         provider.prepare()
-        found.append(daemons(True))
+        found.append(daemons(True, containers=plan.containers))
     except HalabError as exc:
-        return [*found, daemons(False, exc.message)]
+        return [*found, daemons(False, exc.message, plan.containers)]
     try:
         states = provider.states(plan)
         running = {h for h, s in states.items() if s == "running"}

@@ -38,6 +38,11 @@ class State:
     changes: list[str] = field(default_factory=list)
     origin: str = ""  # the file the lab came from, once `topology` is the lab's own copy
 
+    @property
+    def created_with(self) -> str:
+        """The provider the lab was created with (labs from before the choice are VMs)."""
+        return self.provider or "vm"
+
 
 def lab_path(name: str) -> Path:
     return labs_dir() / name

@@ -76,7 +76,7 @@ def choose_provider(lab: Lab, asked: str | None) -> str:
     """The provider `up` uses, said in one line with why: the one the lab was created with
     (switching needs a `down` first), else `--provider`, else the topology's (auto: VMs where
     KVM works, containers otherwise)."""
-    had = providers.created_with(lab.state)
+    had = lab.state.created_with if lab.state else None
     setting = asked or lab.loaded.topology.provider
     if had is not None:
         if setting != "auto" and setting != had:

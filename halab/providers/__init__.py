@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from halab.config.plan import Plan
-    from halab.lab.labdir import State
     from halab.providers.protocol import Provider
 
 KINDS = ("vm", "container")
@@ -29,13 +28,6 @@ def for_lab(lab_dir: Path, plan: Plan) -> Provider:
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt(lab_dir, plan)
-
-
-def created_with(state: State | None) -> str | None:
-    """The provider an existing lab was created with (labs from before the choice are VMs)."""
-    if state is None:
-        return None
-    return state.provider or "vm"
 
 
 def choose(setting: str) -> tuple[str, str]:

@@ -1,10 +1,15 @@
-"""What the lab tests share: the halab CLI as a user runs it, virsh, and testinfra hosts.
+"""What the lab tests share: the halab CLI as a user runs it, what the provider holds of a lab
+(libvirt's objects, or the container provider's containers and bridges), and testinfra hosts.
 
-A plain module beside the lab tests (pytest puts this directory on `sys.path`).
+A plain module beside the lab tests (pytest puts this directory on `sys.path`). The lab tests run
+on system containers unless PROVIDER=vm is set (`make test PROVIDER=vm`): `up` is given
+`--provider` from it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +22,20 @@ from halab.remote.runner import testinfra_host
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+PROVIDER = os.environ.get("PROVIDER") or "container"
+
+
+def _with_provider(args: tuple[str, ...] | list[str]) -> list[str]:
+    args = list(args)
+    if args and args[0] == "up" and "--provider" not in args:
+        args += ["--provider", PROVIDER]
+    return args
 
 
 def halab(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     """`halab ARGS…` in the project root; its output is printed for the test report."""
-    proc = subprocess.run([sys.executable, "-m", "halab.cli", *args], cwd=ROOT, text=True,
+    proc = subprocess.run([sys.executable, "-m", "halab.cli", *_with_provider(args)], cwd=ROOT,
+                          text=True,
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     print(proc.stdout, proc.stderr, sep="\n")
     return proc
@@ -31,7 +45,8 @@ def halab_together(commands: dict[T, list[str]], timeout: int = 2400
                    ) -> dict[T, tuple[int, str]]:
     """Several `halab ARGS…` at the same time (e.g. two labs brought up side by side); for
     each key its exit status and output (stderr folded in), printed for the test report."""
-    procs = {key: subprocess.Popen([sys.executable, "-m", "halab.cli", *args], cwd=ROOT,
+    procs = {key: subprocess.Popen([sys.executable, "-m", "halab.cli", *_with_provider(args)],
+                                   cwd=ROOT,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
              for key, args in commands.items()}
@@ -48,17 +63,41 @@ def virsh(*args: str) -> str:
                           text=True, timeout=60, check=True).stdout
 
 
+def _containers() -> set[str]:
+    """Every container of the container provider (its directories) and every halab bridge, by
+    the name halab gives it (the bridge's alias, `halab-<lab>`), read from the host itself."""
+    from halab.providers.nspawn import machines
+
+    links = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show", "type", "bridge"],
+                                      capture_output=True, text=True, timeout=30,
+                                      check=True).stdout or "[]")
+    return set(machines.lab_machines()) | {link["ifalias"] for link in links
+                                           if link.get("ifalias", "").startswith("halab-")}
+
+
 def virsh_names() -> set[str]:
-    """Every libvirt domain and network on this host."""
+    """Every machine and network of the provider on this host (libvirt domains and networks,
+    or containers and bridges)."""
+    if PROVIDER == "container":
+        return _containers()
     return set(virsh("list", "--all", "--name").split()
                + virsh("net-list", "--all", "--name").split())
 
 
 def lab_objects(lab: str) -> list[str]:
-    """Every libvirt domain, network and volume whose name belongs to `lab`."""
-    vols = [line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:]
-            if line.strip()]
+    """Every machine, network and disk whose name belongs to `lab`."""
+    vols = [] if PROVIDER == "container" else [
+        line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:] if line.strip()]
     return sorted(n for n in [*virsh_names(), *vols] if n.startswith(f"halab-{lab}"))
+
+
+def machine_state(name: str) -> str:
+    """"running" or "shut off" (or "not created"), as the provider sees machine `name`."""
+    if PROVIDER == "container":
+        from halab.providers.nspawn import machines
+
+        return machines.state(name)
+    return virsh("domstate", name).strip()
 
 
 def host(lab: str, name: str) -> testinfra.host.Host:

@@ -169,8 +169,8 @@ def test_losing_a_zone_keeps_quorum_and_start_brings_it_back(lab_up: dict) -> No
     assert "etcd keeps 2 of 3 members (quorum 2)" in proc.stdout
     assert "2 members healthy without the halted ones" in proc.stdout, proc.stdout
     assert re.search(r"master2\s+\S+\s+unreachable", proc.stdout), proc.stdout
-    assert labcli.virsh("domstate", "halab-etcd-only-master2").strip() == "shut off"
-    assert labcli.virsh("domstate", "halab-etcd-only-master1").strip() == "running"
+    assert labcli.machine_state("halab-etcd-only-master2") == "shut off"
+    assert labcli.machine_state("halab-etcd-only-master1") == "running"
     proc = halab("start", "--lab", LAB, "--zone", "b")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "etcd: 3 members healthy" in proc.stdout
@@ -312,8 +312,8 @@ def test_after_a_change_the_original_file_means_the_changed_lab(lab_up: dict) ->
     replaced = halab("replace", "--lab", file, "master2")
     assert replaced.returncode == 0, replaced.stdout + replaced.stderr
     cold = halab("verify", file, "--scenario", "cold-restart")
-    assert "halt all 5 VMs at once" in cold.stdout, cold.stdout
-    assert re.search(r"✓ every VM was off \(guest shutdown\)\W+5 VMs off in", cold.stdout)
+    assert "halt all 5 hosts at once" in cold.stdout, cold.stdout
+    assert re.search(r"✓ every host was off \(guest shutdown\)\W+5 hosts off in", cold.stdout)
     assert re.search(r"✓ etcd has quorum: 4 healthy members and one leader", cold.stdout)
     assert cold.returncode == 0, cold.stdout
     assert "etcd: 4 members healthy" in replaced.stdout

@@ -91,8 +91,8 @@ def test_a_cold_restart_that_came_back_whole_passes_every_verdict() -> None:
 
 
 @pytest.mark.parametrize("change, failed", [
-    ({"still_on": ["lb1"]}, "every VM was off"),
-    ({"vms": 0}, "every VM was off"),
+    ({"still_on": ["lb1"]}, "every host was off"),
+    ({"vms": 0}, "every host was off"),
     ({"members": 0}, "etcd has quorum"),
     ({"up_error": "waiting 240s for etcd quorum"}, "`halab up` brought the lab back"),
     ({"etcd_problems": ["master2: unreachable"]}, "etcd has quorum"),
@@ -143,7 +143,7 @@ def test_a_vm_the_topology_left_out_fails_every_vm_was_off() -> None:
     assert not first.ok and first.detail == "still on: halab-etcd-only-master4"
     listing["halab-etcd-only-master4"] = "shut off"
     r.vms, r.still_on = len(listing), still_on(listing)
-    assert judge(r, p)[0].ok and judge(r, p)[0].detail.startswith("5 VMs off in")
+    assert judge(r, p)[0].ok and judge(r, p)[0].detail.startswith("5 hosts off in")
 
 
 def test_a_member_the_topology_left_out_fails_members_healthy() -> None:

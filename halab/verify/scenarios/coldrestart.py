@@ -68,9 +68,9 @@ def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
     lost = sorted(set(r.written) - set(r.found))
     members = r.members or len(plan.masters)
     out = [
-        Verdict(f"every VM was off ({'power off' if r.hard else 'guest shutdown'})",
+        Verdict(f"every host was off ({'power off' if r.hard else 'guest shutdown'})",
                 r.vms > 0 and not r.still_on,
-                f"{r.vms} VMs off in {r.halt_s:.0f}s"
+                f"{r.vms} hosts off in {r.halt_s:.0f}s"
                 + (f"; forced off: {', '.join(r.forced)}" if r.forced else "")
                 if not r.still_on else f"still on: {', '.join(r.still_on)}"),
         Verdict("`halab up` brought the lab back", not r.up_error,
@@ -122,7 +122,7 @@ def cold_restart(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
     with ui.step(f"write {MARKS} keys through {plan.etcd.client_url}"):
         r.written = write_marks(cluster, prefix)
     how = "power off" if hard else "guest shutdown"
-    with ui.step(f"scenario cold-restart: halt all {len(steps.vm_states())} VMs at once ({how})"):
+    with ui.step(f"scenario cold-restart: halt all {len(steps.vm_states())} hosts at once ({how})"):
         t0 = time.monotonic()
         r.forced = steps.halt_all()
         r.halt_s = time.monotonic() - t0
