@@ -111,7 +111,16 @@ def apply_shaping(lab: Lab, s: faults.Shaping | None, up: list[str]) -> None:
         dev = lab.plan.nic
         script = faults.netem_script(s, peers, dev) if s and peers else faults.clear_script(dev)
         lab.runner.run(h, script, what="setting halab's tc qdisc")
-    parallel(up, one)
+    try:
+        parallel(up, one)
+    except RemoteError as exc:
+        if not (s is not None and lab.plan.containers and "qdisc" in str(exc)):
+            raise
+        raise HalabError(
+            "netem shapes traffic in the kernel, and system containers share this host's kernel, "
+            "which refused the netem qdisc (is CONFIG_NET_SCH_NETEM missing?)",
+            "run the netem and slow-zone drills on a VM lab (`halab up LAB --provider vm`); "
+            "partition, backup, restore and quorum-loss work on containers") from None
 
 
 def netem(arg: str | None, zone: str | None, between: bool, delay: str | None,
