@@ -17,6 +17,7 @@ from labcli import ROOT, halab, lab_objects
 
 from halab.facts import etcd, kube
 from halab.lab.context import Lab
+from halab.remote.runner import RemoteError
 from halab.verify.kubedemo import KubeProbe
 
 pytestmark = pytest.mark.zones
@@ -34,9 +35,19 @@ def lab_up():  # noqa: ANN201
         halab("down", LAB, "--yes")
 
 
-def nodes(lab: Lab, via: str) -> dict[str, kube.Node]:
-    out = lab.runner.run(via, kube.kubectl("get nodes -o json"), timeout=60).stdout
-    return {n.name: n for n in kube.parse_nodes(out)}
+def nodes(lab: Lab, via: str, tries: int = 3) -> dict[str, kube.Node]:
+    """The nodes as kubectl through the LB sees them. Right after a power cut one connection
+    can be handed to the dead master before the LB's check marks it down, and kubectl does not
+    retry ("TLS handshake timeout"): a client tries again, a bounded number of times."""
+    for attempt in range(tries):
+        try:
+            out = lab.runner.run(via, kube.kubectl("get nodes -o json"), timeout=60).stdout
+            return {n.name: n for n in kube.parse_nodes(out)}
+        except RemoteError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def test_up_brings_every_zone_up(lab_up) -> None:  # noqa: ANN001

@@ -22,6 +22,9 @@ PRIVILEGED = ("container hosts are privileged, as kind's nodes are: root in a la
               "on this machine (VMs are the isolated choice)")
 
 
+HARD_STOP_TIMEOUT = 30  # s: from SIGKILL until nspawn has exited and the disk is unmounted
+
+
 class Nspawn:
     kind = "container"
 
@@ -86,7 +89,11 @@ class Nspawn:
             on_line(f"{h.name}: container {h.domain} started")
 
     def halt(self, h: HostPlan, hard: bool) -> None:
+        """A power cut returns once the container is off, as libvirt's destroy does."""
         machines.halt(h.domain, hard)
+        if hard and self._wait_stopped([h.domain], HARD_STOP_TIMEOUT):
+            raise HalabError(f"container {h.domain} still runs {HARD_STOP_TIMEOUT}s after SIGKILL "
+                             "of its PID 1", f"see {self.lab_dir / 'console' / h.name}.log")
 
     def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
         on = [h.name for h in hosts]
@@ -110,7 +117,7 @@ class Nspawn:
             doomed = list(self.lab_machines(self.plan, others))
         for m in doomed:
             machines.halt(m, hard=True)
-        still = self._wait_stopped(doomed, 30)
+        still = self._wait_stopped(doomed, HARD_STOP_TIMEOUT)
         if still:
             raise HalabError(f"containers still running after a power cut: {', '.join(still)}",
                              f"see {self.lab_dir / 'console'}/<host>.log")

@@ -29,6 +29,14 @@ def ctl(lab: Lab, node):  # noqa: ANN001, ANN201 - kubectl on the first master
         if check:
             assert r.rc == 0, f"kubectl {args}: {(r.stderr or r.stdout).strip()[-300:]}"
         return r
+
+    def gone(why: Reason) -> bool | None:
+        phase = run(f"get namespace {workloads.NAMESPACE} -o jsonpath={{.status.phase}}",
+                    check=False).stdout.strip()
+        return True if phase != "Terminating" else None
+    # The previous verify deletes its namespace without waiting; after a cold restart the
+    # namespace controller can still be at it, and nothing can be created in it meanwhile.
+    poll(gone, timeout=WAIT, interval=2, what=f"namespace {workloads.NAMESPACE} to be deleted")
     run("apply -f -", workloads.namespace())
     yield run
     run(f"delete namespace {workloads.NAMESPACE} --wait=false", check=False)
