@@ -19,6 +19,11 @@ from halab.providers.protocol import Provider
 from halab.remote.runner import Runner
 
 SSH_TIMEOUT = 420  # a TCG VM takes 1–3 minutes to boot when several boot at once
+NATIVE_SSH_TIMEOUT = 120  # a container or KVM guest is up in seconds: do not wait 7 minutes
+
+
+def ssh_timeout(accel: str) -> int:
+    return SSH_TIMEOUT if accel == "tcg" else NATIVE_SSH_TIMEOUT
 
 
 def load_warned(topology: str) -> Loaded:

@@ -17,7 +17,7 @@ from halab.config import plan, preflight, students
 from halab.config.topology import load
 from halab.errors import HalabError
 from halab.lab import labdir
-from halab.lab.context import SSH_TIMEOUT, Lab
+from halab.lab.context import Lab, ssh_timeout
 from halab.lab.labdir import State
 from halab.providers import hostfacts
 from halab.remote.runner import parallel
@@ -133,7 +133,7 @@ def boot_step(lab: Lab, running: set[str]) -> int:
         else:
             ui.info(f"  all {len(p.hosts)} {kind}s are already running")
         parallel([h.name for h in p.hosts],
-                 lambda h: lab.runner.wait_reachable(h, SSH_TIMEOUT))
+                 lambda h: lab.runner.wait_reachable(h, ssh_timeout(p.accel)))
     return len(missing)
 
 

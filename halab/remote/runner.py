@@ -103,8 +103,8 @@ class Runner:
                  interval=3, what=f"SSH login to {host}")
         except Timeout:
             raise RemoteError(host, f"SSH login within {timeout:.0f}s", "",
-                              "check the VM with `halab status` and its console with "
-                              "`virsh console`") from None
+                              "check the host with `halab status` and its console log, "
+                              f".halab/<lab>/console/{host}.log") from None
 
     def sha256(self, host: str, paths: Iterable[str]) -> dict[str, str]:
         """Content hashes of the files that exist among `paths` (one round trip)."""

@@ -124,9 +124,10 @@ def supervisor_script(machine: str, rootfs: Path, bridge: str, hostname: str,
 # Written by halab: runs container {machine} (see halab/providers/nspawn/machines.py).
 exec >>{q(str(console))} 2>&1
 echo $$ > {q(str(d / 'supervisor.pid'))}
-# Its own cgroup in every v1 hierarchy, so that the systemd inside manages only its own subtree
-# (six containers' systemds at the hierarchies' root removed each other's cgroups).
-for mp in $(awk '/ - cgroup / {{print $5}}' /proc/self/mountinfo); do
+# Its own cgroup in every hierarchy, v1 and the unified one, so that the systemd inside manages
+# only its own subtree: containers' systemds sharing the root removed each other's unit cgroups
+# ("Failed to spawn executor: No such file or directory") and filled their BPF program slots.
+for mp in $(awk '/ - cgroup2? / {{print $5}}' /proc/self/mountinfo); do
   cg="$mp/{machine}{SCOPE_SUFFIX}"
   mkdir -p "$cg" 2>/dev/null || continue
   if [ -f "$mp/cpuset.cpus" ]; then
