@@ -94,6 +94,22 @@ def test_cold_restart_brings_every_tier_back(lab_up: dict) -> None:
     assert "6 of 6 verdicts hold" in proc.stdout
 
 
+def test_add_master_joins_etcd_the_lb_and_the_control_plane(lab_up: dict) -> None:
+    """A fourth master joins etcd, the LB's backends and the kube control plane; verify then
+    checks its apiserver, controller-manager and scheduler with the others."""
+    proc = halab("add-master", "--lab", LAB, "--name", "master4", "--ip", "192.168.33.24",
+                 timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "kube-controller-manager: started on master4" in proc.stdout
+    m4 = host(LAB, "master4")
+    for unit in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert m4.service(unit).is_running, unit
+    assert "192.168.33.24" in host(LAB, "lb1").file("/etc/nginx/nginx.conf").content_string
+    verify = halab("verify", LAB, timeout=1800)
+    assert verify.returncode == 0, verify.stdout
+    assert re.search(r"\d+ passed, 0 failed", verify.stdout)
+
+
 def test_second_up_changes_nothing(lab_up: dict) -> None:
     proc = halab("up", str(TOPOLOGY))
     assert proc.returncode == 0, proc.stderr
