@@ -99,7 +99,7 @@ def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
     if states and all(s == "running" for s in states.values()):
         return "all running"
     if all(s == "not created" for s in states.values()):
-        return (f"VMs are gone: `halab up {topology}` recreates them, "
+        return (f"hosts are gone: `halab up {topology}` recreates them, "
                 f"`halab down {lab} --yes` forgets the lab")
     return ", ".join(f"{h} {s}" for h, s in states.items() if s != "running")
 

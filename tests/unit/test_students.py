@@ -316,4 +316,4 @@ def test_vm_summary_says_which_vms_run_or_that_they_are_gone() -> None:
     assert vm_summary({"lb1": "running", "master1": "shut off"}, "x", "t.yaml") == \
         "master1 shut off"
     gone = vm_summary({"lb1": "not created", "master1": "not created"}, "seed-s03", "t.yaml")
-    assert gone.startswith("VMs are gone") and "halab down seed-s03 --yes" in gone
+    assert gone.startswith("hosts are gone") and "halab down seed-s03 --yes" in gone
