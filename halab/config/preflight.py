@@ -10,6 +10,10 @@ from halab.config.plan import Plan
 # What a VM costs beyond its memory: qemu itself, page tables, TCG's translation cache.
 VM_OVERHEAD_MIB = 200
 DISK_PER_VM_GIB = 2.0
+# A container reserves no memory: it uses what its processes use (bench/lab_up measured about
+# 50 MiB per etcd-only host); its disk is a copy-on-write layer of a few MB.
+CONTAINER_MIB = 256
+DISK_PER_CONTAINER_GIB = 0.2
 # Under emulation the kube control plane is CPU-bound: on a 2-core host three masters alone kept
 # both cores busy (198 % with the minions off), and etcd then spent most of its time in TLS
 # handshakes of clients that had timed out, a spiral that lost quorum. Twice the cores leave room.
@@ -26,7 +30,9 @@ class HostFacts:
 
 
 def needed_mib(plan: Plan, running: set[str]) -> int:
-    return sum(h.memory + VM_OVERHEAD_MIB for h in plan.hosts if h.name not in running)
+    per_host = (lambda h: CONTAINER_MIB) if plan.containers else \
+        (lambda h: h.memory + VM_OVERHEAD_MIB)
+    return sum(per_host(h) for h in plan.hosts if h.name not in running)
 
 
 def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
@@ -34,12 +40,12 @@ def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
     out = []
     need = needed_mib(plan, running)
     if need > facts.mem_available_mib:
-        out.append(f"the lab needs {need} MiB of RAM for its VMs but {facts.mem_available_mib} "
+        out.append(f"the lab needs {need} MiB of RAM for its hosts but {facts.mem_available_mib} "
                    "MiB are available: lower `memory` in the topology or stop another lab")
     missing_vms = len([h for h in plan.hosts if h.name not in running])
-    disk = missing_vms * DISK_PER_VM_GIB
+    disk = missing_vms * (DISK_PER_CONTAINER_GIB if plan.containers else DISK_PER_VM_GIB)
     if disk > facts.disk_free_gib:
-        out.append(f"the lab needs about {disk:.0f} GiB free for VM disks but "
+        out.append(f"the lab needs about {disk:.0f} GiB free for its hosts' disks but "
                    f"{facts.disk_free_gib:.1f} GiB are free in /var/lib/libvirt/images")
     ours = {plan.network_name, plan.management_network_name}
     for label, mine in (("network.subnet", IPv4Network(plan.subnet)),

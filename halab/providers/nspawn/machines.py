@@ -11,6 +11,7 @@ on the host to do this.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
@@ -157,12 +158,15 @@ def create(machine: str) -> None:
 
 def start(machine: str, script: str) -> None:
     """Start the supervisor in its own session, detached from halab (it outlives it)."""
-    if not NSPAWN_RUN.is_dir() or not os.path.ismount(NSPAWN_RUN):
-        NSPAWN_RUN.mkdir(parents=True, exist_ok=True)
-        # Without a tmpfs here nspawn stops: "Attempted to remove disk file system under
-        # /run/systemd/nspawn/propagate/…" (no systemd on this host mounts it).
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(NSPAWN_RUN)],
-                       check=True, timeout=30)
+    NSPAWN_RUN.mkdir(parents=True, exist_ok=True)
+    # Without a tmpfs here nspawn stops: "Attempted to remove disk file system under
+    # /run/systemd/nspawn/propagate/…" (no systemd on this host mounts it). Under a lock: labs
+    # brought up at once (a workshop) must not stack one tmpfs over the one in use.
+    with open(containers_dir().parent / "nspawn-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.ismount(NSPAWN_RUN):
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs",
+                            str(NSPAWN_RUN)], check=True, timeout=30)
     run = machine_dir(machine) / "run.sh"
     run.write_text(script)
     run.chmod(0o755)
