@@ -96,17 +96,8 @@ class Nspawn:
                              "of its PID 1", f"see {self.lab_dir / 'console' / h.name}.log")
 
     def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
-        on = [h.name for h in hosts]
-
-        def all_off(why: Reason) -> bool | None:
-            nonlocal on
-            on = [h.name for h in hosts if machines.state(h.domain) == "running"]
-            return True if not on else None
-        try:
-            poll(all_off, timeout=timeout, interval=0.5, what="the containers to stop")
-        except Timeout:
-            pass
-        return on
+        left = set(self._wait_stopped([h.domain for h in hosts], timeout))
+        return [h.name for h in hosts if h.domain in left]
 
     def destroy(self, host: str | None = None, others: Iterable[str] = ()) -> None:
         """One container with its disk layer, or every container of the lab and its bridge."""
@@ -127,6 +118,7 @@ class Nspawn:
             ui.info(f"  removed bridge {names.bridge(self.plan.lab)}")
 
     def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
+        """Poll until these machines are off (bounded by `timeout`); returns those still on."""
         left = list(doomed)
 
         def stopped(why: Reason) -> bool | None:
