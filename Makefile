@@ -56,7 +56,7 @@ $(VENV)/.installed: pyproject.toml | debs
 render: venv
 	$(BIN)/halab render $(LAB)
 
-lab-up: deps binaries
+lab-up: deps
 	$(BIN)/halab up $(LAB)
 
 lab-down: venv

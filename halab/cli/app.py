@@ -267,12 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render for VMs or system containers (default: the lab's, else the "
                         "topology's `provider`, where auto means VMs only where KVM works)")
     _add_student_option(p)
-    p = command("up", lambda a: up.up(a.lab, a.student, a.provider), "boot and provision a lab",
-                "Preflight (libvirt daemons, KVM or software emulation, RAM, disk, subnets), "
-                "build or reuse the box, render, boot the VMs with Vagrant + libvirt, and "
-                "provision them over SSH tier by tier: etcd (TLS, client certificates), then "
-                "the load balancer, each healthy before the next. Running it again changes "
+    p = command("up", lambda a: up.up(a.lab, a.student, a.provider, kube=not a.no_kube),
+                "boot and provision a lab",
+                "Preflight (daemons, KVM or software emulation, RAM, disk, subnets), build or "
+                "reuse the box, get the Kubernetes binaries when the lab has the kube tier "
+                "(the cache, else the official release downloads, else a build from Go "
+                "modules), render, boot the hosts, and provision them over SSH tier by tier: "
+                "etcd (TLS, client certificates), the load balancer, the Kubernetes control "
+                "plane, the minions, each healthy before the next. Running it again changes "
                 "only what differs and reports the number of changes.\n\n"
+                "If the Kubernetes binaries cannot be had, etcd and the load balancer still come "
+                "up, and `up` ends with what is missing and exit status 1. --no-kube leaves the "
+                "kube tier out on purpose (as `kubernetes.enabled: false` does).\n\n"
                 "--student N brings up student N's own copy of the lab (a workshop: several "
                 "labs on one host): named <lab>-sNN, on its own networks, saved as "
                 ".halab/<lab>-sNN/topology.yaml so `halab status|verify|down <lab>-sNN` find "
@@ -284,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
     p.add_argument("--provider", choices=providers.KINDS,
                    help="vm or container (default: the topology's `provider`, auto)")
+    p.add_argument("--no-kube", action="store_true",
+                   help="leave the Kubernetes tier out this time (etcd and the LB only)")
     _add_student_option(p)
 
     p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",

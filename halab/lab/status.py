@@ -12,6 +12,7 @@ from halab.facts import faults, kube
 from halab.lab import labdir
 from halab.lab.context import Lab
 from halab.remote.runner import RemoteError, parallel
+from halab.render.files import lb_services
 from halab.tiers import etcd as etcd_tier
 from halab.tiers import kube_control, lb
 from halab.workshop import diagram
@@ -25,11 +26,12 @@ def status(arg: str | None) -> int:
         running = [h.name for h in p.hosts if states[h.name] == "running"]
         view = etcd_tier.first_view(p, lab.runner,
                                     [m.name for m in p.masters if m.name in running])
-        backends = _lb_cells(lab, running)
+        services, backends = _lb_cells(lab, running)
         cut = partition_view(lab, running)
     table = Table(title=f"lab {p.lab} ({lab.topology})")
     columns = ["host", "role", "zone", lab.provider.kind, "ip", "etcd", "raft term",
-               "LB backends up"]
+               *(f"LB → {name} :{port}" for name, port in services),
+               *(["VIP"] if p.vip else [])]
     for col in columns + (["cut off from"] if any(cut.values()) else []):
         table.add_column(col)
     by_name = {m.name: m for m in view.members} if view else {}
@@ -46,10 +48,12 @@ def status(arg: str | None) -> int:
             else:
                 etcd_col = "leader" if st.is_leader else "follower"
                 term = str(st.raft_term)
-        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term,
-               backends.get(h.name, "") if h.role == "lb" else ""]
+        lb_cols = backends.get(h.name, [""] * (len(services) + bool(p.vip)))
+        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term, *lb_cols]
         table.add_row(*row, *([", ".join(cut.get(h.name, []))] if any(cut.values()) else []))
     ui.console.print(table)
+    if services:
+        ui.info(LB_LEGEND)
     if any(cut.values()):
         ui.info("partitioned by `halab partition`; `halab heal` removes it")
     return 0
@@ -104,17 +108,38 @@ def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
     return ", ".join(f"{h} {s}" for h, s in states.items() if s != "running")
 
 
-def _lb_cells(lab: Lab, running: list[str]) -> dict[str, str]:
-    """`status`'s LB column: the masters each running LB reaches, and which holds the VIP."""
-    holders = lb.vip_holders(lab.plan, lab.runner, running)
+LB_LEGEND = ("LB → service: the masters each running LB host opens a TCP connection to on "
+             "that port, now; none: it reaches no master; —: the kube tier is not provisioned "
+             "(`halab up` says why); ?: the LB host did not answer")
+
+
+def _lb_cells(lab: Lab, running: list[str]) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+    """`status`'s LB columns, one per forwarded service, and the VIP column: per running LB
+    host, the masters it reaches on each port and whether it holds the VIP."""
+    p = lab.plan
+    services = lb_services(p) if p.lbs else []
+    kube_up = lab.state is not None and kube_control.TIER.name in lab.state.tiers_done
+    holders = lb.vip_holders(p, lab.runner, running)
     cells = {}
-    for h in lab.plan.lbs:
+    for h in p.lbs:
         if h.name not in running:
             continue
-        reach = lb.reach(lab.plan, lab.runner, h.name)
-        cells[h.name] = ("?" if reach is None else ", ".join(reach) or "none") + (
-            f"; holds VIP {lab.plan.vip}" if h.name in holders else "")
-    return cells
+        reach = lb.reach_by_service(p, lab.runner, h.name)
+        cells[h.name] = [lb_cell(s.name, None if reach is None else reach[s.name], kube_up)
+                         for s in services]
+        if p.vip:
+            cells[h.name].append(f"holds VIP {p.vip}" if h.name in holders else "")
+    return [(s.name.removeprefix("kube-"), s.port) for s in services], cells
+
+
+def lb_cell(service: str, reached: list[str] | None, kube_up: bool) -> str:
+    """One LB cell: "—" where the apiserver port is closed because no kube tier runs, so a lab
+    without Kubernetes does not read as an LB with no backends."""
+    if reached is None:
+        return "?"
+    if not reached and service == "kube-apiserver" and not kube_up:
+        return "—"
+    return ", ".join(reached) or "none"
 
 
 def live_state(lab: Lab) -> diagram.LiveState:

@@ -1,8 +1,12 @@
 """`halab up`: an ordered list of steps (kind's create actions), each printed with its time.
 
-preflight → image → render and certificates → boot → upload files (and binaries) → the tiers in
-order (`halab.tiers.steps`). Every step converges: a second `up` on a healthy lab changes
-nothing. The state file records the tiers done.
+preflight → image → Kubernetes binaries → render and certificates → boot → upload files (and
+binaries) → the tiers in order (`halab.tiers.steps`). Every step converges: a second `up` on a
+healthy lab changes nothing. The state file records the tiers done.
+
+A lab whose kube tier was wanted but could not be provisioned still gets etcd and the LB, and
+`up` then ends with what is missing and exit status 1: a newcomer's `make lab-up` must not look
+like a success without Kubernetes.
 """
 
 from __future__ import annotations
@@ -24,30 +28,47 @@ from halab.remote.runner import parallel
 from halab.render import desired, files, pki
 
 
-def up(topology: str, student: int | None = None, provider: str | None = None) -> int:
+def up(topology: str, student: int | None = None, provider: str | None = None,
+       kube: bool = True) -> int:
+    """Bring the lab up; 1 when its kube tier was wanted but could not be provisioned."""
     started = time.monotonic()
     found = resolve_for_up(topology, student)
     lab = Lab.open(found.topology, found.loaded)
     lab = lab.with_provider(choose_provider(lab, provider))
     try:
-        lab, changes = _up(lab)
+        lab, changes, kube_missing = _up(lab, kube)
     finally:
         lab.close()
     p = lab.plan
     took = time.monotonic() - started
-    ui.info(f"[bold green]lab {p.lab!r} is up[/] — {changes} change{'s' if changes != 1 else ''}"
-            f", {took:.0f}s. Next: `halab status`, `halab ssh {p.masters[0].name}`, "
-            f"`halab halt {p.masters[0].name}`, `halab down {p.lab}`")
+    counted = f"{changes} change{'s' if changes != 1 else ''}, {took:.0f}s"
+    if kube_missing:
+        ui.info(f"[bold red]lab {p.lab!r} is up WITHOUT Kubernetes[/] — {counted}: etcd and the "
+                f"load balancer run, the kube tier does not.\n"
+                + "\n".join(f"  - {r}" for r in kube_missing)
+                + f"\n  Fix that, then run `halab up {lab.topology}` again (it adds the kube "
+                  f"tier); or `halab up {lab.topology} --no-kube` for etcd and the LB only.")
+        return 1
+    ui.info(f"[bold green]lab {p.lab!r} is up[/] — {counted}. Next: `halab status {p.lab}`, "
+            f"`halab ssh {p.masters[0].name}`, `halab halt {p.masters[0].name}`, "
+            f"`halab verify {p.lab}`, `halab down {p.lab}`")
     return 0
 
 
-def _up(lab: Lab) -> tuple[Lab, int]:
+def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
+    """The steps; returns the lab, the changes made and why a wanted kube tier is missing."""
     p = lab.plan
     ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {lab.topology} — {len(p.hosts)} "
             f"{lab.provider.kind}s ({len(p.masters)} masters, LB {p.lb_kind if p.lb else 'none'})")
+    if p.kube and not kube:
+        ui.info("  --no-kube: the kube tier is left out this time")
+        if p.minions:
+            ui.warn(f"minions {', '.join(h.name for h in p.minions)} will boot and run nothing "
+                    "without the kube tier")
     running, facts = preflight_step(lab)
     with ui.step(f"box halab/{p.box}"):
         ui.info(f"  {lab.provider.ensure_image(p.box)}")
+    kube_missing = kube_binaries_step(p) if p.kube and kube else []
     accel = lab.provider.acceleration()
     ui.info(ACCEL_LINES.get(accel, ACCEL_LINES["tcg"]))
     too_small = preflight.kube_capacity(p, accel, facts.cores)
@@ -68,8 +89,21 @@ def _up(lab: Lab) -> tuple[Lab, int]:
         labdir.write_state(lab.dir, state)
         ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
     changes = boot_step(lab, running)
-    changes += _provision(lab, rendered, store, state)
-    return lab, changes
+    changes += _provision(lab, rendered, store, state, kube=kube and not kube_missing)
+    return lab, changes, kube_missing
+
+
+def kube_binaries_step(p: plan.Plan) -> list[str]:
+    """Have the Kubernetes binaries in the cache (fetched, else built); [] when they are, else
+    one line per route that failed, ending with the command to try by hand."""
+    from halab.providers.build import obtain
+
+    with ui.step(f"Kubernetes {p.kube.version} binaries"):
+        got = obtain.obtain(p.kube.version)
+        if got.directory is not None:
+            ui.info(f"  in {got.directory}")
+            return []
+    return [f"Kubernetes {p.kube.version} binaries: {r}" for r in got.reasons]
 
 
 def choose_provider(lab: Lab, asked: str | None) -> str:
@@ -158,9 +192,10 @@ def _student_topology(topology: str, student: int) -> str:
     return str(path)
 
 
-def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State) -> int:
+def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State,
+               kube: bool = True) -> int:
     p = lab.plan
-    kube_reason = kube_skip_reason(p)
+    kube_reason = kube_skip_reason(p) if kube else "left out (--no-kube)"
     kube_on = p.kube is not None and kube_reason is None
     wanted = desired.desired_files(p if kube_on else dataclasses.replace(p, kube=None),
                                    rendered, store)
@@ -199,7 +234,7 @@ def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: S
         if step.tier.name not in state.tiers_done:
             state.tiers_done.append(step.tier.name)
             labdir.write_state(lab.dir, state)
-    if kube_reason:
+    if p.kube and kube_reason:
         ui.info(f"[yellow]kube tier skipped[/]: {kube_reason}")
     return n_files + restarts
 

@@ -83,15 +83,25 @@ class Deadline:
 
 def reach(plan: Plan, remote: Remote, lb: str) -> list[str] | None:
     """The masters LB host `lb` reaches on every forwarded port (None: it could not be asked)."""
-    ports = [s.port for s in lb_services(plan)]
+    by_port = reach_by_service(plan, remote, lb)
+    if by_port is None:
+        return None
+    return [m.name for m in plan.masters if all(m.name in got for got in by_port.values())]
+
+
+def reach_by_service(plan: Plan, remote: Remote, lb: str) -> dict[str, list[str]] | None:
+    """Per forwarded service (etcd, kube-apiserver), the masters whose port LB host `lb` opens
+    a TCP connection to (None: it could not be asked)."""
+    services = lb_services(plan)
     probes = " ; ".join(
-        f"timeout 2 bash -c '</dev/tcp/{m.ip}/{port}' 2>/dev/null && echo {m.name}:{port}"
-        for m in plan.masters for port in ports)
+        f"timeout 2 bash -c '</dev/tcp/{m.ip}/{s.port}' 2>/dev/null && echo {m.name}:{s.port}"
+        for m in plan.masters for s in services)
     try:
         out = set(remote.run(lb, probes + " ; true", sudo=False, timeout=60).stdout.split())
     except RemoteError:
         return None
-    return [m.name for m in plan.masters if all(f"{m.name}:{port}" in out for port in ports)]
+    return {s.name: [m.name for m in plan.masters if f"{m.name}:{s.port}" in out]
+            for s in services}
 
 
 def vip_holders(plan: Plan, remote: Remote, running: list[str]) -> list[str]:

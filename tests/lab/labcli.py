@@ -32,10 +32,12 @@ def _with_provider(args: tuple[str, ...] | list[str]) -> list[str]:
     return args
 
 
-def halab(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
-    """`halab ARGS…` in the project root; its output is printed for the test report."""
+def halab(*args: str, timeout: int = 2400, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    """`halab ARGS…` in the project root, with `env` added to the environment; its output is
+    printed for the test report. Tables are 200 columns wide, so a row stays on one line."""
     proc = subprocess.run([sys.executable, "-m", "halab.cli", *_with_provider(args)], cwd=ROOT,
-                          text=True,
+                          text=True, env={**os.environ, "COLUMNS": "200", **(env or {})},
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     print(proc.stdout, proc.stderr, sep="\n")
     return proc

@@ -1,5 +1,7 @@
 """The seeds' lab: labs/seed.yaml, 3 masters with the kube tier, 2 minions, on system
-containers (PROVIDER=vm: VMs).
+containers (PROVIDER=vm: VMs). The first `up` runs where the Kubernetes binaries cannot be had
+(an empty cache, an empty mirror, the Go proxy off): etcd and the LB come up and `up` fails;
+the second `up` adds the kube tier.
 
 Marked `kube` (`make kube-test`) and `lab`: on containers it takes about 6 minutes, so `make
 test` (CI) runs it. On VMs under emulation it takes over 30 minutes: `make test PROVIDER=vm`
@@ -26,12 +28,54 @@ LAB = "seed"
 
 
 @pytest.fixture(scope="module")
-def lab_up() -> dict[str, object]:
+def lab_up(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    nothing = tmp_path_factory.mktemp("no-binaries")
+    (nothing / "mirror").mkdir()
+    without = halab("up", str(TOPOLOGY), timeout=3600, env={
+        "HALAB_BINARIES": str(nothing / "cache"), "HALAB_BINARIES_MIRROR": (
+            nothing / "mirror").as_uri(), "GOPROXY": "off", "GOMODCACHE": str(nothing / "mod")})
+    status_without = halab("status", LAB)
     started = time.monotonic()
     proc = halab("up", str(TOPOLOGY), timeout=3600)
-    yield {"proc": proc, "seconds": time.monotonic() - started}
+    yield {"without": without, "status_without": status_without, "proc": proc,
+           "seconds": time.monotonic() - started}
     if lab_objects(LAB):  # the teardown test did not run or failed
         halab("down", LAB, "--yes")
+
+
+def lb_row(status: str) -> list[str]:
+    """lb1's cells in `halab status`: host, role, zone, state, ip, etcd, term, LB columns."""
+    line = next(x for x in status.splitlines() if re.match(r"\W*lb1\s", x))
+    return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+
+
+def test_up_without_binaries_brings_up_etcd_and_the_lb_and_says_so(lab_up: dict) -> None:
+    """A newcomer's lab must not look up without Kubernetes: exit status 1 and the routes that
+    failed; etcd and the LB are up, and `status` shows the apiserver column as "—"."""
+    proc = lab_up["without"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    assert "etcd: 3 members healthy" in proc.stdout
+    assert "is up WITHOUT Kubernetes" in proc.stdout
+    assert re.search(r"- Kubernetes v[\d.]+ binaries: fetch: ", proc.stdout)
+    assert re.search(r"- Kubernetes v[\d.]+ binaries: build: ", proc.stdout)
+    status = lab_up["status_without"]
+    assert status.returncode == 0, status.stderr
+    assert "LB → etcd :2379" in status.stdout and "LB → apiserver :6443" in status.stdout
+    assert lb_row(status.stdout)[-2:] == ["master1, master2, master3", "—"], status.stdout
+
+
+def test_status_lb_columns_match_what_the_lb_reaches(lab_up: dict) -> None:
+    """With the kube tier up, lb1 lists every master on both ports, and each is what lb1
+    really reaches: a request through the LB answers on both ports, and each master's ports
+    answer lb1 directly."""
+    status = halab("status", LAB)
+    assert lb_row(status.stdout)[-2:] == ["master1, master2, master3"] * 2, status.stdout
+    lb1 = host(LAB, "lb1")
+    through = lb1.run("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:6443/readyz")
+    assert through.stdout in ("200", "401", "403"), through.stdout + through.stderr
+    for ip in ("192.168.33.21", "192.168.33.22", "192.168.33.23"):
+        for port in (2379, 6443):
+            assert lb1.run(f"timeout 2 bash -c '</dev/tcp/{ip}/{port}'").rc == 0, (ip, port)
 
 
 def test_up_brings_up_every_tier(lab_up: dict) -> None:

@@ -510,3 +510,45 @@ def test_gostubs_are_packaged():
         module = next(m for m, dd in gobuild.FLANNEL_STUB_REPLACES.items() if dd == d)
         assert gomod.startswith(f"module {module}\n")
     assert os.path.isfile(stubs / "tencentcloud/vpc/v20170312/stub.go")
+
+
+# --------------------------------------------------------------------------------------------
+# `halab up`'s route to the binaries: the cache, else fetch, else build
+
+
+def test_obtain_fetches_from_the_mirror_halab_up_is_given(halab_home, tmp_path, monkeypatch):
+    from halab.providers.build import obtain
+
+    make_mirror(tmp_path / "m")
+    monkeypatch.setenv("HALAB_BINARIES_MIRROR", (tmp_path / "m").as_uri())
+    got = obtain.obtain(V)
+    assert got.directory == b.version_dir(V) and got.reasons == ()
+    assert json.loads((got.directory / b.MANIFEST_FILE).read_text())["source"] == "fetch"
+
+    def never() -> Path:
+        raise AssertionError("a cached version must not be fetched or built again")
+    assert obtain.obtain(V, [("fetch", never), ("build", never)]).directory == got.directory
+
+
+def test_obtain_reports_every_route_that_failed(halab_home, tmp_path):
+    """fetch really fails (an empty mirror); the build route stands in for a failed
+    `go build`, whose own failures `make binaries` shows."""
+    from halab.providers.build import obtain
+
+    (tmp_path / "empty").mkdir()
+    tried = []
+
+    def build() -> Path:
+        tried.append("build")
+        raise HalabError("go: module lookup disabled by GOPROXY=off\nmore detail")
+    fetch = ("fetch", lambda: download.fetch(V, mirror=(tmp_path / "empty").as_uri(), timeout=3))
+    got = obtain.obtain(V, [fetch, ("build", build)])
+    assert got.directory is None and tried == ["build"]
+    assert got.reasons[0].startswith("fetch: ") and "release" in got.reasons[0]
+    assert got.reasons[1] == "build: go: module lookup disabled by GOPROXY=off"
+    assert not b.version_dir(V).exists()
+
+
+def test_halab_binaries_overrides_the_cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALAB_BINARIES", str(tmp_path / "shared"))
+    assert b.version_dir(V) == tmp_path / "shared" / V

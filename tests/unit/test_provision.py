@@ -183,3 +183,19 @@ def test_the_binary_manifest_round_trips_and_forgets_missing_files() -> None:
     assert provision.parse_binary_manifest(text) == hashes
     gone = provision.parse_binary_manifest(text + "missing /usr/local/bin/kubelet\n")
     assert gone == {"/usr/local/bin/kube-proxy": "b" * 64}
+
+
+@pytest.mark.parametrize(("service", "reached", "kube_up", "cell"), [
+    ("etcd", ["master1", "master2"], False, "master1, master2"),
+    ("etcd", [], False, "none"),
+    ("kube-apiserver", [], False, "—"),
+    ("kube-apiserver", [], True, "none"),
+    ("kube-apiserver", ["master3"], False, "master3"),
+    ("etcd", None, True, "?"),
+])
+def test_status_lb_cell_says_what_it_measured(service, reached, kube_up, cell):
+    """A closed apiserver port on a lab whose kube tier is not provisioned is "—", not an LB
+    with no backends (issue 16)."""
+    from halab.lab.status import lb_cell
+
+    assert lb_cell(service, reached, kube_up) == cell
