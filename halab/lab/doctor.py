@@ -108,8 +108,10 @@ def kube_binaries(plan: Plan, available: tuple[bool, str]) -> Finding:
     ok, reason = available
     if ok:
         return Finding("kube", OK, reason)
-    return Finding("kube", WARN, reason.split(": run")[0] + "; `halab up` would bring up etcd "
-                   "and the LB and skip the kube tier", "`make binaries`")
+    return Finding("kube", WARN, reason.split(": run")[0] + "; `halab up` gets them first "
+                   "(the release downloads where reachable, else a build from Go modules: "
+                   f"{binaries.ROUTE_COSTS['build']})",
+                   "nothing: `halab up` does it (or `halab binaries fetch|build` beforehand)")
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:

@@ -33,7 +33,7 @@ def test_emulation_no_box_and_no_binaries_only_warn(root) -> None:  # noqa: ANN0
                 doctor.kube_binaries(p, (False, "Kubernetes v1.36.3 binaries are not in /x: "
                                                 "run `halab binaries build`"))]
     assert [f.status for f in warnings] == [doctor.WARN] * 3
-    assert "make binaries" in warnings[2].fix and "skip the kube tier" in warnings[2].detail
+    assert "`halab up` does it" in warnings[2].fix and "gets them first" in warnings[2].detail
     assert doctor.accel("kvm").status == doctor.OK
     assert doctor.box(p, built=True, registered=True).status == doctor.OK
 

@@ -16,11 +16,6 @@ from halab import ui
 from halab.artifacts import binaries as b
 from halab.errors import HalabError
 
-# Measured on this project's host (Debian 12, 2 cores, Go 1.26): see docs/binaries.md.
-EXPECTED = {
-    "fetch": "about 410 MB of downloads",
-    "build": "a cold build (empty Go caches) took 5–15 min on 2 cores, a warm one about 30 s",
-}
 FETCH_TIMEOUT = 10.0  # seconds per request: an unreachable download site fails within it
 
 
@@ -50,7 +45,7 @@ def obtain(version: str, tries: list[tuple[str, Callable[[], Path]]] | None = No
     reasons = []
     for route, run in tries if tries is not None else routes(version):
         ui.info(f"  Kubernetes {version} binaries: trying `halab binaries {route}` "
-                f"({EXPECTED[route]})")
+                f"({b.ROUTE_COSTS[route]})")
         try:
             return Outcome(run())
         except HalabError as exc:
