@@ -69,6 +69,19 @@ def test_pound_accepts_the_config(rootfs: Path, tls: bool) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_pound_check_says_only_that_it_skips_the_ip_san(rootfs: Path) -> None:
+    """`pound -c` on the LB's config prints one line and no warning: Pound (4.16, and every
+    version up to 4.23: src/config.c, get_subjectaltnames) reads only DNS names from a
+    certificate's subjectAltName, for SNI, and says so at LOG_INFO for each other entry. The
+    certificate keeps its IP SAN, the LB's address, because that is what clients verify."""
+    p = lab_with("pound", True)
+    r = check_in_box(rootfs, p, layout.POUND_CONF, ["/usr/sbin/pound", "-c", "-f", "CONF"])
+    assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
+    ip_sans = len(p.lbs) + (1 if p.vip else 0)
+    assert r.stdout.splitlines() == ["pound: unsupported subjectAltName type encountered: 7"] * \
+        ip_sans, r.stdout
+
+
 def test_pound_rejects_a_broken_config(rootfs: Path, tmp_path: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="halab-check-", dir=rootfs / "tmp"))
     try:
