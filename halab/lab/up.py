@@ -89,7 +89,9 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
         labdir.write_state(lab.dir, state)
         ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
     changes = boot_step(lab, running)
-    changes += _provision(lab, rendered, store, state, kube=kube and not kube_missing)
+    skip = ("left out (--no-kube)" if not kube else
+             "its binaries could not be had (see the end)" if kube_missing else None)
+    changes += _provision(lab, rendered, store, state, skip)
     return lab, changes, kube_missing
 
 
@@ -193,9 +195,10 @@ def _student_topology(topology: str, student: int) -> str:
 
 
 def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State,
-               kube: bool = True) -> int:
+               skip: str | None = None) -> int:
+    """Upload and apply the tiers; the kube ones unless `skip` says why not."""
     p = lab.plan
-    kube_reason = kube_skip_reason(p) if kube else "left out (--no-kube)"
+    kube_reason = skip or kube_skip_reason(p)
     kube_on = p.kube is not None and kube_reason is None
     wanted = desired.desired_files(p if kube_on else dataclasses.replace(p, kube=None),
                                    rendered, store)
