@@ -21,6 +21,8 @@ ProviderName = Literal["vm", "container"]
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
+# etcd's /health, /readyz and /metrics in plain HTTP, on the master's loopback only.
+ETCD_METRICS_PORT = 2381
 APISERVER_PORT = 6443
 
 # etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,
@@ -74,6 +76,10 @@ class KubePlan:
     flannel_prefix: str
     cluster_domain: str
     api_url: str  # through the LB (or the only master)
+    # kube-apiserver's --etcd-servers: its own master's member over loopback ("local"), or
+    # every member ("all"); see Kubernetes.etcd_servers.
+    etcd_servers: tuple[str, ...]
+    etcd_servers_mode: str
     apiserver_sans_ip: tuple[str, ...]
     apiserver_sans_dns: tuple[str, ...]
     # Leader election (LEASE_TIMINGS), rendered into both components' configs and used by the
@@ -213,6 +219,9 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
             pod_cidr=str(k.pod_cidr), flannel_backend=k.flannel_backend,
             flannel_prefix=layout.FLANNEL_ETCD_PREFIX, cluster_domain=k.cluster_domain,
             api_url=f"https://{front}:{APISERVER_PORT}",
+            etcd_servers=((f"{scheme}://127.0.0.1:{ETCD_CLIENT_PORT}",)
+                          if k.etcd_servers == "local" else etcd.member_client_urls),
+            etcd_servers_mode=k.etcd_servers,
             apiserver_sans_ip=tuple(dict.fromkeys(
                 [m.ip for m in masters] + lb_ips + [first_svc, "127.0.0.1"])),
             apiserver_sans_dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",

@@ -78,6 +78,10 @@ class Kubernetes(_Model):
     pod_cidr: IPv4Network = IPv4Network("10.200.0.0/16")
     flannel_backend: FlannelBackend = "vxlan"
     cluster_domain: str = "cluster.local"
+    # Where each kube-apiserver finds etcd: "local", the member on its own master over loopback
+    # (kubeadm's stacked etcd; one TLS connection set per apiserver instead of one per member),
+    # or "all", every member (round-robin).
+    etcd_servers: Literal["local", "all"] = "local"
 
 
 class Host(_Model):

@@ -89,11 +89,13 @@ def test_etcd_without_tls_has_no_certificate_settings() -> None:
     assert "http://192.168.43.21:2380" in env and "CERT" not in env
 
 
-def test_control_plane_is_leader_elected_and_uses_every_etcd_member() -> None:
+def test_control_plane_is_leader_elected_and_uses_its_local_etcd_member() -> None:
     m = rendered("seed").hosts["master1"]
     api = m["/etc/systemd/system/kube-apiserver.service"]
-    assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
-            "https://192.168.33.23:2379") in api
+    assert "--etcd-servers=https://127.0.0.1:2379 \\" in api
+    assert "--etcd-certfile=/etc/halab/pki/etcd-client.crt" in api  # loopback keeps mTLS
+    # It stops with its etcd member (its port closes for every LB kind) and starts with it.
+    assert "BindsTo=etcd.service" in api and "WantedBy=multi-user.target etcd.service" in api
     assert "--insecure" not in api and "--client-ca-file=" in api
     cm = m["/etc/systemd/system/kube-controller-manager.service"]
     assert "--leader-elect=true" in cm and "--leader-elect-lease-duration=60s" in cm
@@ -105,6 +107,30 @@ def test_control_plane_is_leader_elected_and_uses_every_etcd_member() -> None:
     kvm = rendered("seed", "kvm").hosts["master1"]
     assert "--leader-elect-lease-duration=15s" in kvm[
         "/etc/systemd/system/kube-controller-manager.service"]
+
+
+def test_etcd_servers_all_lists_every_member_and_keeps_the_apiserver_up_alone() -> None:
+    topo = load(ROOT / "labs" / "seed.yaml").topology
+    topo = topo.model_copy(update={"kubernetes": topo.kubernetes.model_copy(
+        update={"etcd_servers": "all"})})
+    api = render.render(plan.build(topo)).hosts["master1"][
+        "/etc/systemd/system/kube-apiserver.service"]
+    assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
+            "https://192.168.33.23:2379") in api
+    assert "BindsTo" not in api and api.rstrip().endswith("WantedBy=multi-user.target")
+
+
+def test_etcd_serves_health_in_plain_http_on_loopback_only() -> None:
+    env = rendered("seed").hosts["master1"]["/etc/default/etcd"]
+    assert 'ETCD_LISTEN_METRICS_URLS="http://127.0.0.1:2381"' in env
+
+
+def test_haproxy_sends_clients_only_to_ready_apiservers() -> None:
+    cfg = rendered("zones").hosts["lb1"]["/etc/haproxy/haproxy.cfg"]
+    api = cfg[cfg.index("backend kube-apiserver"):]
+    assert "http-check send meth GET uri /readyz" in api and "check-ssl" in api
+    etcd = cfg[cfg.index("backend etcd"):cfg.index("frontend kube-apiserver")]
+    assert "httpchk" not in etcd and "check-ssl" not in etcd  # a TCP check: no handshake
 
 
 def test_minion_configs_parse_and_point_at_the_lb() -> None:
