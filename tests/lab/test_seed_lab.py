@@ -128,6 +128,25 @@ def test_failover_scenario_moves_the_leases_and_schedules_pods(lab_up: dict, har
     assert re.search(r"✓ kubectl through the LB keeps working", proc.stdout)
 
 
+def test_an_apiserver_whose_etcd_member_stops_leaves_the_lb(lab_up: dict) -> None:
+    """kubernetes.etcd_servers: local. With etcd stopped on master1, its apiserver stops too
+    (BindsTo), so nginx's passive checks send every request to the others: kubectl through the
+    LB keeps answering. Starting etcd starts the apiserver again."""
+    m1, m2 = host(LAB, "master1"), host(LAB, "master2")
+    assert m1.run("systemctl stop etcd").rc == 0
+    try:
+        assert not m1.service("kube-apiserver").is_running
+        for _ in range(6):  # nginx round-robins: every master's turn comes up
+            r = m2.run(kube.kubectl("get nodes -o name", "20s"))
+            assert r.rc == 0 and "node/minion1" in r.stdout, r.stderr
+    finally:
+        assert m1.run("systemctl start etcd").rc == 0
+    deadline = time.monotonic() + 120
+    while not m1.service("kube-apiserver").is_running and time.monotonic() < deadline:
+        time.sleep(2)
+    assert m1.service("kube-apiserver").is_running
+
+
 def test_cold_restart_brings_every_tier_back(lab_up: dict) -> None:
     """Every host off at once, then `halab up`: etcd, the LB, the control plane and the nodes
     come back, and `halab verify` passes with the kube checks."""
