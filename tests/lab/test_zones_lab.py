@@ -55,6 +55,32 @@ def test_up_brings_every_zone_up(lab_up) -> None:  # noqa: ANN001
     assert "nodes Ready: minion-a1, minion-b1, minion-c1" in lab_up.stdout
 
 
+def test_haproxy_drops_an_apiserver_whose_etcd_member_hangs(lab_up) -> None:  # noqa: ANN001
+    """etcd frozen (SIGSTOP) on master-a: its unit stays active, so its apiserver keeps its
+    port open but is not ready. HAProxy's /readyz check marks it down, and kubectl through the
+    LB keeps answering; after SIGCONT it is marked up again."""
+    with Lab.existing(LAB) as lab:
+        def state() -> str:
+            out = lab.runner.run("lb1", "echo 'show servers state kube-apiserver' | "
+                                 "socat stdio /run/haproxy/admin.sock").stdout
+            row = next(x for x in out.splitlines() if " master-a " in f" {x} ")
+            return row.split()[5]  # srv_op_state: 0 down, 2 up
+        lab.runner.run("master-a", "systemctl kill -s SIGSTOP etcd")
+        try:
+            deadline = time.monotonic() + 60
+            while state() != "0" and time.monotonic() < deadline:
+                time.sleep(1)
+            assert state() == "0", "HAProxy still sends clients to master-a's apiserver"
+            for _ in range(6):
+                assert "minion-a1" in nodes(lab, "master-b", tries=1)
+        finally:
+            lab.runner.run("master-a", "systemctl kill -s SIGCONT etcd")
+        deadline = time.monotonic() + 120
+        while state() != "2" and time.monotonic() < deadline:
+            time.sleep(2)
+        assert state() == "2"
+
+
 def test_losing_zone_b_keeps_etcd_the_api_and_scheduling(lab_up) -> None:  # noqa: ANN001
     proc = halab("halt", "--lab", LAB, "--zone", "b", "--hard")
     assert proc.returncode == 0, proc.stdout + proc.stderr
