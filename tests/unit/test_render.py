@@ -89,13 +89,20 @@ def test_etcd_without_tls_has_no_certificate_settings() -> None:
     assert "http://192.168.43.21:2380" in env and "CERT" not in env
 
 
-def test_control_plane_is_leader_elected_and_uses_its_local_etcd_member() -> None:
+def with_etcd_servers(mode: str) -> render.Rendered:
+    topo = load(ROOT / "labs" / "seed.yaml").topology
+    topo = topo.model_copy(update={"kubernetes": topo.kubernetes.model_copy(
+        update={"etcd_servers": mode})})
+    return render.render(plan.build(topo))
+
+
+def test_control_plane_is_leader_elected_and_uses_every_etcd_member_by_default() -> None:
     m = rendered("seed").hosts["master1"]
     api = m["/etc/systemd/system/kube-apiserver.service"]
-    assert "--etcd-servers=https://127.0.0.1:2379 \\" in api
-    assert "--etcd-certfile=/etc/halab/pki/etcd-client.crt" in api  # loopback keeps mTLS
-    # It stops with its etcd member (its port closes for every LB kind) and starts with it.
-    assert "BindsTo=etcd.service" in api and "WantedBy=multi-user.target etcd.service" in api
+    assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
+            "https://192.168.33.23:2379") in api
+    assert "BindsTo" not in api and "After=network-online.target etcd.service" in api
+    assert api.rstrip().endswith("WantedBy=multi-user.target")
     assert "--insecure" not in api and "--client-ca-file=" in api
     cm = m["/etc/systemd/system/kube-controller-manager.service"]
     assert "--leader-elect=true" in cm and "--leader-elect-lease-duration=60s" in cm
@@ -109,15 +116,15 @@ def test_control_plane_is_leader_elected_and_uses_its_local_etcd_member() -> Non
         "/etc/systemd/system/kube-controller-manager.service"]
 
 
-def test_etcd_servers_all_lists_every_member_and_keeps_the_apiserver_up_alone() -> None:
-    topo = load(ROOT / "labs" / "seed.yaml").topology
-    topo = topo.model_copy(update={"kubernetes": topo.kubernetes.model_copy(
-        update={"etcd_servers": "all"})})
-    api = render.render(plan.build(topo)).hosts["master1"][
+def test_etcd_servers_local_uses_the_masters_own_member_and_stops_with_it() -> None:
+    api = with_etcd_servers("local").hosts["master1"][
         "/etc/systemd/system/kube-apiserver.service"]
-    assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
-            "https://192.168.33.23:2379") in api
-    assert "BindsTo" not in api and api.rstrip().endswith("WantedBy=multi-user.target")
+    assert "--etcd-servers=https://127.0.0.1:2379 \\" in api
+    assert "--etcd-certfile=/etc/halab/pki/etcd-client.crt" in api  # loopback keeps mTLS
+    # It stops with its etcd member (its port closes for every LB kind) and starts with it,
+    # and is not ordered after it (etcd's shutdown does not wait for its drain).
+    assert "BindsTo=etcd.service" in api and "WantedBy=multi-user.target etcd.service" in api
+    assert "After=network-online.target\n" in api
 
 
 def test_etcd_serves_health_in_plain_http_on_loopback_only() -> None:
