@@ -21,8 +21,6 @@ ProviderName = Literal["vm", "container"]
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
-# etcd's /health, /readyz and /metrics in plain HTTP, on the master's loopback only.
-ETCD_METRICS_PORT = 2381
 APISERVER_PORT = 6443
 
 # etcd's own defaults suit KVM. Under TCG emulation a VM can stall for hundreds of milliseconds,

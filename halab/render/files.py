@@ -21,7 +21,6 @@ from halab.config import layout
 from halab.config.plan import (
     APISERVER_PORT,
     ETCD_CLIENT_PORT,
-    ETCD_METRICS_PORT,
     ETCD_PEER_PORT,
     HostPlan,
     Plan,
@@ -156,7 +155,6 @@ def context(plan: Plan) -> dict[str, object]:
     return {
         "plan": plan, "etcd": plan.etcd, "kube": plan.kube, "layout": layout,
         "ports": {"etcd_client": ETCD_CLIENT_PORT, "etcd_peer": ETCD_PEER_PORT,
-                  "etcd_metrics": ETCD_METRICS_PORT,
                   "apiserver": APISERVER_PORT},
         "services": lb_services(plan), "backends": plan.masters,
         "flannel_etcd_endpoints": flannel_etcd_endpoints(plan),

@@ -127,11 +127,6 @@ def test_etcd_servers_local_uses_the_masters_own_member_and_stops_with_it() -> N
     assert "After=network-online.target\n" in api
 
 
-def test_etcd_serves_health_in_plain_http_on_loopback_only() -> None:
-    env = rendered("seed").hosts["master1"]["/etc/default/etcd"]
-    assert 'ETCD_LISTEN_METRICS_URLS="http://127.0.0.1:2381"' in env
-
-
 def test_haproxy_sends_clients_only_to_ready_apiservers() -> None:
     cfg = rendered("zones").hosts["lb1"]["/etc/haproxy/haproxy.cfg"]
     api = cfg[cfg.index("backend kube-apiserver"):]
