@@ -42,17 +42,15 @@ def is_active(remote: Remote, host: str, service: str) -> bool:
 
 
 def ensure(remote: Remote, host: str, service: str, changed: bool, block: bool = False) -> int:
-    """Enable and start `service` if it is stopped, restart it if its files changed. `reenable`
-    makes the unit's symlinks match its [Install] section, which a changed unit may have
-    changed (kube-apiserver is wanted by etcd.service with etcd_servers: local)."""
+    """Enable and start `service` if it is stopped, restart it if its files changed."""
     if not is_active(remote, host, service):
         how = "" if block else "--no-block "
-        remote.run(host, f"systemctl reenable {service} && systemctl start {how}{service}",
+        remote.run(host, f"systemctl enable {service} && systemctl start {how}{service}",
                    what=f"starting {service}", timeout=240)
         return 1
     if changed:
-        remote.run(host, f"systemctl reenable {service} && systemctl restart {service}",
-                   what=f"restarting {service}", timeout=240)
+        remote.run(host, f"systemctl restart {service}", what=f"restarting {service}",
+                   timeout=240)
         return 1
     return 0
 

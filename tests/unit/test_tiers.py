@@ -157,7 +157,7 @@ def test_a_stopped_containerd_gets_a_blocking_start_before_the_images() -> None:
                         active={"minion1": NODE, "minion2": NODE - {"containerd"}})
     assert kube_nodes.apply(lab("seed"), r, kube_nodes.TIER, {}) == 1
     assert r.commands("minion2", r"systemctl (start|restart)|ctr ") == [
-        "systemctl reenable containerd && systemctl start containerd",
+        "systemctl enable containerd && systemctl start containerd",
         "ctr -n k8s.io images ls -q"]
     assert actions(r) == ["start containerd on minion2", "wait nodes"]
 
