@@ -18,13 +18,7 @@ import jinja2
 
 from halab.artifacts import images
 from halab.config import layout
-from halab.config.plan import (
-    APISERVER_PORT,
-    ETCD_CLIENT_PORT,
-    ETCD_PEER_PORT,
-    HostPlan,
-    Plan,
-)
+from halab.config.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HostPlan, Plan
 from halab.home import data_root
 
 SANDBOX_IMAGE = images.PAUSE.ref
