@@ -14,6 +14,9 @@ ETCDCTL_PROFILE = "/etc/profile.d/halab-etcdctl.sh"
 # Kubernetes.
 KUBE_BIN = "/usr/local/bin"
 KUBE_PKI = "/var/lib/kubernetes/pki"
+# The node components' bearer tokens (lb.mode per-node with Pound): kube-apiserver's
+# --token-auth-file.
+KUBE_TOKEN_FILE = f"{KUBE_PKI}/tokens.csv"
 KUBE_CONFIG_DIR = "/etc/kubernetes"
 KUBELET_DIR = "/var/lib/kubelet"
 KUBE_PROXY_DIR = "/var/lib/kube-proxy"

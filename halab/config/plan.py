@@ -74,6 +74,14 @@ class KubePlan:
     flannel_prefix: str
     cluster_domain: str
     api_url: str  # through the LB (or the only master)
+    # What the minions' kubelet and kube-proxy use: api_url, or with lb.mode per-node their own
+    # proxy on loopback; and what the masters' controller-manager, scheduler and admin kubectl
+    # use: api_url, or with per-node their own apiserver (they die with it anyway).
+    node_api_url: str
+    master_api_url: str
+    # Node components authenticate with bearer tokens (--token-auth-file) instead of client
+    # certificates: with per-node Pound, which terminates TLS, certificates cannot pass.
+    node_tokens: bool
     # kube-apiserver's --etcd-servers: its own master's member over loopback ("local"), or
     # every member ("all"); see Kubernetes.etcd_servers.
     etcd_servers: tuple[str, ...]
@@ -107,6 +115,14 @@ class Plan:
     vip: str | None = None
     # What runs the hosts: VMs (Vagrant + libvirt) or system containers (systemd-nspawn).
     provider: ProviderName = "vm"
+    # "central" or "per-node" (Topology.lb.mode): with per-node every minion runs lb_kind on
+    # loopback in front of the apiservers.
+    lb_mode: str = "central"
+
+    @property
+    def node_proxies(self) -> tuple[HostPlan, ...]:
+        """The hosts that run an API proxy of their own (lb.mode per-node): the minions."""
+        return self.minions if self.lb_mode == "per-node" and self.kube else ()
 
     @property
     def containers(self) -> bool:
@@ -210,13 +226,18 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
         first_svc = str(nth_ip(svc, 1))
         lb_ips = lb_addresses(topo)
         lease, renew, retry = LEASE_TIMINGS[accel]
+        api_url = f"https://{front}:{APISERVER_PORT}"
+        per_node = topo.lb.mode == "per-node"
+        local = f"https://127.0.0.1:{APISERVER_PORT}"
         kube = KubePlan(
             version=(k.version or versions.KUBERNETES_VERSION).lstrip("v"),
             service_cidr=str(svc), first_service_ip=first_svc,
             dns_service_ip=str(nth_ip(svc, 10)),
             pod_cidr=str(k.pod_cidr), flannel_backend=k.flannel_backend,
             flannel_prefix=layout.FLANNEL_ETCD_PREFIX, cluster_domain=k.cluster_domain,
-            api_url=f"https://{front}:{APISERVER_PORT}",
+            api_url=api_url, node_api_url=local if per_node else api_url,
+            master_api_url=local if per_node else api_url,
+            node_tokens=per_node and topo.lb.kind == "pound",
             etcd_servers=((f"{scheme}://127.0.0.1:{ETCD_CLIENT_PORT}",)
                           if k.etcd_servers == "local" else etcd.member_client_urls),
             etcd_servers_mode=k.etcd_servers,
@@ -235,7 +256,7 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
         domain_prefix=prefix, network_name=f"halab-{topo.name}",
         management_network_name=f"halab-{topo.name}-mgmt",
         hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
-        vip=str(topo.lb.vip) if topo.lb.vip else None, provider=provider,
+        vip=str(topo.lb.vip) if topo.lb.vip else None, provider=provider, lb_mode=topo.lb.mode,
     )
 
 

@@ -56,6 +56,11 @@ class Defaults(_Model):
 
 class LoadBalancer(_Model):
     kind: LBKind = "nginx"
+    # "central": the LB hosts front the apiservers for everyone (seed 002). "per-node": every
+    # minion also runs `kind` on 127.0.0.1 in front of every apiserver and its kubelet and
+    # kube-proxy use it, so no LB host is on the nodes' path (seed 001; kubespray's
+    # loadbalancer_apiserver_localhost). Masters' own components use their own apiserver.
+    mode: Literal["central", "per-node"] = "central"
     # Two or more LB hosts share `vip` with keepalived (VRRP); clients and kubeconfigs use it.
     vip: IPv4Address | None = None
     replicas: StrictInt | None = Field(default=None, ge=1, le=4)
@@ -277,6 +282,20 @@ def _check_lb_pair(doc: _Located, topo: Topology, lbs: list[Host],
                                      "needs an address of its own"))
 
 
+def _check_per_node(doc: _Located, topo: Topology, masters: list[Host], lbs: list[Host],
+                    p: Callable[[Problem], None], warn: Callable[[str], None]) -> None:
+    """lb.mode per-node: an API proxy on every minion, which only a kube lab has. The LB hosts
+    stay, off the nodes' path: etcd's clients and users' kubectl go through them."""
+    if not topo.kubernetes.enabled:
+        p(doc.problem(("lb", "mode"), "per-node puts an API proxy on every minion, in front of "
+                                      "the apiservers; with kubernetes.enabled: false there are "
+                                      "none. Use mode: central, or enable the kube tier"))
+    elif len(masters) == 1:
+        warn(str(doc.problem(("lb", "mode"), "per-node with one master: each minion's proxy has "
+                                             "a single apiserver behind it, so it adds a hop and "
+                                             "no failover; add masters, or use mode: central")))
+
+
 def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], list[str]]:
     """Checks that span fields: names, addresses, quorum, overlaps."""
     problems: list[Problem] = []
@@ -331,13 +350,19 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
         warnings.append(f"{doc.file}: {len(masters)} masters: an even count tolerates no more "
                         f"failures than {len(masters) - 1}; an odd number is better")
     if len(masters) > 1 and not lbs:
+        # With lb.mode per-node too: the nodes then bypass the LB, but etcd's clients (flanneld
+        # aside), users' kubectl and the failover scenario's writes still need one address.
         p(doc.problem(("hosts",), f"{len(masters)} masters but no load balancer: add a host with "
                                   "role: lb so clients survive a master going down"))
     _check_lb_pair(doc, topo, lbs, ips, p)
-    if lbs and topo.lb.kind == "pound" and topo.kubernetes.enabled:
-        warnings.append(f"{doc.file}: lb.kind pound with the kube tier: Pound terminates TLS, so "
-                        "kubelets and kubectl cannot authenticate with their certificates "
-                        "through it; use nginx or haproxy for a kube lab")
+    if topo.lb.mode == "per-node":
+        _check_per_node(doc, topo, masters, lbs, p, warnings.append)
+    elif lbs and topo.lb.kind == "pound" and topo.kubernetes.enabled:
+        p(doc.problem(("lb", "kind"), "pound in front of a kube lab needs lb.mode: per-node: "
+                                      "Pound terminates TLS, so kubelets cannot authenticate "
+                                      "with their certificates through a central Pound; per "
+                                      "node, they use bearer tokens (labs/pound-per-node.yaml). "
+                                      "Or use kind nginx or haproxy"))
 
     etcd = topo.etcd
     if etcd.heartbeat_ms is not None and etcd.election_timeout_ms is not None:

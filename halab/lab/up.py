@@ -84,7 +84,7 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
         rendered = files.render(p, lab.provider.files(p))
         changed = files.write(rendered, lab.dir)
         store = pki.PKIStore(lab.dir / "pki")
-        summary = store.sync(pki.lab_certificates(desired.pki_input(p)))
+        summary = desired.sync_secrets(p, store)
         lab.ssh_config.write_text(lab.provider.ssh_config(p, home.ssh_key_path()))
         labdir.write_state(lab.dir, state)
         ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
@@ -203,8 +203,9 @@ def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: S
     wanted = desired.desired_files(p if kube_on else dataclasses.replace(p, kube=None),
                                    rendered, store)
     if p.kube and not kube_on:  # no kube certificates are read while the tier is skipped
-        wanted = {h: {path: f for path, f in fs.items() if not files.is_kube_file(path)}
-                  for h, fs in wanted.items()}
+        roles = {h.name: h.role for h in p.hosts}
+        wanted = {h: {path: f for path, f in fs.items()
+                      if not files.is_kube_file(path, roles[h])} for h, fs in wanted.items()}
     if kube_on:
         with ui.step("container images"):
             from halab.providers.build import images as imagebuild

@@ -15,8 +15,9 @@ from pathlib import PurePosixPath
 from halab.artifacts import images
 from halab.config import layout
 from halab.config.plan import HostPlan, Plan
+from halab.errors import HalabError
 from halab.facts import kube
-from halab.render import pki
+from halab.render import pki, tokens
 from halab.render.files import Rendered
 
 UNIT_DIR = "/etc/systemd/system/"
@@ -44,6 +45,7 @@ SCHED_KUBECONFIG = f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.kubeconfig"
 KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"
 KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
 PROXY_KUBECONFIG = f"{layout.KUBE_PROXY_DIR}/kubeconfig"
+NODE_PROXY_PEM = f"{layout.POUND_PKI}/kube-apiserver-server.pem"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 FLANNEL_CNI = f"{layout.CNI_BIN_DIR}/flannel"
 
@@ -99,7 +101,28 @@ def pki_input(plan: Plan) -> pki.LabPKIInput:
         service_first_ip=plan.kube.first_service_ip if plan.kube else "10.32.0.1",
         cluster_domain=plan.kube.cluster_domain if plan.kube else "cluster.local",
         kube_enabled=plan.kube is not None,
+        node_proxy_tls=plan.kube is not None and plan.kube.node_tokens,
     )
+
+
+def sync_secrets(plan: Plan, store: pki.PKIStore) -> pki.PKISummary:
+    """Create or keep the lab's keys, certificates and (with per-node Pound) node tokens."""
+    lab = pki_input(plan)
+    summary = store.sync(pki.lab_certificates(lab))
+    if plan.kube and plan.kube.node_tokens:
+        tokens.sync(store, pki.node_identities(lab))
+    return summary
+
+
+def _node_tokens(plan: Plan, store: pki.PKIStore) -> dict[str, str] | None:
+    if plan.kube is None or not plan.kube.node_tokens:
+        return None
+    found = tokens.read(store)
+    missing = set(pki.node_identities(pki_input(plan))) - set(found)
+    if missing:
+        raise HalabError(f"no bearer token for {', '.join(sorted(missing))} in "
+                         f"{store.directory / tokens.FILE}", "run `halab up` to create them")
+    return found
 
 
 def _secret(content: bytes, owner: str = "root", group: str = "root", mode: int = 0o600
@@ -112,7 +135,9 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
     """Every managed file on every host: rendered configs plus the certificates they name."""
     out: dict[str, dict[str, FileSpec]] = {}
     tls = plan.etcd.tls
-    kubeconfigs = (pki.lab_kubeconfigs(pki_input(plan), store, plan.kube.api_url)
+    node_tokens = _node_tokens(plan, store)
+    kubeconfigs = (pki.lab_kubeconfigs(pki_input(plan), store, plan.kube.master_api_url,
+                                       plan.kube.node_api_url, node_tokens)
                    if plan.kube else {})
     if tls:
         ca = store.read_cert_pem(pki.ETCD_CA)
@@ -145,6 +170,14 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
                 files[f"{layout.POUND_PKI}/etcd-ca.crt"] = FileSpec(ca)
         if plan.kube:
             files.update(_kube_files(plan, host, store, kubeconfigs))
+            if host.role == "master" and node_tokens:
+                files[layout.KUBE_TOKEN_FILE] = _secret(tokens.auth_file(
+                    node_tokens, pki.node_identities(pki_input(plan))).encode())
+            if host in plan.node_proxies and plan.lb_kind == "pound":
+                # Pound serves the API on loopback with its own certificate (the lab's kube CA
+                # signs it for 127.0.0.1, so kubelets verify it as they would an apiserver).
+                pem = store.read_cert_pem(pki.NODE_PROXY) + store.read_key_pem(pki.NODE_PROXY)
+                files[NODE_PROXY_PEM] = _secret(pem, group="www-data", mode=0o640)
         out[host.name] = files
     return out
 

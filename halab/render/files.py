@@ -59,9 +59,13 @@ MINION_KUBE_FILES = [
 KUBE_PATHS = frozenset(path for path, _ in MASTER_KUBE_FILES + MINION_KUBE_FILES)
 
 
-def is_kube_file(path: str) -> bool:
-    """Files only the kube tier uses (left off the VMs while that tier is skipped)."""
-    return path in KUBE_PATHS
+def is_kube_file(path: str, role: str = "") -> bool:
+    """Files only the kube tier uses (left off the hosts while that tier is skipped): on a
+    minion, the API proxy of lb.mode per-node too."""
+    return path in KUBE_PATHS or (role == "minion" and path in NODE_PROXY_PATHS)
+
+
+NODE_PROXY_PATHS = frozenset(path for path, _ in LB_CONFIG.values())
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class LBService:
     name: str
     port: int
     tls: bool
+    # Where it listens: every address on an LB host, loopback for a minion's own API proxy.
+    address: str = "0.0.0.0"
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,18 @@ def environment() -> jinja2.Environment:
 
 
 def lb_services(plan: Plan) -> list[LBService]:
+    """The ports the LB hosts forward. A Pound LB host forwards etcd only: through it, every
+    client would reach the apiservers as Pound's certificate (a kube lab puts Pound on the
+    minions instead, with lb.mode per-node)."""
     services = [LBService("etcd", ETCD_CLIENT_PORT, plan.etcd.tls)]
-    if plan.kube:
+    if plan.kube and plan.lb_kind != "pound":
         services.append(LBService("kube-apiserver", APISERVER_PORT, True))
     return services
+
+
+def node_proxy_services() -> list[LBService]:
+    """A minion's own API proxy (lb.mode per-node): the apiservers only, on loopback."""
+    return [LBService("kube-apiserver", APISERVER_PORT, True, address="127.0.0.1")]
 
 
 def flannel_etcd_endpoints(plan: Plan) -> str:
@@ -120,6 +134,8 @@ def _files_for(host: HostPlan, plan: Plan) -> list[tuple[str, str]]:
         files += MASTER_FILES + (MASTER_KUBE_FILES if plan.kube else [])
     elif host.role == "minion" and plan.kube:
         files += MINION_KUBE_FILES
+        if host in plan.node_proxies:
+            files.append(LB_CONFIG[plan.lb_kind])
     elif host.role == "lb":
         files.append(LB_CONFIG[plan.lb_kind])
         if plan.vip:
@@ -163,7 +179,9 @@ def render(plan: Plan, lab_files: dict[str, str] | None = None) -> Rendered:
     base = context(plan)
     hosts: dict[str, dict[str, str]] = {}
     for host in plan.hosts:
-        ctx = {**base, "host": host}
+        ctx = {**base, "host": host, "node_proxy": host in plan.node_proxies}
+        if ctx["node_proxy"]:
+            ctx["services"] = node_proxy_services()
         if host.role == "lb" and plan.vip:
             ctx["vrrp"] = vrrp(plan, host)
         hosts[host.name] = {path: env.get_template(tpl).render(ctx)

@@ -260,10 +260,14 @@ class LabPKIInput:
     service_first_ip: str = "10.32.0.1"
     cluster_domain: str = "cluster.local"
     kube_enabled: bool = True
+    # lb.mode per-node with Pound: Pound on each minion serves the API on loopback with a
+    # certificate of its own (it terminates TLS).
+    node_proxy_tls: bool = False
 
 
 ETCD_CA, KUBE_CA, FRONT_PROXY_CA = "etcd-ca", "kubernetes-ca", "front-proxy-ca"
 SERVICE_ACCOUNT = "kubernetes/service-account"
+NODE_PROXY = "kubernetes/node-proxy"
 
 
 def lab_certificates(lab: LabPKIInput) -> list[CertRequest]:
@@ -314,6 +318,10 @@ def lab_certificates(lab: LabPKIInput) -> list[CertRequest]:
         kubelet = CertSpec(f"system:node:{name}", organizations=("system:nodes",),
                            dns_sans=(name,), ip_sans=(ip,), server=True, client=True)
         reqs.append(_cert(f"kubernetes/kubelet-{name}", KUBE_CA, kubelet))
+    if lab.node_proxy_tls:
+        local = CertSpec("halab-node-proxy", dns_sans=("localhost",), ip_sans=("127.0.0.1",),
+                         server=True)
+        reqs.append(_cert(NODE_PROXY, KUBE_CA, local))
     front = CertSpec("front-proxy-client", client=True)
     reqs.append(_cert("front-proxy/client", FRONT_PROXY_CA, front))
     reqs.append(CertRequest(SERVICE_ACCOUNT, "keypair", key_kind="rsa"))
@@ -448,6 +456,10 @@ class PKIStore:
         self._write(path, cert_to_pem(cert), 0o644)
         return ("reissued" if existed else "created"), reason, cert
 
+    def save(self, name: str, data: bytes, mode: int = 0o600) -> None:
+        """Another secret kept with the PKI (`tokens.yaml`), written the same atomic way."""
+        self._write(self.directory / name, data, mode)
+
     def _read(self, path: Path) -> bytes:
         try:
             return path.read_bytes()
@@ -488,18 +500,21 @@ def kubeconfig(
     server_url: str,
     ca_pem: bytes | str,
     user: str,
-    client_cert_pem: bytes | str,
-    client_key_pem: bytes | str,
+    client_cert_pem: bytes | str = b"",
+    client_key_pem: bytes | str = b"",
+    token: str | None = None,
 ) -> str:
-    """A self-contained kubeconfig (credentials embedded), so it can be copied anywhere alone."""
+    """A self-contained kubeconfig (credentials embedded), so it can be copied anywhere alone.
+    With `token`, the user is a bearer token instead of a client certificate."""
+    creds = ({"token": token} if token is not None else {
+        "client-certificate-data": _b64(client_cert_pem),
+        "client-key-data": _b64(client_key_pem)})
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster_name, "cluster": {
             "certificate-authority-data": _b64(ca_pem), "server": server_url}}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": _b64(client_cert_pem),
-            "client-key-data": _b64(client_key_pem)}}],
+        "users": [{"name": user, "user": creds}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
         "current-context": cluster_name,
         "preferences": {},
@@ -507,21 +522,38 @@ def kubeconfig(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def lab_kubeconfigs(lab: LabPKIInput, store: PKIStore, server_url: str) -> dict[str, str]:
+def node_identities(lab: LabPKIInput) -> dict[str, tuple[str, str]]:
+    """The node components' identities, {kubeconfig name: (user, group)}: the same a client
+    certificate gives them (CN, O), so the Node authorizer, NodeRestriction and the default
+    RBAC bindings treat a token exactly as the certificate."""
+    out = {"kube-proxy": ("system:kube-proxy", "system:node-proxier")}
+    out.update({f"kubelet-{m}": (f"system:node:{m}", "system:nodes") for m, _ in lab.minions})
+    return out
+
+
+def lab_kubeconfigs(lab: LabPKIInput, store: PKIStore, master_url: str,
+                    node_url: str | None = None, tokens: dict[str, str] | None = None
+                    ) -> dict[str, str]:
     """Kubeconfigs for admin, the control-plane clients and each kubelet, read from `store`.
 
-    Keys: admin, kube-controller-manager, kube-scheduler, kube-proxy, kubelet-<minion>.
+    Keys: admin, kube-controller-manager, kube-scheduler, kube-proxy, kubelet-<minion>. The
+    node ones (kube-proxy, kubelets) use `node_url` (default: `master_url`) and, where `tokens`
+    has their name, a bearer token instead of their certificate.
     """
     if not lab.kube_enabled:
         return {}
     ca_pem = store.read_cert_pem(KUBE_CA)
-    names = ["admin", "kube-controller-manager", "kube-scheduler", "kube-proxy"]
-    names += [f"kubelet-{m}" for m, _ in lab.minions]
+    nodes = node_identities(lab)
     out = {}
-    for name in names:
+    for name in ["admin", "kube-controller-manager", "kube-scheduler", *nodes]:
+        url = (node_url or master_url) if name in nodes else master_url
+        if tokens and name in tokens:
+            out[name] = kubeconfig(lab.lab_name, url, ca_pem, nodes[name][0],
+                                   token=tokens[name])
+            continue
         cert_pem = store.read_cert_pem(f"kubernetes/{name}")
         user = _common_name(cert_from_pem(cert_pem))
-        out[name] = kubeconfig(lab.lab_name, server_url, ca_pem, user, cert_pem,
+        out[name] = kubeconfig(lab.lab_name, url, ca_pem, user, cert_pem,
                                store.read_key_pem(f"kubernetes/{name}"))
     return out
 

@@ -1,5 +1,6 @@
-"""The kube nodes on the minions: containerd with the lab's images, flanneld, kubelet and
-kube-proxy, then every minion registered and Ready."""
+"""The kube nodes on the minions: with lb.mode per-node their own API proxy first, then
+containerd with the lab's images, flanneld, kubelet and kube-proxy, then every minion
+registered and Ready."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from halab.render.desired import (
     PROXY_KUBECONFIG,
     kube_bin,
 )
+from halab.tiers import lb
 from halab.tiers.base import Tier, ensure, unit
 
 NODES_TIMEOUT = 420
@@ -37,7 +39,12 @@ TIER = Tier(
 
 
 def tier(plan: Plan) -> Tier:
-    return TIER
+    """TIER, and with lb.mode per-node the minions' API proxy (the LB kind), started first."""
+    if not plan.node_proxies:
+        return TIER
+    kind = plan.lb_kind
+    return Tier(TIER.name, TIER.role, (kind, *TIER.services),
+                {kind: lb.SERVICES[kind], **TIER.triggers})
 
 
 def import_images(remote: Remote, host: str, changed: list[str]) -> int:
@@ -63,7 +70,10 @@ def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]])
                       f"modprobe -a overlay br_netfilter; }} && "
                       f"/usr/lib/systemd/systemd-sysctl {layout.NODE_SYSCTL}",
                    what="loading overlay and br_netfilter, setting sysctls")
-        n = ensure(remote, m, "containerd", "containerd" in restart, block=True)
+        n = 0
+        if plan.node_proxies:  # before kubelet and kube-proxy, which talk through it
+            n += ensure(remote, m, plan.lb_kind, plan.lb_kind in restart, block=True)
+        n += ensure(remote, m, "containerd", "containerd" in restart, block=True)
         n += import_images(remote, m, changed.get(m, []))
         # flanneld is Type=notify: a blocking start returns once it holds a subnet lease.
         n += ensure(remote, m, "flanneld", "flanneld" in restart, block=True)

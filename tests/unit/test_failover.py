@@ -157,16 +157,27 @@ def test_prefix_end_is_etcds_prefix_rule() -> None:
 
 @pytest.mark.parametrize("kind", ["nginx", "pound", "haproxy"])
 def test_lb_config_names_exactly_the_masters(kind: str) -> None:
-    topo = load(ROOT / "labs" / "seed.yaml").topology
-    topo = topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind})})
-    p = plan.build(topo)
-    rendered = render.render(p)
-    lb = p.lb
-    assert lb is not None
-    text = next(c for path, c in rendered.hosts[lb.name].items()
-                if path.endswith((".conf", ".cfg")) and kind[:3] in path)
-    want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
-    assert len(want) == 6 and lbconfig.backends(kind, text) == want
+    """A Pound LB host forwards etcd only (a kube lab with Pound is per-node); the others both
+    ports. Each minion's own proxy (per-node) forwards the apiservers' port."""
+    for mode in ("central", "per-node"):
+        if kind == "pound" and mode == "central":
+            continue  # refused with the kube tier (tests/unit/test_topology.py)
+        topo = load(ROOT / "labs" / "seed.yaml").topology
+        topo = topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind,
+                                                                       "mode": mode})})
+        p = plan.build(topo)
+        rendered = render.render(p)
+        assert p.lb is not None
+
+        def config(host: str) -> str:
+            return next(c for path, c in rendered.hosts[host].items()
+                        if path.endswith((".conf", ".cfg")) and kind[:3] in path)
+        want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
+        assert len(want) == (3 if kind == "pound" else 6)
+        assert lbconfig.backends(kind, config(p.lb.name)) == want
+        assert len(p.node_proxies) == (2 if mode == "per-node" else 0)
+        for node in p.node_proxies:
+            assert lbconfig.backends(kind, config(node.name)) == {(m.ip, 6443) for m in p.masters}
 
 
 # ── scenario verdicts ───────────────────────────────────────────────────────────────────────

@@ -45,12 +45,21 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
         "name": draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)),
         "network": {"subnet": f"192.168.{third}.0/24",
                     "management": f"192.168.{third + 100}.0/24"},
-        "lb": {"kind": draw(st.sampled_from(["nginx", "pound", "haproxy"]))},
+        "lb": _lb(draw(st.sampled_from(["nginx", "pound", "haproxy"])), kube,
+                  draw(st.booleans())),
         "etcd": {"tls": draw(st.booleans())},
         "kubernetes": {"enabled": kube,
                        "flannel_backend": draw(st.sampled_from(["vxlan", "host-gw"]))},
         "hosts": hosts,
     }
+
+
+def _lb(kind: str, kube: bool, per_node: bool) -> dict[str, str]:
+    """A valid lb section: Pound in front of a kube lab is per-node (a central one is refused),
+    and per-node needs the kube tier."""
+    if kube and (per_node or kind == "pound"):
+        return {"kind": kind, "mode": "per-node"}
+    return {"kind": kind}
 
 
 def _mutations(topo: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -89,15 +89,52 @@ def test_even_master_count_above_two_warns() -> None:
     assert len(loaded.warnings) == 1 and "4 masters" in loaded.warnings[0]
 
 
-def test_pound_in_front_of_a_kube_lab_warns() -> None:
-    text = ("name: pk\nnetwork: {subnet: 192.168.33.0/24}\nlb: {kind: pound}\nhosts:\n"
-            "  - {name: lb1, role: lb, ip: 192.168.33.11}\n"
+POUND_KUBE = ("name: pk\nnetwork: {subnet: 192.168.33.0/24}\nlb: {kind: pound}\nhosts:\n"
+              "  - {name: lb1, role: lb, ip: 192.168.33.11}\n"
+              "  - {name: master1, role: master, ip: 192.168.33.21}\n"
+              "  - {name: master2, role: master, ip: 192.168.33.22}\n"
+              "  - {name: master3, role: master, ip: 192.168.33.23}\n"
+              "  - {name: minion1, role: minion, ip: 192.168.33.31}\n")
+
+
+def test_a_central_pound_in_front_of_a_kube_lab_is_refused_with_the_way_out() -> None:
+    with pytest.raises(TopologyError) as exc:
+        loads(POUND_KUBE, "pk.yaml")
+    [problem] = exc.value.problems
+    assert (problem.line, problem.field) == (3, "lb.kind")
+    assert "lb.mode: per-node" in problem.message and "Pound terminates TLS" in problem.message
+    off = loads(POUND_KUBE.replace("hosts:", "kubernetes: {enabled: false}\nhosts:"), "pk.yaml")
+    assert not any("Pound" in w for w in off.warnings)
+
+
+def test_per_node_pound_is_accepted_and_the_default_mode_is_central() -> None:
+    loaded = loads(POUND_KUBE.replace("{kind: pound}", "{kind: pound, mode: per-node}"))
+    assert loaded.topology.lb.mode == "per-node" and loaded.warnings == []
+    assert loads(POUND_KUBE.replace("pound", "nginx")).topology.lb.mode == "central"
+
+
+def test_per_node_needs_the_kube_tier() -> None:
+    text = POUND_KUBE.replace("{kind: pound}", "{kind: nginx, mode: per-node}").replace(
+        "hosts:", "kubernetes: {enabled: false}\nhosts:")
+    with pytest.raises(TopologyError) as exc:
+        loads(text, "pn.yaml")
+    assert any(p.field == "lb.mode" and "kubernetes.enabled: false" in p.message
+               for p in exc.value.problems)
+
+
+def test_per_node_with_one_master_warns_that_it_adds_only_a_hop() -> None:
+    text = ("name: one\nnetwork: {subnet: 192.168.33.0/24}\nlb: {mode: per-node}\nhosts:\n"
             "  - {name: master1, role: master, ip: 192.168.33.21}\n"
             "  - {name: minion1, role: minion, ip: 192.168.33.31}\n")
-    loaded = loads(text, "pk.yaml")
-    assert len(loaded.warnings) == 1 and "Pound terminates TLS" in loaded.warnings[0]
-    off = loads(text.replace("hosts:", "kubernetes: {enabled: false}\nhosts:"), "pk.yaml")
-    assert not any("Pound" in w for w in off.warnings)
+    [warning] = loads(text, "one.yaml").warnings
+    assert "one.yaml:3" in warning and "no failover" in warning
+
+
+def test_an_unknown_lb_mode_names_the_choices() -> None:
+    with pytest.raises(TopologyError) as exc:
+        loads(POUND_KUBE.replace("{kind: pound}", "{kind: nginx, mode: local}"), "m.yaml")
+    [problem] = exc.value.problems
+    assert problem.field == "lb.mode" and "per-node" in problem.message
 
 
 def test_a_minion_with_the_kube_tier_off_warns_with_its_line() -> None:
