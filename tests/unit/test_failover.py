@@ -169,7 +169,7 @@ def test_lb_config_names_exactly_the_masters(kind: str) -> None:
         rendered = render.render(p)
         assert p.lb is not None
 
-        def config(host: str) -> str:
+        def config(host: str, rendered: render.Rendered = rendered) -> str:
             return next(c for path, c in rendered.hosts[host].items()
                         if path.endswith((".conf", ".cfg")) and kind[:3] in path)
         want = {(m.ip, s.port) for m in p.masters for s in render.lb_services(p)}
