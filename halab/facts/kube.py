@@ -66,15 +66,24 @@ def parse_lease_holders(text: str) -> dict[str, str]:
     return out
 
 
+NODE_LEASE_NS = "kube-node-lease"
+
+
 def parse_lease_records(text: str) -> dict[str, tuple[str, str]]:
     """Lease name → (holder host, renewTime): the renewal time changes at every renewal, so a
-    watcher sees when the holder last renewed (and a release, whose holder is empty)."""
+    watcher sees when the holder last renewed (and a release, whose holder is empty). A node's
+    lease (namespace kube-node-lease, renewed by its kubelet) is keyed `node_lease(name)`."""
     out = {}
     for item in json.loads(text or "{}").get("items", []):
-        spec = item.get("spec", {})
-        out[item["metadata"]["name"]] = (holder_host(spec.get("holderIdentity") or ""),
-                                         spec.get("renewTime") or "")
+        spec, meta = item.get("spec", {}), item["metadata"]
+        name = (node_lease(meta["name"]) if meta.get("namespace") == NODE_LEASE_NS
+                else meta["name"])
+        out[name] = (holder_host(spec.get("holderIdentity") or ""), spec.get("renewTime") or "")
     return out
+
+
+def node_lease(node: str) -> str:
+    return f"{NODE_LEASE_NS}/{node}"
 
 
 def holder_host(identity: str) -> str:

@@ -7,6 +7,7 @@ the verdicts the failover scenario asserts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -117,6 +118,7 @@ class LeasePoll:
     started: float
     finished: float
     leases: dict[str, tuple[str, str]] | None
+    wall: float = 0.0  # the finish on the wall clock (renewTimes are wall-clock times)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,23 @@ def holder_moved(polls: Sequence[LeasePoll], lease: str, old_host: str, since: f
         if record != previous:
             last_change, previous = p.finished, record
     return None
+
+
+def renewal_gap(polls: Sequence[LeasePoll], lease: str) -> float | None:
+    """The longest time between two renewals of `lease` that the polls saw, counting the time
+    from the last one seen to the last poll: with a node's lease, the longest time its kubelet
+    could not reach the API (it renews every 10 s). None when no renewal was seen at all."""
+    seen = sorted({_wall(p.leases[lease][1]) for p in polls
+                   if p.leases and p.leases.get(lease, ("", ""))[1]})
+    if not seen:
+        return None
+    end = max((p.wall for p in polls), default=seen[-1])
+    marks = [*seen, max(end, seen[-1])]
+    return max(b - a for a, b in zip(marks, marks[1:], strict=False))
+
+
+def _wall(rfc3339: str) -> float:
+    return dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def call_log(polls: Sequence[LeasePoll], started: float, stopped: float) -> WriteLog:

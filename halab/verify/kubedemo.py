@@ -44,7 +44,7 @@ class LeaseWatcher(threading.Thread):
                 leases: dict[str, tuple[str, str]] | None = self.probe.leases(self.via, "5s")
             except RemoteError:
                 leases = None
-            self.polls.append(LeasePoll(t0, time.monotonic(), leases))
+            self.polls.append(LeasePoll(t0, time.monotonic(), leases, time.time()))
             self._done.wait(max(0.0, LEASE_POLL - (time.monotonic() - t0)))
         self.stopped = time.monotonic()
 
@@ -77,10 +77,11 @@ class KubeProbe:
                                timeout=60).stdout
 
     def leases(self, via: str, timeout: str = "20s") -> dict[str, tuple[str, str]]:
-        """Lease → (the host holding it, `""` when nobody does; its last renewal time)."""
-        found = kube.parse_lease_records(
-            self.kubectl(via, "-n kube-system get leases -o json", timeout))
-        return {lease: found.get(lease, ("", "")) for lease in kube.LEASES}
+        """Lease → (the host holding it, `""` when nobody does; its last renewal time): the
+        controller-manager's and scheduler's, and each minion's node lease (its kubelet's)."""
+        found = kube.parse_lease_records(self.kubectl(via, "get leases -A -o json", timeout))
+        names = [*kube.LEASES, *(kube.node_lease(m.name) for m in self.plan.minions)]
+        return {lease: found.get(lease, ("", "")) for lease in names}
 
     def holders(self, via: str) -> dict[str, str]:
         return {lease: holder for lease, (holder, _) in self.leases(via).items()}

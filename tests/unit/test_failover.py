@@ -3,6 +3,7 @@ parsing of real etcdctl and JSON-gateway output recorded from a lab (tests/unit/
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 
 from halab.config import plan
 from halab.config.topology import load
-from halab.facts import etcd
+from halab.facts import etcd, kube
 from halab.render import files as render
 from halab.render import lbconfig
+from halab.verify import figures
 from halab.verify import figures as failover
 from halab.verify.figures import LeasePoll, Sample, Write, WriteLog
 
@@ -277,8 +279,8 @@ def test_the_kube_verdicts_hold_for_a_good_run() -> None:
 
     polls = [poll(t, "master1" if t < 30 else "master3", renewed=min(t, 12))
              for t in range(0, 60, 2)]
-    verdicts = scenario.judge_kube_halt(kube_halt(polls))
-    assert [v.ok for v in verdicts] == [True, True, True]
+    verdicts = scenario.judge_kube_halt(kube_halt(polls), [])
+    assert [v.ok for v in verdicts] == [True, True, True, True]
     assert verdicts[0].detail == "master3 after 18.0s"  # the scheduler's lease did not move
     assert "30 of 30 calls answered" in verdicts[2].detail
 
@@ -288,10 +290,11 @@ def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> N
 
     late = [poll(t, "master1" if t < 50 else "master3", renewed=min(t, 12))
             for t in range(0, 60, 2)]
-    assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None))] == [False, False, True]
+    assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None), [])] == \
+        [False, False, True, True]
     dead = [poll(t, "master1" if t < 12 else None) for t in range(0, 60, 2)]
-    verdicts = scenario.judge_kube_halt(kube_halt(dead))
-    assert [v.ok for v in verdicts] == [False, True, False]
+    verdicts = scenario.judge_kube_halt(kube_halt(dead), [])
+    assert [v.ok for v in verdicts] == [False, True, False, True]
     assert verdicts[0].detail == "none seen" and "longest gap" in verdicts[2].detail
 
 
@@ -304,3 +307,47 @@ def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.Capture
     assert "--junit FILE" in out
     assert "--scenario {failover,cold-restart,lb,partition,slow-zone,quorum-loss}" in out
     assert "2 × the election" in out
+
+
+# ── each kubelet's API gap, from its node lease's renewals ─────────────────────────────────
+
+T0 = 1_800_000_000.0  # a wall-clock time
+
+
+def node_poll(t: float, renewals: dict[str, float] | None) -> LeasePoll:
+    """A poll at T0 + t seeing each minion's last node-lease renewal at T0 + renewals[m]."""
+    def rfc3339(x: float) -> str:
+        return dt.datetime.fromtimestamp(T0 + x, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    leases = None if renewals is None else {
+        kube.node_lease(m): (m, rfc3339(r)) for m, r in renewals.items()}
+    return LeasePoll(t, t + 0.5, leases, T0 + t + 0.5)
+
+
+def test_a_kubelets_api_gap_is_the_longest_time_between_renewals_seen() -> None:
+    # minion1 renews every 10 s but misses two; minion2 never misses. A failed poll sees nothing.
+    polls = [node_poll(t, {"minion1": r1, "minion2": (t // 10) * 10})
+             for t, r1 in [(1, 0), (5, 0), (11, 10), (25, 10), (31, 10), (41, 40), (52, 50)]]
+    polls.insert(3, node_poll(20, None))
+    assert figures.renewal_gap(polls, kube.node_lease("minion1")) == pytest.approx(30.0)
+    assert figures.renewal_gap(polls, kube.node_lease("minion2")) == pytest.approx(10.0)
+    assert figures.renewal_gap(polls, kube.node_lease("minion3")) is None
+
+
+def test_a_kubelet_that_stopped_renewing_counts_until_the_last_poll() -> None:
+    polls = [node_poll(t, {"minion1": min(t // 10 * 10, 10)}) for t in range(0, 70, 5)]
+    assert figures.renewal_gap(polls, kube.node_lease("minion1")) == pytest.approx(55.5)
+
+
+def test_the_api_gap_verdict_fails_past_the_node_lease() -> None:
+    from halab.verify.scenarios import failover as scenario
+
+    polls = [poll(t, "master1" if t < 30 else "master3", renewed=min(t, 12))
+             for t in range(0, 60, 2)]
+    ok = [node_poll(t, {"minion1": (t // 10) * 10}) for t in range(0, 60, 2)]
+    late = [node_poll(t, {"minion1": 0 if t < 50 else 50}) for t in range(0, 60, 2)]
+    for node_polls, passed in [(ok, True), (late, False)]:
+        merged = [LeasePoll(p.started, p.finished, {**p.leases, **n.leases}, n.wall)
+                  for p, n in zip(polls, node_polls, strict=True)]
+        verdict = scenario.judge_kube_halt(kube_halt(merged), ["minion1"])[-1]
+        assert verdict.ok is passed and "node lease" in verdict.title
+        assert verdict.detail == ("minion1 10.0s" if passed else "minion1 50.0s")

@@ -3,7 +3,8 @@
 The verdicts are the issues': a new etcd leader within 2 × the election timeout, no
 acknowledged write lost, a healthy cluster without the halted member, and all members healthy
 after restart. With the kube tier the halted master is the lease holder, and the verdicts add a
-new lease holder in time, a Deployment scheduled while it is down, and kubectl through the LB.
+new lease holder in time, a Deployment scheduled while it is down, kubectl through the LB, and
+each minion's longest gap between its kubelet's node-lease renewals (its API gap).
 """
 
 from __future__ import annotations
@@ -16,11 +17,22 @@ from pathlib import Path
 from halab import ui
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
+from halab.facts.kube import node_lease
 from halab.verify import demo, kubedemo
-from halab.verify.figures import LeaseMove, LeasePoll, WriteLog, call_log, holder_moved
+from halab.verify.figures import (
+    LeaseMove,
+    LeasePoll,
+    WriteLog,
+    call_log,
+    holder_moved,
+    renewal_gap,
+)
 
 KUBECTL_GAP_LIMIT = 30.0  # seconds without an answer to kubectl through the LB
 LEASE_MARGIN = 10.0  # seconds on top of lease duration + retry period: polling and the halt
+# kubelet's nodeLeaseDurationSeconds (the default): a kubelet that cannot renew its node lease
+# for longer loses it, and its node goes NotReady.
+NODE_LEASE_S = 40
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,14 @@ class KubeHalt:
     def calls(self) -> WriteLog:
         return call_log(self.polls, self.polls_started, self.polls_stopped)
 
+    def api_gaps(self, minions: list[str]) -> dict[str, float | None]:
+        """Per minion, the longest time between its kubelet's node-lease renewals: how long it
+        could not reach the API (through its own proxy with lb.mode per-node)."""
+        return {m: renewal_gap(self.polls, node_lease(m)) for m in minions}
 
-def judge_kube_halt(k: KubeHalt) -> list[Verdict]:
+
+def judge_kube_halt(k: KubeHalt, minions: list[str], kubectl_via: str = "through the LB"
+                    ) -> list[Verdict]:
     out = []
     for lease, move in k.moved().items():
         out.append(Verdict(f"a new {lease} lease holder within {k.lease_limit_s:.0f}s of the "
@@ -105,10 +123,16 @@ def judge_kube_halt(k: KubeHalt) -> list[Verdict]:
     answered = len(calls.acked())
     gap = calls.longest_gap()
     last_ok = bool(calls.writes) and calls.writes[-1].acked
-    out.append(Verdict(f"kubectl through the LB keeps working (no gap over {KUBECTL_GAP_LIMIT}s)",
+    out.append(Verdict(f"kubectl {kubectl_via} keeps working (no gap over {KUBECTL_GAP_LIMIT}s)",
                        last_ok and gap <= KUBECTL_GAP_LIMIT,
                        f"{answered} of {len(calls.writes)} calls answered, longest gap "
                        f"{gap:.1f}s"))
+    gaps = k.api_gaps(minions)
+    out.append(Verdict(f"every kubelet reached the API within its node lease ({NODE_LEASE_S}s "
+                       "between renewals)",
+                       all(g is not None and g <= NODE_LEASE_S for g in gaps.values()),
+                       ", ".join(f"{m} {g:.1f}s" if g is not None else f"{m} never seen"
+                                 for m, g in gaps.items())))
     return out
 
 
@@ -170,6 +194,11 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     kube.delete(via, kubedemo.NEXT)
     report.polls = watcher.finish()
     report.polls_stopped = watcher.stopped
+    gaps = report.api_gaps([m.name for m in plan.minions])
+    ui.info("  API gap per minion (longest time between its kubelet's node-lease renewals, "
+            "every 10s when all is well): " + ", ".join(
+                f"{m} {g:.1f}s" if g is not None else f"{m} no renewal seen"
+                for m, g in gaps.items()))
     return report
 
 
@@ -209,7 +238,9 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
     if kube and watcher:
         try:
             kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
-            verdicts += judge_kube_halt(kube_report)
+            via = ("through the LB" if plan.kube and plan.kube.master_api_url ==
+                   plan.kube.api_url else "on a running master")
+            verdicts += judge_kube_halt(kube_report, [m.name for m in plan.minions], via)
         except HalabError as exc:  # still start the master again below
             watcher.finish()
             verdicts.append(Verdict("the kube tier answered while a master was down", False,
@@ -238,5 +269,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         figures |= {"new_lease_holder_s": max(moved) if moved else nan,
                     "web_next_running_s": kube_report.pods.seconds or nan,
                     "kubectl_gap_s": kube_report.calls().longest_gap(),
+                    "node_api_gap_s": max((g for g in kube_report.api_gaps(
+                        [m.name for m in plan.minions]).values() if g is not None), default=nan),
                     "apiserver_back_s": back if back is not None else nan}
     return ok, figures
