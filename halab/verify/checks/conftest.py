@@ -1,7 +1,8 @@
 """Fixtures for `halab verify`: the lab, and a testinfra host per master and per LB.
 
 `halab verify` passes `--halab-lab`; each check that takes `master` runs once per master, each
-that takes `lb` once per load balancer host.
+that takes `lb` once per load balancer host, each that takes `proxied` once per minion with its
+own API proxy (lb.mode per-node; none otherwise, and pytest then skips the check).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lb" in metafunc.fixturenames:
         names = [h.name for h in p.lbs]
         metafunc.parametrize("lb", names, ids=names, indirect=True)
+    if "proxied" in metafunc.fixturenames:  # minions with their own API proxy (per-node)
+        names = [h.name for h in p.node_proxies]
+        metafunc.parametrize("proxied", names, ids=names, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -73,4 +77,9 @@ def master(request: pytest.FixtureRequest, node) -> Node:  # noqa: ANN001
 
 @pytest.fixture
 def lb(request: pytest.FixtureRequest, node) -> Node:  # noqa: ANN001
+    return node(request.param)
+
+
+@pytest.fixture
+def proxied(request: pytest.FixtureRequest, node) -> Node:  # noqa: ANN001
     return node(request.param)
