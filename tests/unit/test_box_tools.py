@@ -39,17 +39,19 @@ def lab_with(kind: str, tls: bool = True) -> plan.Plan:
     return plan.build(topo)
 
 
-def check_in_box(rootfs: Path, p: plan.Plan, conf_path: str, argv: list[str]
-                 ) -> subprocess.CompletedProcess[str]:
-    """Copy the LB host's files (config + certificates) into a scratch dir of the rootfs, with
-    paths rewritten into it, and run the checker there under chroot."""
+def check_in_box(rootfs: Path, p: plan.Plan, conf_path: str, argv: list[str],
+                 host: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Copy a host's files (default: the LB host's; config + certificates) into a scratch dir
+    of the rootfs, with paths rewritten into it, and run the checker there under chroot."""
     scratch = Path(tempfile.mkdtemp(prefix="halab-check-", dir=rootfs / "tmp"))
     inside = "/" + str(scratch.relative_to(rootfs))
     try:
         with tempfile.TemporaryDirectory() as pki_dir:
             store = pki.PKIStore(Path(pki_dir))
-            store.sync(pki.lab_certificates(provision.pki_input(p)))
-            files = provision.desired_files(p, render.render(p), store)[p.lb.name]
+            provision.sync_secrets(p, store)
+            files = provision.desired_files(p, render.render(p), store)[host or p.lb.name]
+            files = {path: spec for path, spec in files.items()
+                     if path == conf_path or path.startswith("/etc/pound/")}
         for path, spec in files.items():
             target = scratch / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,16 @@ def test_pound_check_says_only_that_it_skips_the_ip_san(rootfs: Path) -> None:
     ip_sans = len(p.lbs) + (1 if p.vip else 0)
     assert r.stdout.splitlines() == ["pound: unsupported subjectAltName type encountered: 7"] * \
         ip_sans, r.stdout
+
+
+def test_pound_accepts_every_per_node_config(rootfs: Path) -> None:
+    """labs/pound-per-node.yaml: Pound on each minion (loopback, its own certificate, HTTPS
+    backends without a client certificate) and on lb1 (etcd only)."""
+    p = plan.build(load(ROOT / "labs" / "pound-per-node.yaml").topology)
+    for host in [*p.node_proxies, p.lb]:
+        r = check_in_box(rootfs, p, layout.POUND_CONF, ["/usr/sbin/pound", "-c", "-f", "CONF"],
+                         host.name)
+        assert r.returncode == 0 and r.stderr == "", f"{host.name}: {r.stdout}{r.stderr}"
 
 
 def test_pound_rejects_a_broken_config(rootfs: Path, tmp_path: Path) -> None:
