@@ -64,7 +64,8 @@ def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]])
 
 
 def wait_apiserver(plan: Plan, remote: Remote, timeout: float) -> None:
-    """Until /readyz answers `ok` through the load balancer, from the first master."""
+    """Until /readyz answers `ok` to kubectl on the first master: through the load balancer, or
+    with lb.mode per-node from that master's own apiserver."""
     first = plan.masters[0].name
 
     def ready(why) -> bool | None:
@@ -79,7 +80,9 @@ def wait_apiserver(plan: Plan, remote: Remote, timeout: float) -> None:
     except Timeout as exc:
         raise RemoteError(first, f"waiting {timeout:.0f}s for kube-apiserver /readyz", exc.last,
                           "look at `journalctl -u kube-apiserver` on the masters") from None
-    ui.info(f"  kube-apiserver ready through {plan.kube.api_url}")  # type: ignore[union-attr]
+    ui.info(f"  kube-apiserver ready through "  # type: ignore[union-attr]
+            f"{plan.kube.master_api_url}"
+            + (f" on {first}" if plan.kube.master_api_url != plan.kube.api_url else ""))
 
 
 def lease_holders(plan: Plan, remote: Remote, via: str | None = None) -> dict[str, str]:

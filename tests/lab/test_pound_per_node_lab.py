@@ -61,9 +61,9 @@ def test_verify_passes_with_no_kube_check_skipped(lab_up: dict, tmp_path: Path) 
     assert proc.returncode == 0, proc.stdout
     for check in (r"✓ kube\s+every minion is registered and Ready",
                   r"✓ kube\s+.*the web Service answers a client pod",
-                  r"✓ node_proxy\s+.*reaches an apiserver as the node itself.*\n?.*"
+                  r"✓ proxy\s+.*reaches an apiserver as the node itself.*\n?.*"
                   r"system:node:minion1 \(bearer token through Pound",
-                  r"✓ node_proxy\s+.*an anonymous call"):
+                  r"✓ proxy\s+.*an anonymous call"):
         assert re.search(check, proc.stdout), check
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"

@@ -107,8 +107,7 @@ def test_the_leases_are_held(ctl, record_property) -> None:  # noqa: ANN001
 
 
 def test_kubectl_exec_through_the_lb(ctl, lab: Lab, record_property) -> None:  # noqa: ANN001
-    """kubectl exec works from a master: through the load balancer, or with lb.mode per-node on
-    that master's own apiserver (a Pound LB host forwards etcd only, so it is never on the way)"""
+    """kubectl exec works from a master (through the LB; per-node: its own apiserver)"""
     pods = _wait_running(ctl, "app=web", 2)
     r = ctl(f"-n {workloads.NAMESPACE} exec {pods[0].name} -- /bin/busybox cat /www/index.html",
             check=False)

@@ -14,13 +14,10 @@ CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
           "haproxy": layout.HAPROXY_CONF}
 
 
-@pytest.mark.parametrize("service", ["etcd", "kube-apiserver"])
-def test_it_listens_on_the_forwarded_port(lb, lab: Lab, service: str) -> None:  # noqa: ANN001
-    """it listens on the etcd and apiserver ports"""
-    ports = {s.name: s.port for s in render.lb_services(lab.plan)}
-    if service not in ports:
-        pytest.skip(f"the lab has no kube tier, so the LB forwards no {service} port")
-    port = ports[service]
+def test_it_listens_on_the_forwarded_port(lb, lab: Lab, lb_service: str) -> None:  # noqa: ANN001
+    """it listens on each port it forwards (etcd; the apiservers' with nginx or HAProxy)"""
+    port = {s.name: s.port for s in render.lb_services(lab.plan)}[lb_service]
+    service = lb_service
     listening = [s for s in (f"tcp://0.0.0.0:{port}", f"tcp://{lb.ip}:{port}")
                  if lb.host.socket(s).is_listening]
     assert listening, f"nothing listens on port {port} ({service}) on {lb.name}"

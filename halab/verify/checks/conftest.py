@@ -14,6 +14,7 @@ import testinfra
 
 from halab.lab.context import Lab
 from halab.remote.runner import testinfra_host
+from halab.render.files import lb_services
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +49,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lb" in metafunc.fixturenames:
         names = [h.name for h in p.lbs]
         metafunc.parametrize("lb", names, ids=names, indirect=True)
+    if "lb_service" in metafunc.fixturenames:  # the ports the LB hosts forward
+        names = [s.name for s in lb_services(p)]
+        metafunc.parametrize("lb_service", names, ids=names)
     if "proxied" in metafunc.fixturenames:  # minions with their own API proxy (per-node)
         names = [h.name for h in p.node_proxies]
         metafunc.parametrize("proxied", names, ids=names, indirect=True)
