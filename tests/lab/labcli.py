@@ -105,3 +105,21 @@ def machine_state(name: str) -> str:
 def host(lab: str, name: str) -> testinfra.host.Host:
     """A lab VM over SSH, with the lab's own ssh_config (as `halab ssh` uses it)."""
     return testinfra_host(name, labs_dir() / lab / "ssh_config")
+
+
+def assert_up_changes_nothing(topology: Path) -> None:
+    """Another `halab up` on a healthy lab: exit 0 and "0 changes"."""
+    import re
+
+    proc = halab("up", str(topology))
+    assert proc.returncode == 0, proc.stderr
+    m = re.search(r"is up\S* — (\d+) changes?", proc.stdout)
+    assert m and m.group(1) == "0", proc.stdout
+
+
+def assert_down_leaves_nothing(lab: str) -> None:
+    """`halab down LAB --yes`: no machine, network or disk of the lab, and no lab directory."""
+    proc = halab("down", lab, "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert lab_objects(lab) == []
+    assert not (labs_dir() / lab).exists()

@@ -16,7 +16,14 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
-from labcli import ROOT, halab, host, lab_objects
+from labcli import (
+    ROOT,
+    assert_down_leaves_nothing,
+    assert_up_changes_nothing,
+    halab,
+    host,
+    lab_objects,
+)
 
 from halab.config.layout import KUBE_PKI
 from halab.facts import kube
@@ -68,7 +75,8 @@ def test_verify_passes_with_no_kube_check_skipped(lab_up: dict, tmp_path: Path) 
                   r"✓ kube\s+.*the web Service answers a client pod",
                   r"✓ proxy\s+.*reaches an apiserver as the node itself.*\n?.*"
                   r"system:node:minion1 \(bearer token through Pound",
-                  r"✓ proxy\s+minion1\s+a call without credentials through the node.s proxy is refused"):
+                  r"✓ proxy\s+minion1\s+a call without credentials through the node.s proxy "
+                  r"is refused"):
         assert re.search(check, proc.stdout), check
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"
@@ -160,14 +168,8 @@ def test_what_passes_pound_websocket_exec_and_port_forward_but_not_spdy(lab_up: 
 
 
 def test_second_up_changes_nothing(lab_up: dict) -> None:
-    proc = halab("up", str(TOPOLOGY))
-    assert proc.returncode == 0, proc.stderr
-    m = re.search(r"is up\S* — (\d+) changes?", proc.stdout)
-    assert m and m.group(1) == "0", proc.stdout
+    assert_up_changes_nothing(TOPOLOGY)
 
 
 def test_down_leaves_nothing_of_the_lab(lab_up: dict) -> None:
-    proc = halab("down", LAB, "--yes")
-    assert proc.returncode == 0, proc.stderr
-    assert lab_objects(LAB) == []
-    assert not (labs_dir() / LAB).exists()
+    assert_down_leaves_nothing(LAB)

@@ -16,10 +16,16 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from labcli import ROOT, halab, host, lab_objects
+from labcli import (
+    ROOT,
+    assert_down_leaves_nothing,
+    assert_up_changes_nothing,
+    halab,
+    host,
+    lab_objects,
+)
 
 from halab.facts import kube
-from halab.home import labs_dir
 from halab.lab.context import Lab
 
 pytestmark = [pytest.mark.kube, pytest.mark.lab]
@@ -178,14 +184,8 @@ def test_add_master_joins_etcd_the_lb_and_the_control_plane(lab_up: dict) -> Non
 
 
 def test_second_up_changes_nothing(lab_up: dict) -> None:
-    proc = halab("up", str(TOPOLOGY))
-    assert proc.returncode == 0, proc.stderr
-    m = re.search(r"is up\S* — (\d+) changes?", proc.stdout)
-    assert m and m.group(1) == "0", proc.stdout
+    assert_up_changes_nothing(TOPOLOGY)
 
 
 def test_down_leaves_nothing_of_the_lab(lab_up: dict) -> None:
-    proc = halab("down", LAB, "--yes")
-    assert proc.returncode == 0, proc.stderr
-    assert lab_objects(LAB) == []
-    assert not (labs_dir() / LAB).exists()
+    assert_down_leaves_nothing(LAB)
