@@ -7,6 +7,8 @@ ETCD_ENV = "/etc/default/etcd"
 ETCD_UNIT = "/etc/systemd/system/etcd.service"
 ETCD_DATA_DIR = "/var/lib/etcd/halab"
 ETCD_PKI = "/etc/etcd/pki"
+# etcd's ExecStop: hands the leadership to another member before the stop signal.
+ETCD_HANDOVER = "/usr/local/lib/halab/etcd-handover"
 # A client identity for etcdctl, the LB's health checks and flanneld.
 CLIENT_PKI = "/etc/halab/pki"
 ETCDCTL_PROFILE = "/etc/profile.d/halab-etcdctl.sh"

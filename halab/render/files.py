@@ -33,7 +33,8 @@ LB_CONFIG = {
 COMMON_FILES = [("/etc/hosts", "common/hosts.j2"),
                 (layout.ETCDCTL_PROFILE, "etcd/etcdctl.sh.j2")]
 MASTER_FILES = [(layout.ETCD_ENV, "etcd/etcd.env.j2"),
-                (layout.ETCD_UNIT, "etcd/etcd.service.j2")]
+                (layout.ETCD_UNIT, "etcd/etcd.service.j2"),
+                (layout.ETCD_HANDOVER, "etcd/etcd-handover.j2")]
 MASTER_KUBE_FILES = [
     ("/etc/systemd/system/kube-apiserver.service", "kube-apiserver/kube-apiserver.service.j2"),
     ("/etc/systemd/system/kube-controller-manager.service",
