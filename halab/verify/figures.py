@@ -106,6 +106,10 @@ def leader_change(samples: Sequence[Sample], old_leader_name: str, old_leader: i
                   halt_started: float) -> LeaderChange:
     lost = went_silent(samples, old_leader_name, halt_started)
     seen = new_leader_seen(samples, old_leader, halt_started)
+    if seen and lost is None:
+        # A new leader while the old one still answers: it handed over (etcd's ExecStop on a
+        # graceful halt), however long its host took to get there.
+        lost = seen[0]
     return LeaderChange(lost_at=lost if lost is not None else halt_started,
                         new_at=seen[0] if seen else None, new_leader=seen[1] if seen else None)
 

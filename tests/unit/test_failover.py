@@ -90,6 +90,14 @@ def test_a_handover_before_shutdown_counts_as_zero() -> None:
     assert change.seconds == 0.0
 
 
+def test_a_handover_seen_while_the_old_leader_still_answers_counts_as_zero() -> None:
+    """A graceful halt that took 20 s to reach etcd (the apiserver stopping first), then etcd's
+    ExecStop handed over: the new leader is seen before the old one ever stopped answering."""
+    samples = [Sample(t, "m1", OLD) for t in range(10, 31)] + [Sample(30.5, "m2", NEW)]
+    change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
+    assert change.new_leader == NEW and change.seconds == 0.0
+
+
 def test_no_new_leader_is_none_and_samples_before_the_halt_do_not_count() -> None:
     samples = [Sample(5.0, "m2", NEW), Sample(11.0, "m1", None), Sample(12.0, "m2", OLD)]
     change = failover.leader_change(samples, "m1", OLD, halt_started=10.0)
