@@ -83,11 +83,10 @@ class Kubernetes(_Model):
     pod_cidr: IPv4Network = IPv4Network("10.200.0.0/16")
     flannel_backend: FlannelBackend = "vxlan"
     cluster_domain: str = "cluster.local"
-    # Where each kube-apiserver finds etcd: "all", every member (round-robin), or "local", the
-    # member on its own master over loopback (kubeadm's stacked etcd: a third of the connections).
-    # "all" stays the default until a graceful halt of a master is as clean with "local"
-    # (docs/topology.md, issue 15).
-    etcd_servers: Literal["local", "all"] = "all"
+    # Where each kube-apiserver finds etcd: "local", the member on its own master over loopback
+    # (kubeadm's stacked etcd: a third of the connections), or "all", every member
+    # (round-robin). See docs/topology.md for the trade-off and its figures.
+    etcd_servers: Literal["local", "all"] = "local"
 
 
 class Host(_Model):

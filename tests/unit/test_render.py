@@ -96,13 +96,16 @@ def with_etcd_servers(mode: str) -> render.Rendered:
     return render.render(plan.build(topo))
 
 
-def test_control_plane_is_leader_elected_and_uses_every_etcd_member_by_default() -> None:
+def test_control_plane_is_leader_elected_and_uses_its_own_etcd_member_by_default() -> None:
     m = rendered("seed").hosts["master1"]
     api = m["/etc/systemd/system/kube-apiserver.service"]
+    assert "--etcd-servers=https://127.0.0.1:2379 " in api and "BindsTo=etcd.service" in api
+    assert "--shutdown-watch-termination-grace-period=5s" in api
+    every = with_etcd_servers("all").hosts["master1"]["/etc/systemd/system/kube-apiserver.service"]
     assert ("--etcd-servers=https://192.168.33.21:2379,https://192.168.33.22:2379,"
-            "https://192.168.33.23:2379") in api
-    assert "BindsTo" not in api and "After=network-online.target etcd.service" in api
-    assert api.rstrip().endswith("WantedBy=multi-user.target")
+            "https://192.168.33.23:2379") in every
+    assert "BindsTo" not in every and "After=network-online.target etcd.service" in every
+    assert every.rstrip().endswith("WantedBy=multi-user.target")
     assert "--insecure" not in api and "--client-ca-file=" in api
     cm = m["/etc/systemd/system/kube-controller-manager.service"]
     assert "--leader-elect=true" in cm and "--leader-elect-lease-duration=60s" in cm
