@@ -10,8 +10,8 @@ import shlex
 from halab.config import layout
 from halab.config.plan import APISERVER_PORT
 
-KUBELET_KUBECONFIG = "/var/lib/kubelet/kubeconfig"
-KUBELET_PKI = "/var/lib/kubelet/pki"
+KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"  # as render.desired writes them
+KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
 LOCAL = f"https://127.0.0.1:{APISERVER_PORT}"
 REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
 
