@@ -272,14 +272,16 @@ def test_failed_kubectl_calls_make_the_gap() -> None:
     assert calls.acked() == [1, 4, 5] and calls.longest_gap() == pytest.approx(9.0)
 
 
-def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0) -> object:
+def kube_halt(polls: list[LeasePoll], pods_seconds: float | None = 40.0,
+              minions: tuple[str, ...] = ()) -> object:
     from halab.verify import kubedemo
     from halab.verify.scenarios import failover as scenario
 
     pods = kubedemo.PodsReport("web-next", pods_seconds, ["web-next-a on minion1 (Running)"],
                                "" if pods_seconds else "0 of 2 pods Running and Ready")
     return scenario.KubeHalt("master1", {CM: "master1", SCHED: "master2"}, 10.0, polls,
-                             0.0, polls[-1].finished + 1, pods, lease_limit_s=27)
+                             0.0, polls[-1].finished + 1, pods, lease_limit_s=27,
+                             minions=minions)
 
 
 def test_the_kube_verdicts_hold_for_a_good_run() -> None:
@@ -287,7 +289,7 @@ def test_the_kube_verdicts_hold_for_a_good_run() -> None:
 
     polls = [poll(t, "master1" if t < 30 else "master3", renewed=min(t, 12))
              for t in range(0, 60, 2)]
-    verdicts = scenario.judge_kube_halt(kube_halt(polls), [])
+    verdicts = scenario.judge_kube_halt(kube_halt(polls))
     assert [v.ok for v in verdicts] == [True, True, True, True]
     assert verdicts[0].detail == "master3 after 18.0s"  # the scheduler's lease did not move
     assert "30 of 30 calls answered" in verdicts[2].detail
@@ -298,10 +300,10 @@ def test_the_kube_verdicts_catch_a_late_holder_no_pods_and_a_dead_kubectl() -> N
 
     late = [poll(t, "master1" if t < 50 else "master3", renewed=min(t, 12))
             for t in range(0, 60, 2)]
-    assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None), [])] == \
+    assert [v.ok for v in scenario.judge_kube_halt(kube_halt(late, None))] == \
         [False, False, True, True]
     dead = [poll(t, "master1" if t < 12 else None) for t in range(0, 60, 2)]
-    verdicts = scenario.judge_kube_halt(kube_halt(dead), [])
+    verdicts = scenario.judge_kube_halt(kube_halt(dead))
     assert [v.ok for v in verdicts] == [False, True, False, True]
     assert verdicts[0].detail == "none seen" and "longest gap" in verdicts[2].detail
 
@@ -356,6 +358,6 @@ def test_the_api_gap_verdict_fails_past_the_node_lease() -> None:
     for node_polls, passed in [(ok, True), (late, False)]:
         merged = [LeasePoll(p.started, p.finished, {**p.leases, **n.leases}, n.wall)
                   for p, n in zip(polls, node_polls, strict=True)]
-        verdict = scenario.judge_kube_halt(kube_halt(merged), ["minion1"])[-1]
+        verdict = scenario.judge_kube_halt(kube_halt(merged, minions=("minion1",)))[-1]
         assert verdict.ok is passed and "node lease" in verdict.title
         assert verdict.detail == ("minion1 10.0s" if passed else "minion1 50.0s")

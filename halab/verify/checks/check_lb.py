@@ -17,10 +17,9 @@ CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
 def test_it_listens_on_the_forwarded_port(lb, lab: Lab, lb_service: str) -> None:  # noqa: ANN001
     """it listens on each port it forwards (etcd; the apiservers' with nginx or HAProxy)"""
     port = {s.name: s.port for s in render.lb_services(lab.plan)}[lb_service]
-    service = lb_service
     listening = [s for s in (f"tcp://0.0.0.0:{port}", f"tcp://{lb.ip}:{port}")
                  if lb.host.socket(s).is_listening]
-    assert listening, f"nothing listens on port {port} ({service}) on {lb.name}"
+    assert listening, f"nothing listens on port {port} ({lb_service}) on {lb.name}"
 
 
 def test_etcd_answers_through_it(lb, lab: Lab) -> None:  # noqa: ANN001

@@ -91,6 +91,7 @@ class KubeHalt:
     polls_stopped: float
     pods: kubedemo.PodsReport
     lease_limit_s: float
+    minions: tuple[str, ...] = ()  # whose API gaps the node leases give
 
     def moved(self) -> dict[str, LeaseMove | None]:
         """Each lease the halted host held → how it moved to another (None: it did not)."""
@@ -100,14 +101,13 @@ class KubeHalt:
     def calls(self) -> WriteLog:
         return call_log(self.polls, self.polls_started, self.polls_stopped)
 
-    def api_gaps(self, minions: list[str]) -> dict[str, float | None]:
+    def api_gaps(self) -> dict[str, float | None]:
         """Per minion, the longest time between its kubelet's node-lease renewals: how long it
         could not reach the API (through its own proxy with lb.mode per-node)."""
-        return {m: renewal_gap(self.polls, node_lease(m)) for m in minions}
+        return {m: renewal_gap(self.polls, node_lease(m)) for m in self.minions}
 
 
-def judge_kube_halt(k: KubeHalt, minions: list[str], kubectl_via: str = "through the LB"
-                    ) -> list[Verdict]:
+def judge_kube_halt(k: KubeHalt, kubectl_via: str = "through the LB") -> list[Verdict]:
     out = []
     for lease, move in k.moved().items():
         out.append(Verdict(f"a new {lease} lease holder within {k.lease_limit_s:.0f}s of the "
@@ -127,7 +127,7 @@ def judge_kube_halt(k: KubeHalt, minions: list[str], kubectl_via: str = "through
                        last_ok and gap <= KUBECTL_GAP_LIMIT,
                        f"{answered} of {len(calls.writes)} calls answered, longest gap "
                        f"{gap:.1f}s"))
-    gaps = k.api_gaps(minions)
+    gaps = k.api_gaps()
     out.append(Verdict(f"every kubelet reached the API within its node lease ({NODE_LEASE_S}s "
                        "between renewals)",
                        all(g is not None and g <= NODE_LEASE_S for g in gaps.values()),
@@ -176,7 +176,8 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     assert k is not None
     limit = k.lease_duration_s + k.retry_period_s + LEASE_MARGIN
     report = KubeHalt(target.name, holders, halt_started, [], watcher.started, 0.0,
-                      kubedemo.PodsReport(kubedemo.NEXT, None), limit)
+                      kubedemo.PodsReport(kubedemo.NEXT, None), limit,
+                      tuple(m.name for m in plan.minions))
 
     def all_moved() -> bool:
         report.polls = watcher.snapshot()
@@ -194,7 +195,7 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     kube.delete(via, kubedemo.NEXT)
     report.polls = watcher.finish()
     report.polls_stopped = watcher.stopped
-    gaps = report.api_gaps([m.name for m in plan.minions])
+    gaps = report.api_gaps()
     ui.info("  API gap per minion (longest time between its kubelet's node-lease renewals, "
             "every 10s when all is well): " + ", ".join(
                 f"{m} {g:.1f}s" if g is not None else f"{m} no renewal seen"
@@ -240,7 +241,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
             kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
             via = ("through the LB" if plan.kube and plan.kube.master_api_url ==
                    plan.kube.api_url else "on a running master")
-            verdicts += judge_kube_halt(kube_report, [m.name for m in plan.minions], via)
+            verdicts += judge_kube_halt(kube_report, via)
         except HalabError as exc:  # still start the master again below
             watcher.finish()
             verdicts.append(Verdict("the kube tier answered while a master was down", False,
@@ -269,7 +270,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         figures |= {"new_lease_holder_s": max(moved) if moved else nan,
                     "web_next_running_s": kube_report.pods.seconds or nan,
                     "kubectl_gap_s": kube_report.calls().longest_gap(),
-                    "node_api_gap_s": max((g for g in kube_report.api_gaps(
-                        [m.name for m in plan.minions]).values() if g is not None), default=nan),
+                    "node_api_gap_s": max((g for g in kube_report.api_gaps().values()
+                                           if g is not None), default=nan),
                     "apiserver_back_s": back if back is not None else nan}
     return ok, figures
