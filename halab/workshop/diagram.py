@@ -13,7 +13,7 @@ from pathlib import Path
 
 import graphviz
 
-from halab.config.plan import HostPlan, Plan
+from halab.config.plan import APISERVER_PORT, HostPlan, Plan
 from halab.errors import HalabError
 from halab.render.files import lb_services
 
@@ -51,6 +51,8 @@ def _role_line(p: Plan, h: HostPlan) -> str:
         return f"load balancer · {p.lb_kind}" + (" + keepalived" if p.vip else "")
     if h.role == "master":
         return "master · etcd" + (" + control plane" if p.kube else "")
+    if h in p.node_proxies:
+        return f"minion · kubelet, flannel, {p.lb_kind} on 127.0.0.1:{APISERVER_PORT}"
     return "minion · kubelet, flannel" if p.kube else "minion"
 
 
@@ -95,7 +97,10 @@ def _legend(p: Plan, live: LiveState | None) -> str:
     if len(p.masters) > 1:
         rows.append((_line("- - -", PEER_COLOR),
                      "etcd peers (:2380), every master with every other"))
-    if p.kube and p.minions:
+    if p.node_proxies:
+        rows.append((_line("· · ·▶", EDGE_COLOR), "kubelet, kube-proxy → API via the "
+                     f"minion's own {p.lb_kind}, to every master (no LB host on the way)"))
+    elif p.kube and p.minions:
         via = "via the LB" if p.lb else f"on {p.masters[0].name}"
         rows.append((_line("· · ·▶", EDGE_COLOR), f"kubelet, kube-proxy → API {via}"))
     if live:
@@ -120,7 +125,9 @@ def _legend(p: Plan, live: LiveState | None) -> str:
 def build(p: Plan, live: LiveState | None = None) -> graphviz.Digraph:
     """The lab as a graph: LB on top, masters in the middle, minions below, zones as clusters."""
     g = graphviz.Digraph(f"halab_{p.lab}")
-    g.attr(rankdir="TB", fontname=FONT, nodesep="0.5", ranksep="0.9",
+    # remincross=false: a second crossing pass would reorder the masters once every minion
+    # links to each of them (lb.mode per-node); the file's order is the one users know.
+    g.attr(rankdir="TB", fontname=FONT, nodesep="0.5", ranksep="0.9", remincross="false",
            label=_legend(p, live), labelloc="b", labeljust="c")
     g.attr("node", shape="box", style="rounded,filled", fontname=FONT, margin="0.2,0.08")
     g.attr("edge", fontname=FONT, fontsize="9", color=EDGE_COLOR)
@@ -180,13 +187,18 @@ def _edges(g: graphviz.Digraph, p: Plan, live: LiveState | None,
     # Invisible edges put each minion under its zone's masters (or all of them). Its API link to
     # the front (the LB, or the only master) moves nothing; drawn front → minion with dir=back,
     # dot routes it up through the minion's own zone instead of around the picture.
+    # A minion with its own API proxy (lb.mode per-node) links to every master itself, and those
+    # links place it, as the invisible ones do.
     front = p.lb or p.masters[0]
+    api = {"style": "dotted", "penwidth": "1.5", "constraint": "false"}
     for n in p.minions:
         for m in [m for m in p.masters if m.zone == n.zone] or p.masters:
             g.edge(m.name, n.name, style="invis")
-        if p.kube:
-            g.edge(front.name, n.name, dir="back", style="dotted", penwidth="1.5",
-                   constraint="false")
+        if n in p.node_proxies:
+            for m in p.masters:
+                g.edge(n.name, m.name, **api)
+        elif p.kube:
+            g.edge(front.name, n.name, dir="back", **api)
 
 
 def outputs(out: Path) -> list[Path]:

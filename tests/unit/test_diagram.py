@@ -188,3 +188,21 @@ def test_live_state_marks_the_hosts_a_partition_cut_off() -> None:
     assert "cut off" not in node_attrs(src, "lb1")
     assert "cut off by `halab partition`" in src
     assert "cut off" not in diagram.build(p, diagram.LiveState()).source
+
+
+def test_per_node_proxies_link_each_minion_to_every_master_and_not_to_the_lb() -> None:
+    """Seed 001's layout: no LB host on a minion's API path, so none is drawn there."""
+    p = lab_plan("pound-per-node")
+    src = diagram.build(p).source
+    assert p.lb is not None and p.node_proxies
+    for n in p.minions:
+        assert "pound on 127.0.0.1:6443" in node_attrs(src, n.name)
+        assert not edges(src, p.lb.name, n.name)
+        for m in p.masters:
+            assert [a for a in edges(src, n.name, m.name) if "dotted" in a]
+    assert "the minion's own pound" in src
+    # Graphviz keeps the masters in the file's order, with every minion linked to each.
+    svg = diagram.build(p).pipe(format="svg").decode()
+    x = {m.name: float(re.search(rf"<title>{m.name}</title>.*?x=\"([\d.]+)\"", svg,
+                                 re.S).group(1)) for m in p.masters}
+    assert sorted(x, key=x.get) == [m.name for m in p.masters]
