@@ -14,7 +14,7 @@ from halab.lab.context import Lab
 from halab.remote.runner import RemoteError, parallel
 from halab.render.files import lb_services
 from halab.tiers import etcd as etcd_tier
-from halab.tiers import kube_control, lb
+from halab.tiers import kube_control, kube_nodes, lb
 from halab.workshop import diagram
 
 
@@ -27,11 +27,13 @@ def status(arg: str | None) -> int:
         view = etcd_tier.first_view(p, lab.runner,
                                     [m.name for m in p.masters if m.name in running])
         services, backends = _lb_cells(lab, running)
+        proxies = _proxy_cells(lab, running)
         cut = partition_view(lab, running)
     table = Table(title=f"lab {p.lab} ({lab.topology})")
     columns = ["host", "role", "zone", lab.provider.kind, "ip", "etcd", "raft term",
                *(f"LB → {name} :{port}" for name, port in services),
-               *(["VIP"] if p.vip else [])]
+               *(["VIP"] if p.vip else []),
+               *([f"own {p.lb_kind} → apiservers"] if p.node_proxies else [])]
     for col in columns + (["cut off from"] if any(cut.values()) else []):
         table.add_column(col)
     by_name = {m.name: m for m in view.members} if view else {}
@@ -49,11 +51,14 @@ def status(arg: str | None) -> int:
                 etcd_col = "leader" if st.is_leader else "follower"
                 term = str(st.raft_term)
         lb_cols = backends.get(h.name, [""] * (len(services) + bool(p.vip)))
-        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term, *lb_cols]
+        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term, *lb_cols,
+               *([proxies.get(h.name, "")] if p.node_proxies else [])]
         table.add_row(*row, *([", ".join(cut.get(h.name, []))] if any(cut.values()) else []))
     ui.console.print(table)
     if services:
         ui.info(LB_LEGEND)
+    if p.node_proxies:
+        ui.info(PROXY_LEGEND.format(kind=p.lb_kind))
     if any(cut.values()):
         ui.info("partitioned by `halab partition`; `halab heal` removes it")
     return 0
@@ -111,6 +116,28 @@ def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:
 LB_LEGEND = ("LB → service: the masters each running LB host opens a TCP connection to on "
              "that port, now; none: it reaches no master; —: the kube tier is not provisioned "
              "(`halab up` says why); ?: the LB host did not answer")
+
+
+PROXY_LEGEND = ("own {kind} → apiservers: the masters each running minion opens a TCP "
+                "connection to on the apiserver port, which its own {kind} on 127.0.0.1 forwards "
+                "to; not listening: that {kind} is down; —: the kube tier is not provisioned; ?: "
+                "the minion did not answer")
+
+
+def _proxy_cells(lab: Lab, running: list[str]) -> dict[str, str]:
+    """`status`'s column for lb.mode per-node: per running minion, what its own proxy reaches."""
+    p = lab.plan
+    kube_up = lab.state is not None and kube_nodes.TIER.name in lab.state.tiers_done
+
+    def cell(name: str) -> str:
+        got = kube_nodes.proxy_reach(p, lab.runner, name)
+        if got is None:
+            return "?"
+        listening, reached = got
+        if not listening:
+            return "not listening" if kube_up else "—"
+        return ", ".join(reached) or "none"
+    return parallel([h.name for h in p.node_proxies if h.name in running], cell)
 
 
 def _lb_cells(lab: Lab, running: list[str]) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:

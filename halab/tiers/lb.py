@@ -93,15 +93,23 @@ def reach_by_service(plan: Plan, remote: Remote, lb: str) -> dict[str, list[str]
     """Per forwarded service (etcd, kube-apiserver), the masters whose port LB host `lb` opens
     a TCP connection to (None: it could not be asked)."""
     services = lb_services(plan)
-    probes = " ; ".join(
-        f"timeout 2 bash -c '</dev/tcp/{m.ip}/{s.port}' 2>/dev/null && echo {m.name}:{s.port}"
-        for m in plan.masters for s in services)
-    try:
-        out = set(remote.run(lb, probes + " ; true", sudo=False, timeout=60).stdout.split())
-    except RemoteError:
+    out = open_ports(remote, lb, [(f"{m.name}:{s.port}", m.ip, s.port)
+                                  for m in plan.masters for s in services])
+    if out is None:
         return None
     return {s.name: [m.name for m in plan.masters if f"{m.name}:{s.port}" in out]
             for s in services}
+
+
+def open_ports(remote: Remote, host: str, targets: list[tuple[str, str, int]]) -> set[str] | None:
+    """The labels of the (label, ip, port) targets `host` opens a TCP connection to, each tried
+    for 2 s (None: the host could not be asked)."""
+    probes = " ; ".join(f"timeout 2 bash -c '</dev/tcp/{ip}/{port}' 2>/dev/null && echo {label}"
+                        for label, ip, port in targets)
+    try:
+        return set(remote.run(host, probes + " ; true", sudo=False, timeout=60).stdout.split())
+    except RemoteError:
+        return None
 
 
 def vip_holders(plan: Plan, remote: Remote, running: list[str]) -> list[str]:
