@@ -91,18 +91,15 @@ class Runner:
                               result.stdout + result.stderr)
         return result
 
-    def reachable(self, host: str) -> bool:
-        try:
-            return self.run(host, "true", sudo=False, timeout=15, check=False).ok
-        except HalabError:
-            return False
-
     def wait_reachable(self, host: str, timeout: float) -> None:
-        try:
-            poll(lambda why: True if self.reachable(host) else None, timeout=timeout,
-                 interval=3, what=f"SSH login to {host}")
-        except Timeout:
-            raise RemoteError(host, f"SSH login within {timeout:.0f}s", "",
+        def login(why) -> bool | None:
+            r = self.run(host, "true", sudo=False, timeout=15, check=False)
+            return True if r.ok else why(f"`true` exited {r.exited}")
+        try:  # the last failure is said when the wait times out
+            poll(login, timeout=timeout, interval=3, what=f"SSH login to {host}",
+                 retry_on=(HalabError,))
+        except Timeout as exc:
+            raise RemoteError(host, f"SSH login within {timeout:.0f}s", exc.last or "",
                               "check the host with `halab status` and its console log, "
                               f".halab/<lab>/console/{host}.log") from None
 
