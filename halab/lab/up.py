@@ -12,6 +12,7 @@ like a success without Kubernetes.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from halab.lab import labdir
 from halab.lab.context import Lab, ssh_timeout
 from halab.lab.labdir import State
 from halab.providers import hostfacts
-from halab.remote.runner import parallel
+from halab.remote.runner import RemoteError, parallel
 from halab.render import desired, files, pki
 
 
@@ -168,9 +169,36 @@ def boot_step(lab: Lab, running: set[str]) -> int:
                 raise
         else:
             ui.info(f"  all {len(p.hosts)} {kind}s are already running")
-        parallel([h.name for h in p.hosts],
-                 lambda h: lab.runner.wait_reachable(h, ssh_timeout(p.accel)))
+        try:
+            parallel([h.name for h in p.hosts],
+                     lambda h: lab.runner.wait_reachable(h, ssh_timeout(p.accel)))
+        except RemoteError:
+            _stopped_during_boot(lab)
+            raise
     return len(missing)
+
+
+# Colours and terminal controls in a console log (CSI and OSC sequences), not worth showing.
+TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?!]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+
+
+def _stopped_during_boot(lab: Lab) -> None:
+    """When SSH never came, a host that is not even running says more: the end of its console
+    log (where a container's systemd says why it exited) is raised instead."""
+    states = lab.provider.states(lab.plan)
+    down = [h.name for h in lab.plan.hosts if states[h.name] != "running"]
+    if not down:
+        return
+    log = lab.dir / "console" / f"{down[0]}.log"
+    try:
+        text = TERMINAL_CODES.sub("", log.read_text(errors="replace"))
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        tail = "\n".join(f"    | {line}" for line in lines[-6:])
+    except OSError:
+        tail = "    | (no console log)"
+    raise HalabError(f"{', '.join(down)}: stopped while booting ({states[down[0]]}); the end of "
+                     f"{log}:\n{tail}",
+                     "fix what the log says, then `halab up` again resumes") from None
 
 
 def resolve_for_up(topology: str, student: int | None = None) -> labdir.Resolved:

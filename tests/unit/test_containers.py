@@ -3,6 +3,8 @@ and the container variants of the rendered configs (no container is started here
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from halab import providers
@@ -10,7 +12,7 @@ from halab.config import plan
 from halab.config.topology import load
 from halab.home import PROJECT_ROOT
 from halab.lab import labdir
-from halab.providers.nspawn import checks, guest, machines, names
+from halab.providers.nspawn import checks, guest, limits, machines, names
 from halab.render import files as render
 
 LABS = PROJECT_ROOT / "labs"
@@ -96,3 +98,17 @@ def test_container_configs_use_cgroupfs_and_leave_the_hosts_conntrack_alone() ->
     assert "maxPerCore: 0" in proxy
     flannel = next(t for path, t in c.items() if "flanneld" in path and "--iface" in t)
     assert "--iface=host0" in flannel
+
+
+def test_inotify_limits_are_raised_to_what_forty_containers_need_and_never_lowered(
+        tmp_path: Path) -> None:
+    assert limits.to_raise({"max_user_instances": 128, "max_user_watches": 192530}) == \
+        limits.WANTED
+    assert limits.to_raise({"max_user_instances": 8192, "max_user_watches": 524288}) == {}
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1048576\n")
+    said = limits.ensure(tmp_path)
+    assert (tmp_path / "max_user_instances").read_text() == "1024\n"
+    assert (tmp_path / "max_user_watches").read_text() == "1048576\n"  # higher: kept
+    assert len(said) == 1 and "max_user_instances from 128 to 1024" in said[0]
+    assert limits.ensure(tmp_path) == []  # a second boot says nothing

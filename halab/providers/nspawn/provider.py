@@ -15,7 +15,7 @@ from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 from halab.providers import sshconfig
-from halab.providers.nspawn import bridge, checks, guest, machines, names
+from halab.providers.nspawn import bridge, checks, guest, limits, machines, names
 from halab.providers.protocol import OnLine
 
 PRIVILEGED = ("container hosts are privileged, as kind's nodes are: root in a lab host is root "
@@ -75,6 +75,8 @@ class Nspawn:
         if self._rootfs is None:
             self.ensure_image(self.plan.box)
         assert self._rootfs is not None
+        for line in limits.ensure():
+            on_line(line)
         br = bridge.ensure(self.plan.lab, self.plan.subnet)
         console = self.lab_dir / "console"
         console.mkdir(parents=True, exist_ok=True)
