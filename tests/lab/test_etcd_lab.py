@@ -59,6 +59,14 @@ def test_up_brings_the_lab_up(lab_up: dict) -> None:
     assert "etcd answers through nginx" in proc.stdout
 
 
+@pytest.mark.skipif(labcli.PROVIDER != "container", reason="a limit only containers share")
+def test_containers_left_root_inotify_room_for_forty_containers(lab_up: dict) -> None:
+    """Privileged containers share root's inotify instances (about 5 each at boot): `up` keeps
+    the host's limit at 1024 or more, so 40 student containers boot (128 stopped at 25)."""
+    limit = Path("/proc/sys/fs/inotify/max_user_instances").read_text()
+    assert int(limit) >= 1024, limit
+
+
 def test_every_master_runs_etcd_enabled(lab_up: dict, p: plan.Plan) -> None:
     for m in p.masters:
         svc = host(m.name).service("etcd")
