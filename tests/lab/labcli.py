@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,9 @@ def assert_down_leaves_nothing(lab: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert lab_objects(lab) == []
     assert not (labs_dir() / lab).exists()
+
+
+def status_row(status: str, name: str) -> list[str]:
+    """A host's non-empty cells in `halab status` output: host, role, zone, state, ip, …"""
+    line = next(x for x in status.splitlines() if re.match(rf"\W*{re.escape(name)}\s", x))
+    return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]

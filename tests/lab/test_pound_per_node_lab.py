@@ -23,6 +23,7 @@ from labcli import (
     halab,
     host,
     lab_objects,
+    status_row,
 )
 
 from halab.config.layout import KUBE_PKI
@@ -84,25 +85,19 @@ def test_verify_passes_with_no_kube_check_skipped(lab_up: dict, tmp_path: Path) 
     assert all("vip" in (name or "").lower() for name in skipped), skipped
 
 
-def row(status: str, name: str) -> list[str]:
-    """A host's cells in `halab status`."""
-    line = next(x for x in status.splitlines() if re.match(rf"\W*{name}\s", x))
-    return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
-
-
 def test_status_shows_what_each_minions_own_pound_reaches(lab_up: dict) -> None:
     """The last column is each minion's own Pound: the masters it can forward to, and "not
     listening" while it is stopped (the minion's kubelet is then cut off from the API)."""
     status = halab("status", LAB)
     assert "own pound → apiservers" in status.stdout, status.stdout
     for name in ("minion1", "minion2"):
-        assert row(status.stdout, name)[-1] == "master1, master2, master3", status.stdout
+        assert status_row(status.stdout, name)[-1] == "master1, master2, master3", status.stdout
     minion1 = host(LAB, "minion1")
     minion1.run("systemctl stop pound")
     try:
         stopped = halab("status", LAB)
-        assert row(stopped.stdout, "minion1")[-1] == "not listening", stopped.stdout
-        assert row(stopped.stdout, "minion2")[-1] == "master1, master2, master3"
+        assert status_row(stopped.stdout, "minion1")[-1] == "not listening", stopped.stdout
+        assert status_row(stopped.stdout, "minion2")[-1] == "master1, master2, master3"
     finally:
         assert minion1.run("systemctl start pound").rc == 0
     for _ in range(30):  # Pound listens within a second or two of its start

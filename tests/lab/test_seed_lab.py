@@ -23,6 +23,7 @@ from labcli import (
     halab,
     host,
     lab_objects,
+    status_row,
 )
 
 from halab.facts import kube
@@ -50,12 +51,6 @@ def lab_up(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         halab("down", LAB, "--yes")
 
 
-def lb_row(status: str) -> list[str]:
-    """lb1's cells in `halab status`: host, role, zone, state, ip, etcd, term, LB columns."""
-    line = next(x for x in status.splitlines() if re.match(r"\W*lb1\s", x))
-    return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
-
-
 def test_up_without_binaries_brings_up_etcd_and_the_lb_and_says_so(lab_up: dict) -> None:
     """A newcomer's lab must not look up without Kubernetes: exit status 1 and the routes that
     failed; etcd and the LB are up, and `status` shows the apiserver column as "—"."""
@@ -68,7 +63,8 @@ def test_up_without_binaries_brings_up_etcd_and_the_lb_and_says_so(lab_up: dict)
     status = lab_up["status_without"]
     assert status.returncode == 0, status.stderr
     assert "LB → etcd :2379" in status.stdout and "LB → apiserver :6443" in status.stdout
-    assert lb_row(status.stdout)[-2:] == ["master1, master2, master3", "—"], status.stdout
+    cells = status_row(status.stdout, "lb1")
+    assert cells[-2:] == ["master1, master2, master3", "—"], status.stdout
 
 
 def test_status_lb_columns_match_what_the_lb_reaches(lab_up: dict) -> None:
@@ -76,7 +72,8 @@ def test_status_lb_columns_match_what_the_lb_reaches(lab_up: dict) -> None:
     really reaches: a request through the LB answers on both ports, and each master's ports
     answer lb1 directly."""
     status = halab("status", LAB)
-    assert lb_row(status.stdout)[-2:] == ["master1, master2, master3"] * 2, status.stdout
+    cells = status_row(status.stdout, "lb1")
+    assert cells[-2:] == ["master1, master2, master3"] * 2, status.stdout
     lb1 = host(LAB, "lb1")
     through = lb1.run("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:6443/readyz")
     assert through.stdout in ("200", "401", "403"), through.stdout + through.stderr
