@@ -13,7 +13,7 @@ import time
 
 from halab import ui
 from halab.config import replicas
-from halab.config.plan import ETCD_CLIENT_PORT, ETCD_PEER_PORT
+from halab.config.plan import ETCD_PEER_PORT
 from halab.config.topology import Host, Topology, loads
 from halab.errors import HalabError
 from halab.facts import etcd
@@ -46,12 +46,6 @@ def _view(lab: Lab, among: list[str], all_healthy: bool) -> tuple[str, etcd.Clus
     raise HalabError(f"no etcd member answered ({why})", "`halab status` shows what runs")
 
 
-def _local(lab: Lab, args: str) -> str:
-    """etcdctl on a master, against its own member (a dead endpoint never slows it down)."""
-    p = lab.plan
-    return etcd.etcdctl(p, args, endpoints=f"{p.etcd.scheme}://127.0.0.1:{ETCD_CLIENT_PORT}")
-
-
 def _peer_url(lab: Lab, ip: str) -> str:
     return f"{lab.plan.etcd.scheme}://{ip}:{ETCD_PEER_PORT}"
 
@@ -61,8 +55,7 @@ def _member_add(lab: Lab, via: str, view: etcd.ClusterView, name: str, ip: str) 
     if any(peer in m.peer_urls for m in view.members):
         ui.info(f"  {name} ({peer}) is already a member")
         return
-    lab.runner.run(via, _local(lab, f"member add {name} --peer-urls={peer}"),
-                   what=f"etcdctl member add {name}")
+    etcd_tier.add_member(lab.plan, lab.runner, via, name, peer)
     ui.info(f"  etcd member add {name} --peer-urls={peer} (on {via})")
 
 
@@ -72,7 +65,7 @@ def _member_remove(lab: Lab, via: str, view: etcd.ClusterView, name: str, ip: st
     if member is None:
         ui.info(f"  {name} is not an etcd member (already removed)")
         return
-    lab.runner.run(via, _local(lab, f"member remove {member.hex_id}"),
+    lab.runner.run(via, etcd_tier.local(lab.plan, f"member remove {member.hex_id}"),
                    what=f"etcdctl member remove {name}")
     ui.info(f"  etcd member remove {member.hex_id} ({name}, on {via})")
 

@@ -3,9 +3,13 @@ restarted one at a time (quorum is kept), and the wait for one agreed leader."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from halab import ui
 from halab.config import layout
-from halab.config.plan import Plan
+from halab.config.plan import ETCD_CLIENT_PORT, Plan
+from halab.errors import HalabError
 from halab.facts import etcd
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
@@ -13,6 +17,12 @@ from halab.remote.runner import RemoteError
 from halab.tiers.base import Tier, roll
 
 TIMEOUT = 240
+# etcd's --strict-reconfig-check (its default) refuses a member add until every member has been
+# connected to the leader for 5 s (HealthInterval); these answers mean "not yet", nothing else.
+SETTLING = ("etcdserver: unhealthy cluster",
+            "etcdserver: re-configuration failed due to not enough started members",
+            "etcdserver: leader changed")
+ADD_TIMEOUT = 60
 TIER = Tier("etcd", "master", ("etcd",),
             {"etcd": (layout.ETCD_ENV, layout.ETCD_UNIT, layout.ETCD_PKI + "/")})
 
@@ -71,3 +81,41 @@ def wait(plan: Plan, remote: Remote, timeout: float) -> etcd.ClusterView:
     ui.info(f"  etcd: {expected} members healthy, leader {found.leader_name()}, "
             f"term {max(found.terms())}")
     return found
+
+
+def local(plan: Plan, args: str) -> str:
+    """etcdctl on a master, against its own member (a dead endpoint never slows it down)."""
+    return etcd.etcdctl(plan, args,
+                        endpoints=f"{plan.etcd.scheme}://127.0.0.1:{ETCD_CLIENT_PORT}")
+
+
+def add_member(plan: Plan, remote: Remote, via: str, name: str, peer: str, *,
+               timeout: float = ADD_TIMEOUT, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> None:
+    """`etcdctl member add` on `via`, waiting out etcd's refusal while a young cluster settles
+    (right after `up` every add is refused for a few seconds). Any other error fails at once."""
+    said = False
+
+    def attempt(why) -> bool | None:
+        nonlocal said
+        result = remote.run(via, local(plan, f"member add {name} --peer-urls={peer}"),
+                            check=False, what=f"etcdctl member add {name}")
+        if result.ok:
+            return True
+        output = result.stdout + result.stderr
+        if not any(s in output for s in SETTLING):
+            raise RemoteError(via, f"etcdctl member add {name}", output)
+        why(next(s for s in SETTLING if s in output))
+        if not said:
+            ui.info("  etcd refused for now; waiting: etcd accepts new members once every "
+                    "member has been connected for a few seconds")
+            said = True
+        return None
+    try:
+        poll(attempt, timeout=timeout, interval=2, what=f"etcd to accept {name}",
+             clock=clock, sleep=sleep)
+    except Timeout as exc:
+        raise HalabError(f"{via}: etcd still refused to add {name} after {timeout:.0f}s; "
+                         f"it answered: {exc.last}",
+                         "nothing was changed; `halab status` shows etcd's members, and the "
+                         "same command can be run again once every member is healthy") from None

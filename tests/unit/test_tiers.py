@@ -15,6 +15,7 @@ from halab import tiers
 from halab.artifacts import images
 from halab.config import layout, plan
 from halab.config.topology import load
+from halab.errors import HalabError
 from halab.remote.fake import RecordingRemote
 from halab.remote.protocol import Result
 from halab.remote.runner import RemoteError
@@ -170,3 +171,67 @@ def test_steps_are_etcd_lb_then_the_kube_tiers_unless_kube_is_off() -> None:
     assert [s.tier.name for s in tiers.steps(p)] == [
         "etcd", "load balancer", "kube control plane", "kube nodes"]
     assert [s.tier.name for s in tiers.steps(p, kube=False)] == ["etcd", "load balancer"]
+
+
+# ── etcd membership (issue 36) ──────────────────────────────────────────────────────────────
+
+class FakeClock:
+    """time.monotonic and time.sleep for `poll`: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+UNHEALTHY = Result("", '{"level":"warn","error":"rpc error: code = Unavailable desc = '
+                   'etcdserver: unhealthy cluster"}\nError: etcdserver: unhealthy cluster\n', 1)
+PEER = "https://192.168.43.24:2380"
+ADDED = Result("Member abc added\n", "", 0)
+
+
+def refused_times(n: int, then: Result = ADDED):
+    """An answer that refuses the first `n` member adds as a settling cluster does."""
+    seen = []
+
+    def answer(host: str, command: str) -> Result:
+        seen.append(command)
+        return UNHEALTHY if len(seen) <= n else then
+    return answer
+
+
+def test_member_add_waits_out_a_settling_cluster() -> None:
+    clock = FakeClock()
+    remote = RecordingRemote([(None, r"member add", refused_times(3))])
+    etcd.add_member(lab("etcd-only"), remote, "master1", "master4", PEER,
+                    clock=clock, sleep=clock.sleep)
+    adds = remote.commands("master1", r"member add master4 --peer-urls=" + PEER)
+    assert len(adds) == 4 and "127.0.0.1:2379" in adds[0]
+    assert clock.now == 6  # three refusals, two seconds apart
+
+
+def test_member_add_fails_at_once_on_another_error() -> None:
+    clock = FakeClock()
+    other = Result("", "Error: etcdserver: Peer URLs already exists\n", 1)
+    remote = RecordingRemote([(None, r"member add", other)])
+    with pytest.raises(RemoteError, match="Peer URLs already exists"):
+        etcd.add_member(lab("etcd-only"), remote, "master1", "master4", PEER,
+                        clock=clock, sleep=clock.sleep)
+    assert len(remote.commands(pattern="member add")) == 1 and clock.now == 0
+
+
+def test_member_add_that_stays_refused_says_what_etcd_answered_and_that_nothing_changed(
+        ) -> None:
+    clock = FakeClock()
+    remote = RecordingRemote([(None, r"member add", UNHEALTHY)])
+    with pytest.raises(HalabError) as caught:
+        etcd.add_member(lab("etcd-only"), remote, "master1", "master4", PEER, timeout=10,
+                        clock=clock, sleep=clock.sleep)
+    err = caught.value
+    assert "etcdserver: unhealthy cluster" in err.message and "after 10s" in err.message
+    assert "nothing was changed" in (err.hint or "")
+    assert len(remote.commands(pattern="member add")) == 6 and clock.now == 10
