@@ -19,6 +19,10 @@ REMOTE_SNAPSHOT = "/var/tmp/halab-snapshot.db"  # on a master, while saving or r
 BACKUPS_DIR = "backups"  # under .halab/<lab>/
 # With the kube tier these read etcd: stopped before it, started after it.
 KUBE_MASTER_UNITS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# On the minions these watch the API, so after a restore their caches are newer than etcd's
+# data: Kubernetes' etcd-restore guidance restarts them too (a stale kube-proxy left client
+# pods unable to reach a Service).
+KUBE_NODE_UNITS = ("flanneld", "kubelet", "kube-proxy")
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,15 @@ from pathlib import Path
 
 from halab import ui
 from halab.config import layout
+from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
 from halab.lab import labdir, power
 from halab.lab.context import SSH_TIMEOUT, Lab
+from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
+from halab.tiers import kube_control, kube_nodes
 from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
 from halab.verify import demo
 from halab.verify.scenarios import partition as partition_drill
@@ -237,13 +240,31 @@ def do_restore(lab: Lab, snapshot: Path) -> float:
                              "`halab ssh MASTER sudo journalctl -u etcd` shows why")
     took = time.monotonic() - started
     if p.kube:
-        with ui.step(f"start {', '.join(reversed(units[:-1]))}"):
-            parallel(masters, lambda m: lab.runner.run(
-                m, f"systemctl start --no-block {' '.join(reversed(units[:-1]))}",
-                what="starting the control plane"))
+        restart_kube(p, lab.runner, units)
     ui.info(f"  etcd restored from revision {status.revision} on {len(masters)} members in "
             f"{took:.1f}s")
     return took
+
+
+def restart_kube(plan: Plan, remote: Remote, units: tuple[str, ...]) -> None:
+    """After a restore every component that watches the API holds a view newer than etcd's:
+    the control plane starts and answers, then the minions' components restart (as Kubernetes'
+    etcd-restore guidance says) and the nodes are Ready again: `halab verify` passes at once."""
+    masters, minions = [m.name for m in plan.masters], [m.name for m in plan.minions]
+    control = " ".join(reversed(units[:-1]))
+    with ui.step(f"start {control} on every master"):
+        parallel(masters, lambda m: remote.run(m, f"systemctl start --no-block {control}",
+                                               what="starting the control plane"))
+        kube_control.wait_apiserver(plan, remote, kube_control.APISERVER_TIMEOUT)
+    if not minions:
+        return
+    nodes = " ".join(snapshots.KUBE_NODE_UNITS)
+    with ui.step(f"restart {nodes} on {', '.join(minions)}: they watch the API"):
+        parallel(minions, lambda n: remote.run(n, f"systemctl restart {nodes}",
+                                               what="restarting the node components"))
+        kube_nodes.wait_nodes(plan, remote, kube_nodes.NODES_TIMEOUT)
+    ui.info(f"  restarted {nodes} on {', '.join(minions)}; started {control} on "
+            f"{', '.join(masters)}")
 
 
 def restore(arg: str | None, snapshot: str, yes: bool) -> int:

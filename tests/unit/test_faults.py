@@ -287,3 +287,35 @@ def test_a_majority_of_the_masters_is_powered_off() -> None:
                             "kubernetes: {enabled: false}\nhosts:\n"
                             f"  - {{name: lb1, role: lb, ip: 192.168.33.11}}\n{hosts}\n").topology)
     assert quorumloss.majority(five) == ["m3", "m4", "m5"]  # 2 of 5 left: no quorum
+
+
+# ── after a restore (issue 29, item 8) ──────────────────────────────────────────────────────
+
+
+def test_a_kube_restore_restarts_the_minions_components_once_the_api_answers() -> None:
+    """The control plane starts first; only once /readyz answers do the minions' flanneld,
+    kubelet and kube-proxy restart (their caches are newer than the restored etcd), and the
+    restore waits for the nodes to be Ready again."""
+    import json
+
+    from halab.lab import drills
+    from halab.remote.fake import RecordingRemote
+    from halab.remote.protocol import Result
+
+    p = lab("seed")
+    nodes = {"items": [{"metadata": {"name": m.name},
+                        "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+                       for m in p.minions]}
+    remote = RecordingRemote([(None, r"/readyz", Result("ok\n", "", 0)),
+                              (None, r"get nodes", Result(json.dumps(nodes), "", 0))])
+    drills.restart_kube(p, remote, snapshots.units_to_stop(p))
+    order = [(c[0], c[1]) for c in remote.calls if len(c) == 2 and c[0] != "note"]
+    starts = [i for i, (_, c) in enumerate(order) if "systemctl start" in c]
+    ready = next(i for i, (_, c) in enumerate(order) if "/readyz" in c)
+    restarts = [(h, c) for h, c in order if "systemctl restart" in c]
+    assert {order[i][0] for i in starts} == {m.name for m in p.masters}
+    assert all(i < ready for i in starts)
+    assert sorted(h for h, _ in restarts) == sorted(m.name for m in p.minions)
+    assert all(c.endswith("restart flanneld kubelet kube-proxy") for _, c in restarts)
+    assert ready < min(order.index(r) for r in restarts)
+    assert "get nodes" in order[-1][1]
