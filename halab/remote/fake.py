@@ -9,11 +9,14 @@ Thread-safe, since the tiers call it from `runner.parallel`.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
+from halab.remote import staging
 from halab.remote.protocol import Result
 from halab.remote.runner import RemoteError
 from halab.render.desired import FileSpec
@@ -29,7 +32,13 @@ _STOP = re.compile(r"systemctl stop (\S+)")
 
 class RecordingRemote:
     """Records `(host, command)` per `run` (and `("upload", host, paths)`, `("put_file", host,
-    remote)`, `("get_file", host, remote)`, `("note", label)`) in `calls`, in call order."""
+    remote)`, `("get_file", host, remote)`, `("note", label)`) in `calls`, in call order.
+
+    It is also a `staging.Link`, so the real staging steps run on it: `send` records
+    `("send", host, path, mode)`, `receive` records `("receive", host, path, mode)` with the
+    mode the local file had when its first byte was written, and `mktemp -d` answers a path."""
+
+    STAGE_DIR = "/tmp/halab-stage.fake000001"
 
     def __init__(self, rules: Iterable[Rule] = (),
                  active: Mapping[str, Iterable[str]] | None = None,
@@ -39,6 +48,8 @@ class RecordingRemote:
         self.hashes = {h: dict(d) for h, d in (hashes or {}).items()}
         self.files: dict[str, dict[str, FileSpec]] = {}
         self.calls: list[tuple] = []
+        self.as_login: list[str] = []  # the commands run without sudo, as the login user
+        self.sent: dict[tuple[str, str], bytes] = {}
         self.closed = False
         self._lock = threading.RLock()
 
@@ -48,6 +59,8 @@ class RecordingRemote:
             check: bool = True, what: str | None = None) -> Result:
         with self._lock:
             self.calls.append((host, command))
+            if not sudo:
+                self.as_login.append(command)
             result = self._answer(host, command)
         if check and not result.ok:
             raise RemoteError(host, what or f"{command!r} (exit {result.exited})",
@@ -81,6 +94,17 @@ class RecordingRemote:
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(spec.content if spec else b"")
 
+    def send(self, host: str, src: BinaryIO, path: str, mode: int) -> None:
+        with self._lock:
+            self.calls.append(("send", host, path, mode))
+            self.sent[(host, path)] = src.read()
+
+    def receive(self, host: str, path: str, dst: BinaryIO) -> None:
+        mode = os.fstat(dst.fileno()).st_mode & 0o777
+        with self._lock:
+            self.calls.append(("receive", host, path, mode))
+        dst.write(b"received from " + path.encode())
+
     def close(self) -> None:
         self.closed = True
 
@@ -111,6 +135,8 @@ class RecordingRemote:
             if (rule_host is None or rule_host == host) and rx.search(command):
                 result = answer(host, command) if callable(answer) else answer
                 break
+        if result is None and staging.MKTEMP in command:
+            return Result(self.STAGE_DIR + "\n", "", 0)
         if result is None and (m := _IS_ACTIVE.search(command)):
             up = m.group(1) in services
             return Result("active\n" if up else "inactive\n", "", 0 if up else 3)
