@@ -65,8 +65,7 @@ def _member_remove(lab: Lab, via: str, view: etcd.ClusterView, name: str, ip: st
     if member is None:
         ui.info(f"  {name} is not an etcd member (already removed)")
         return
-    lab.runner.run(via, etcd_tier.local(lab.plan, f"member remove {member.hex_id}"),
-                   what=f"etcdctl member remove {name}")
+    etcd_tier.remove_member(lab.plan, lab.runner, via, member.hex_id, name)
     ui.info(f"  etcd member remove {member.hex_id} ({name}, on {via})")
 
 

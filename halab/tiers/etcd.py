@@ -17,12 +17,12 @@ from halab.remote.runner import RemoteError
 from halab.tiers.base import Tier, roll
 
 TIMEOUT = 240
-# etcd's --strict-reconfig-check (its default) refuses a member add until every member has been
-# connected to the leader for 5 s (HealthInterval); these answers mean "not yet", nothing else.
+# etcd's --strict-reconfig-check (its default) refuses a member add or remove until every member
+# has been connected to the leader for 5 s (HealthInterval); these answers mean "not yet".
 SETTLING = ("etcdserver: unhealthy cluster",
             "etcdserver: re-configuration failed due to not enough started members",
             "etcdserver: leader changed")
-ADD_TIMEOUT = 60
+RECONFIGURE_TIMEOUT = 60
 TIER = Tier("etcd", "master", ("etcd",),
             {"etcd": (layout.ETCD_ENV, layout.ETCD_UNIT, layout.ETCD_PKI + "/")})
 
@@ -89,33 +89,46 @@ def local(plan: Plan, args: str) -> str:
                         endpoints=f"{plan.etcd.scheme}://127.0.0.1:{ETCD_CLIENT_PORT}")
 
 
-def add_member(plan: Plan, remote: Remote, via: str, name: str, peer: str, *,
-               timeout: float = ADD_TIMEOUT, clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> None:
-    """`etcdctl member add` on `via`, waiting out etcd's refusal while a young cluster settles
-    (right after `up` every add is refused for a few seconds). Any other error fails at once."""
+def add_member(plan: Plan, remote: Remote, via: str, name: str, peer: str, **wait) -> None:
+    """`etcdctl member add` on `via`, waiting out a young cluster's refusal (below)."""
+    reconfigure(plan, remote, via, f"member add {name} --peer-urls={peer}", f"add {name}",
+                **wait)
+
+
+def remove_member(plan: Plan, remote: Remote, via: str, hex_id: str, name: str,
+                  **wait) -> None:
+    """`etcdctl member remove` on `via`: refused too while the cluster settles."""
+    reconfigure(plan, remote, via, f"member remove {hex_id}", f"remove {name}", **wait)
+
+
+def reconfigure(plan: Plan, remote: Remote, via: str, args: str, change: str, *,
+                timeout: float = RECONFIGURE_TIMEOUT, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> None:
+    """A membership change on `via`, waiting out etcd's refusal while a young cluster settles
+    (right after `up` every add and remove is refused for a few seconds). Only the answers of
+    SETTLING are retried; any other error fails at once with etcd's own words."""
     said = False
 
     def attempt(why) -> bool | None:
         nonlocal said
-        result = remote.run(via, local(plan, f"member add {name} --peer-urls={peer}"),
-                            check=False, what=f"etcdctl member add {name}")
+        result = remote.run(via, local(plan, args), check=False, what=f"etcdctl {args}")
         if result.ok:
             return True
         output = result.stdout + result.stderr
-        if not any(s in output for s in SETTLING):
-            raise RemoteError(via, f"etcdctl member add {name}", output)
-        why(next(s for s in SETTLING if s in output))
+        settling = next((s for s in SETTLING if s in output), None)
+        if settling is None:
+            raise RemoteError(via, f"etcdctl member {change}", output)
+        why(settling)
         if not said:
-            ui.info("  etcd refused for now; waiting: etcd accepts new members once every "
-                    "member has been connected for a few seconds")
+            ui.info(f"  etcd refused to {change} for now ({settling}); waiting: etcd accepts "
+                    "membership changes once every member has been connected for a few seconds")
             said = True
         return None
     try:
-        poll(attempt, timeout=timeout, interval=2, what=f"etcd to accept {name}",
+        poll(attempt, timeout=timeout, interval=2, what=f"etcd to {change}",
              clock=clock, sleep=sleep)
     except Timeout as exc:
-        raise HalabError(f"{via}: etcd still refused to add {name} after {timeout:.0f}s; "
+        raise HalabError(f"{via}: etcd still refused to {change} after {timeout:.0f}s; "
                          f"it answered: {exc.last}",
                          "nothing was changed; `halab status` shows etcd's members, and the "
                          "same command can be run again once every member is healthy") from None

@@ -235,3 +235,12 @@ def test_member_add_that_stays_refused_says_what_etcd_answered_and_that_nothing_
     assert "etcdserver: unhealthy cluster" in err.message and "after 10s" in err.message
     assert "nothing was changed" in (err.hint or "")
     assert len(remote.commands(pattern="member add")) == 6 and clock.now == 10
+
+
+def test_member_remove_waits_out_a_settling_cluster_too() -> None:
+    """Seen on a fresh lab: `replace` right after `up` was refused at its member remove."""
+    clock = FakeClock()
+    remote = RecordingRemote([(None, r"member remove", refused_times(2))])
+    etcd.remove_member(lab("etcd-only"), remote, "master1", "8e9e05c52164694d", "master2",
+                       clock=clock, sleep=clock.sleep)
+    assert len(remote.commands("master1", r"member remove 8e9e05c52164694d$")) == 3
