@@ -25,9 +25,11 @@ LBKind = Literal["nginx", "pound", "haproxy"]
 FlannelBackend = Literal["vxlan", "host-gw"]
 
 # A lab name becomes part of libvirt domain, network and volume names: keep it DNS-label safe and
-# short enough that "halab-<lab>-<host>" stays readable.
-LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
-HOST_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+# short enough that "halab-<lab>--<host>" fits the 64 characters of a machine name.
+# No "--" in either: it joins them in machine names (plan.machine_name), which then have one
+# reading, so no two (lab, host) pairs share a container or VM.
+LAB_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]$")
+HOST_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
 
@@ -304,7 +306,8 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
 
     if not LAB_NAME_RE.match(topo.name):
         p(doc.problem(("name",), f"{topo.name!r} is not safe in libvirt names: use 2–24 lowercase "
-                                 "letters, digits and '-', starting with a letter"))
+                                 "letters, digits and single '-', starting with a letter "
+                                 "('--' joins lab and host in machine names)"))
     if net.prefixlen > 29:
         p(doc.problem(("network", "subnet"), f"{net} is too small for a lab; use /24 or similar"))
     mgmt = topo.network.management
@@ -316,7 +319,8 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     for i, host in enumerate(topo.hosts):
         if not HOST_NAME_RE.match(host.name):
             p(doc.problem(("hosts", i, "name"), f"{host.name!r} is not a valid host name: use "
-                                                "lowercase letters, digits and '-'"))
+                                                "lowercase letters, digits and single '-' ('--' "
+                                                "joins lab and host in machine names)"))
         if host.name in names:
             p(doc.problem(("hosts", i, "name"),
                           f"duplicate host name {host.name!r} (also hosts[{names[host.name]}])"))
