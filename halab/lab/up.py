@@ -24,9 +24,9 @@ from halab.errors import HalabError
 from halab.lab import labdir
 from halab.lab.context import Lab, ssh_timeout
 from halab.lab.labdir import State
-from halab.providers import hostfacts
-from halab.remote.runner import RemoteError, parallel
-from halab.render import desired, files, pki
+from halab.providers import hostfacts, sshconfig
+from halab.remote.runner import RemoteError, Runner, parallel
+from halab.render import desired, files, hostkeys, pki
 
 
 def up(topology: str, student: int | None = None, provider: str | None = None,
@@ -86,10 +86,19 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
         changed = files.write(rendered, lab.dir)
         store = pki.PKIStore(lab.dir / "pki")
         summary = desired.sync_secrets(p, store)
+        keys, made = hostkeys.ensure(store, [h.name for h in p.hosts])
+        known = hostkeys.known_hosts([(h.name, h.ip) for h in p.hosts], keys)
+        known_path = sshconfig.known_hosts_path(lab.dir)
+        # A lab brought up before halab pinned host keys has no known_hosts yet.
+        unpinned = lab.state is not None and not known_path.exists()
         lab.ssh_config.write_text(lab.provider.ssh_config(p, home.ssh_key_path()))
+        if not unpinned:
+            known_path.write_text(known)
         labdir.write_state(lab.dir, state)
-        ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}")
-    changes = boot_step(lab, running)
+        ui.info(f"  {len(changed)} rendered files changed; certificates: {summary}; SSH host "
+                f"keys: {len(made)} made, {len(keys) - len(made)} kept")
+    changes = pin_running_hosts(lab, keys, sorted(running), known) if unpinned else 0
+    changes += boot_step(lab, running)
     skip = ("left out (--no-kube)" if not kube else
              "its binaries could not be had (see the end)" if kube_missing else None)
     changes += _provision(lab, rendered, store, state, skip)
@@ -151,6 +160,31 @@ def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
             listing = "\n".join(f"  - {x}" for x in found)
             raise HalabError(f"this host cannot run the lab:\n{listing}")
     return running, facts
+
+
+def pin_running_hosts(lab: Lab, keys: dict[str, hostkeys.HostKey], hosts: list[str],
+                      known: str) -> int:
+    """A lab brought up before halab pinned host keys: each running host gets halab's key over
+    one last connection that takes the key it presents on trust, as every connection did
+    before; the lab's known_hosts is written after, and pins them from then on. Hosts booted
+    now get their key before they boot, as in any lab."""
+    with ui.step("pin SSH host keys"):
+        ui.info("  this lab came up before halab pinned SSH host keys: each running host's "
+                "current key is trusted once more, to install halab's")
+        trusting = Runner(lab.ssh_config, pinned=False)
+
+        def install(host: str) -> None:
+            trusting.wait_reachable(host, ssh_timeout(lab.plan.accel))
+            trusting.upload(host, {path: desired.FileSpec(content, mode) for path, (content, mode)
+                                   in keys[host].files(host).items()})
+            trusting.run(host, "systemctl restart ssh", what="restarting sshd with its new key")
+        try:
+            parallel(hosts, install)
+        finally:
+            trusting.close()
+        sshconfig.known_hosts_path(lab.dir).write_text(known)
+        ui.info(f"  {len(hosts)} hosts pinned" if hosts else "  no host was running")
+    return len(hosts)
 
 
 def boot_step(lab: Lab, running: set[str]) -> int:

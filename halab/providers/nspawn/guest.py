@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from halab.config.plan import HostPlan, Plan
+from halab.render.hostkeys import HostKey
 
 INIT = "usr/local/sbin/halab-init"
 KUBELET_CGROUPS = "usr/local/sbin/halab-kubelet-cgroups"
@@ -108,3 +109,12 @@ def files(h: HostPlan, plan: Plan) -> list[GuestFile]:
         GuestFile(KUBELET_CGROUPS, KUBELET_CGROUPS_SCRIPT, 0o755),
         GuestFile(KUBELET_DROPIN, kubelet_dropin(h)),
     ]
+
+
+def host_key_files(h: HostPlan, key: HostKey | None) -> list[GuestFile]:
+    """The host's SSH host key, which halab made and pins, before sshd first starts (the box's
+    first-boot key service then makes none). None: a lab from before halab pinned keys."""
+    if key is None:
+        return []
+    return [GuestFile(path.lstrip("/"), content.decode(), mode)
+            for path, (content, mode) in key.files(h.name).items()]

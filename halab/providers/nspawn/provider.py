@@ -17,6 +17,7 @@ from halab.poll import Reason, Timeout, poll
 from halab.providers import sshconfig
 from halab.providers.nspawn import bridge, checks, guest, limits, machines, names
 from halab.providers.protocol import OnLine
+from halab.render import hostkeys
 
 PRIVILEGED = ("container hosts are privileged, as kind's nodes are: root in a lab host is root "
               "on this machine (VMs are the isolated choice)")
@@ -84,7 +85,9 @@ class Nspawn:
             if machines.state(h.domain) == "running":
                 continue
             machines.create(h.domain)
-            machines.write_guest_files(h.domain, guest.files(h, self.plan))
+            key = hostkeys.read(self.lab_dir / "pki", h.name)
+            machines.write_guest_files(h.domain, guest.files(h, self.plan)
+                                       + guest.host_key_files(h, key))
             machines.start(h.domain, machines.supervisor_script(
                 h.domain, self._rootfs, br, h.name, console / f"{h.name}.log",
                 guest.init_command(h)))
@@ -142,7 +145,7 @@ class Nspawn:
         return f"{len(found)} containers, {1 if has_bridge else 0} bridge"
 
     def ssh_config(self, plan: Plan, key: Path) -> str:
-        return sshconfig.render(plan, key)
+        return sshconfig.render(plan, key, sshconfig.known_hosts_path(self.lab_dir))
 
     def close(self) -> None:
         pass

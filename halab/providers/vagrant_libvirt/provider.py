@@ -101,7 +101,7 @@ class VagrantLibvirt:
 
     def ssh_config(self, plan: Plan, key: Path) -> str:
         """SSH to each VM's private address (the host owns the bridge's first address)."""
-        return sshconfig.render(plan, key)
+        return sshconfig.render(plan, key, sshconfig.known_hosts_path(self.lab_dir))
 
     def close(self) -> None:
         if self._lv is not None:

@@ -75,8 +75,9 @@ class VagrantLab:
         one ("bridge name 'virbr2' already in use"). A second lab waits, bounded by UP_LOCK_WAIT.
         """
         def lines() -> object:
-            return self.v.up(vm_name=machines(hosts), no_provision=True, provider="libvirt",
-                             stream_output=True)
+            # The one provisioner puts the host key halab pinned in place (Vagrantfile.j2).
+            return self.v.up(vm_name=machines(hosts), provision_with=["halab-hostkey"],
+                             provider="libvirt", stream_output=True)
         with _host_lock(home.home() / "vagrant-up.lock", UP_LOCK_WAIT, on_line):
             self._stream("up", lines, on_line)
 
