@@ -11,6 +11,7 @@ from halab import __version__, providers, ui
 from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
 from halab.cli.drills import add_drill_commands
+from halab.cli.locking import add_lock_option, lab_lock
 from halab.config import plan, students
 from halab.config.topology import Loaded, load
 from halab.errors import HalabError
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-kube", action="store_true",
                    help="leave the Kubernetes tier out this time (etcd and the LB only)")
     _add_student_option(p)
+    add_lock_option(p)
 
     p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",
                 "One row per host: role, zone, VM state, IP, etcd membership and leader, raft "
@@ -317,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="halt every VM of the lab")
     p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
     p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
+    add_lock_option(p)
 
     p = command("start", lambda a: power.start(a.lab, a.host, a.zone, a.all),
                 "start a halted VM, a zone, or every VM",
@@ -327,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zone", metavar="Z", help="start every VM whose topology zone is Z")
     p.add_argument("--all", action="store_true", help="start every VM of the lab")
     p.add_argument("--lab", help="lab name or topology file")
+    add_lock_option(p)
 
     p = command("verify", lambda a: scenarios.verify(a.lab, a.junit, a.scenario, a.hard),
                 "check a lab's hosts, or run the failover scenario",
@@ -367,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power VMs off instead of a guest shutdown")
+    add_lock_option(p, when=lambda a: a.scenario is not None)  # the checks only read
 
     p = command("ssh", lambda a: down.ssh(a.lab, a.host, a.command), "log in to a VM",
                 "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
@@ -387,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="host name (default: the next of the masters, e.g. master4)")
     p.add_argument("--ip", help="address (default: the next free one after the masters')")
     p.add_argument("--zone", metavar="Z", help="zone (default: the zone with fewest masters)")
+    add_lock_option(p)
 
     p = command("remove-master", lambda a: membership.remove_master(a.lab, a.host, a.force),
                 "remove a master: etcd member remove, destroy its VM",
@@ -396,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", help="the master to remove")
     p.add_argument("--lab", help="lab name or topology file")
     p.add_argument("--force", action="store_true", help="allow leaving exactly 2 masters")
+    add_lock_option(p)
 
     p = command("replace", lambda a: membership.replace(a.lab, a.host),
                 "replace a (failed) master with a fresh VM of the same name and zone",
@@ -404,12 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "and zone; a fresh disk, so etcd syncs it from the others).")
     p.add_argument("host", help="the master to replace")
     p.add_argument("--lab", help="lab name or topology file")
+    add_lock_option(p)
 
     p = command("down", lambda a: down.down(a.lab, a.yes), "destroy a lab",
                 "Destroy exactly this lab's VMs, volumes and networks (found by the lab's "
                 "name), and its .halab/<lab>/ directory. Other labs are not touched.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_lock_option(p)
 
     p = command("diagram", cmd_diagram, "draw the lab as a picture (SVG and PNG)",
                 "Draw the lab from its topology with Graphviz: hosts grouped by zone, the load "
@@ -450,9 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with lab_lock(args, argv):
+            return args.func(args)
     except HalabError as exc:
         ui.error(str(exc))
         return exc.exit_code

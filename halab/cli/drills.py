@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from halab.cli.locking import add_lock_option
 from halab.lab import drills
 
 PARTITION_HELP = """\
@@ -50,6 +51,7 @@ def add_drill_commands(subparsers: argparse._SubParsersAction) -> None:
         p = subparsers.add_parser(name, help=help, description=description,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
+        add_lock_option(p)  # each drill changes the lab (a backup writes into its directory)
         return p
 
     p = command("partition", "cut hosts (or a zone) off from the others on the lab network",

@@ -27,7 +27,7 @@ def down(arg: str | None, yes: bool) -> int:
         lab.provider.prepare()
         others = labdir.known_labs()
         found = lab.provider.leftovers(p, others)
-        if found is None and not lab.dir.exists():
+        if found is None and not labdir.holds_anything(lab.dir):
             ui.info(f"lab {p.lab!r} has nothing to tear down")
             return 0
         what = f"{found or 'nothing of the provider'} and {lab.dir}"

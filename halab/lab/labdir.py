@@ -22,6 +22,8 @@ from halab.home import labs_dir
 TOPOLOGY_FILE = "topology.yaml"
 # The latest `halab verify` results of the lab, which `halab report` collects.
 JUNIT_FILE = "verify.junit.xml"
+# The flock of the command changing the lab now, and what it is (`halab.lab.lock`).
+LOCK_FILE = "lock"
 
 
 @dataclass
@@ -77,6 +79,14 @@ def write_topology(lab_dir: Path, text: str) -> Path:
 
 def junit_path(lab_dir: Path) -> Path:
     return lab_dir / JUNIT_FILE
+
+
+def holds_anything(lab_dir: Path) -> bool:
+    """Whether the lab's directory holds more than the lock of the command running now."""
+    try:
+        return any(p.name != LOCK_FILE for p in lab_dir.iterdir())
+    except OSError:
+        return False
 
 
 def known_labs() -> dict[str, State]:
