@@ -6,7 +6,6 @@ the plan rather than recomputing things like etcd's `initial-cluster` or the LB'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
@@ -44,7 +43,7 @@ class HostPlan:
     zone: str | None
     memory: int
     cpus: int
-    domain: str  # the machine's name on this host (libvirt domain or container): halab-<lab>-<host>
+    domain: str  # the machine's name on this host (libvirt domain or container): machine_name()
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,8 @@ class Plan:
     # "central" or "per-node" (Topology.lb.mode): with per-node every minion runs lb_kind on
     # loopback in front of the apiservers.
     lb_mode: str = "central"
+    # A lab brought up before names were joined with "--" keeps its old names (State.naming).
+    legacy_names: bool = False
 
     @property
     def node_proxies(self) -> tuple[HostPlan, ...]:
@@ -162,17 +163,6 @@ class Plan:
     def host(self, name: str) -> HostPlan | None:
         return next((h for h in self.hosts if h.name == name), None)
 
-    def owns(self, name: str, other_labs: Iterable[str] = ()) -> bool:
-        """Whether a VM or volume named `name` is this lab's. The name prefix finds hosts the
-        topology no longer has, but `halab-etcd-only-` also starts student 1's
-        `halab-etcd-only-s01-master1`: names under another lab's longer prefix are that lab's."""
-        if any(name.startswith(h.domain) for h in self.hosts):
-            return True
-        if not name.startswith(self.domain_prefix):
-            return False
-        longer = (f"halab-{o}-" for o in other_labs if o != self.lab)
-        return not any(name.startswith(x) for x in longer if x.startswith(self.domain_prefix))
-
     @property
     def box_name(self) -> str:
         return f"halab/{self.box}"
@@ -191,9 +181,26 @@ def lb_addresses(topo: Topology) -> list[str]:
     return [str(h.ip) for h in topo.by_role("lb")] + ([str(topo.lb.vip)] if topo.lb.vip else [])
 
 
+# Joins the lab's name and a host's in machine names. Neither name may hold it (topology.py), and
+# neither ends nor starts with "-", so the first "--" of a name is this one: one reading only.
+NAME_SEP = "--"
+
+
+def machine_prefix(lab: str, legacy: bool = False) -> str:
+    """What every machine name of the lab starts with. `legacy`: the old "halab-<lab>-", under
+    which lab aa's host bb-m1 and lab aa-bb's host m1 were both halab-aa-bb-m1."""
+    return f"halab-{lab}{'-' if legacy else NAME_SEP}"
+
+
+def machine_name(lab: str, host: str, legacy: bool = False) -> str:
+    """The container's or VM's name on this host: halab-<lab>--<host>, at most 64 characters
+    (6 + 24 + 2 + 32), the longest machine name systemd-nspawn takes."""
+    return machine_prefix(lab, legacy) + host
+
+
 def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
-          provider: ProviderName = "vm") -> Plan:
-    prefix = f"halab-{topo.name}-"
+          provider: ProviderName = "vm", legacy_names: bool = False) -> Plan:
+    prefix = machine_prefix(topo.name, legacy_names)
     hosts = tuple(
         HostPlan(
             name=h.name, role=h.role, ip=str(h.ip), zone=h.zone,
@@ -254,9 +261,10 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
         subnet=str(subnet), netmask=str(subnet.netmask),
         management_subnet=str(topo.network.management),
         domain_prefix=prefix, network_name=f"halab-{topo.name}",
-        management_network_name=f"halab-{topo.name}-mgmt",
+        management_network_name=f"{prefix}mgmt",
         hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
         vip=str(topo.lb.vip) if topo.lb.vip else None, provider=provider, lb_mode=topo.lb.mode,
+        legacy_names=legacy_names,
     )
 
 

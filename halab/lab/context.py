@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from halab import providers, ui
-from halab.config import plan
+from halab.config import owned, plan
 from halab.config.topology import Loaded, load
 from halab.errors import HalabError
 from halab.lab import labdir
@@ -58,8 +58,10 @@ class Lab:
         kind = state.created_with if state else providers.choose(loaded.topology.provider)[0]
         accel = state.accel if state else ("native" if kind == "container" else "tcg")
         joined = tuple(state.joined) if state else ()
+        legacy = state is not None and state.naming < labdir.NAMING
         return cls(topology, loaded,
-                   plan.build(loaded.topology, accel, joined, kind),  # type: ignore[arg-type]
+                   plan.build(loaded.topology, accel, joined, kind,  # type: ignore[arg-type]
+                              legacy),
                    d, state)
 
     @classmethod
@@ -88,7 +90,7 @@ class Lab:
         self.close()
         return Lab(self.topology, self.loaded,
                    plan.build(self.loaded.topology, accel, joined,  # type: ignore[arg-type]
-                              self.plan.provider),
+                              self.plan.provider, self.plan.legacy_names),
                    self.dir, self.state)
 
     def with_provider(self, kind: str) -> Lab:
@@ -99,7 +101,8 @@ class Lab:
         accel = "native" if kind == "container" else "tcg"
         joined = tuple(self.state.joined) if self.state else ()
         return Lab(self.topology, self.loaded,
-                   plan.build(self.loaded.topology, accel, joined, kind),  # type: ignore[arg-type]
+                   plan.build(self.loaded.topology, accel, joined, kind,  # type: ignore[arg-type]
+                              self.plan.legacy_names),
                    self.dir, self.state)
 
     @property
@@ -117,6 +120,15 @@ class Lab:
         if self._provider is None:
             self._provider = providers.for_lab(self.dir, self.plan)
         return self._provider
+
+    def recorded(self) -> owned.Objects:
+        """What this lab created on this host, as its state recorded it. A lab from before
+        records owns the exact names its topology gives (never a prefix)."""
+        if self.state is None:
+            return {}
+        if self.state.naming < labdir.NAMING:
+            return owned.merged(self.state.objects, self.provider.objects(self.plan))
+        return self.state.objects
 
     def host(self, name: str) -> plan.HostPlan:
         h = self.plan.host(name)

@@ -25,8 +25,8 @@ def down(arg: str | None, yes: bool) -> int:
     with Lab.resolved(arg) as lab:
         p = lab.plan
         lab.provider.prepare()
-        others = labdir.known_labs()
-        found = lab.provider.leftovers(p, others)
+        recorded = lab.recorded()  # exactly what this lab created: never by name prefix
+        found = lab.provider.leftovers(p, recorded)
         if found is None and not labdir.holds_anything(lab.dir):
             ui.info(f"lab {p.lab!r} has nothing to tear down")
             return 0
@@ -40,7 +40,7 @@ def down(arg: str | None, yes: bool) -> int:
                 ui.info("nothing destroyed")
                 return 1
         with ui.step(f"destroy lab {p.lab!r}"):
-            lab.provider.destroy(None, others)
+            lab.provider.destroy(None, recorded)
             shutil.rmtree(lab.dir, ignore_errors=True)
             ui.info(f"  removed {what}")
     return 0

@@ -26,6 +26,9 @@ JUNIT_FILE = "verify.junit.xml"
 LOCK_FILE = "lock"
 
 
+NAMING = 2
+
+
 @dataclass
 class State:
     topology: str
@@ -39,6 +42,11 @@ class State:
     joined: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     origin: str = ""  # the file the lab came from, once `topology` is the lab's own copy
+    # What the lab created on this host, recorded before the provider created it (config.owned):
+    # `down` removes exactly these. NAMING: machine names joined with "--" (plan.machine_name);
+    # a state file without it is from before, and its lab keeps its old names.
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    naming: int = NAMING
 
     @property
     def created_with(self) -> str:
@@ -53,7 +61,7 @@ def lab_path(name: str) -> Path:
 def read_state(lab_dir: Path) -> State | None:
     try:
         data = json.loads((lab_dir / "state.json").read_text())
-        return State(**data)
+        return State(**{"naming": 1, **data})
     except (OSError, ValueError, TypeError):
         return None
 

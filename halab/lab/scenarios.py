@@ -55,7 +55,7 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
 
     def machine_states() -> dict[str, str]:
         try:
-            return lab.provider.lab_machines(p, others=labdir.known_labs())
+            return lab.provider.lab_machines(p, lab.recorded())
         finally:
             lab.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from halab import home, ui
+from halab.config import owned
 from halab.errors import HalabError
 from halab.facts import faults, kube
 from halab.lab import labdir
@@ -95,12 +96,23 @@ def status_all() -> int:
             continue
         with lab:
             lab.provider.prepare()
-            states = lab.provider.states(lab.plan)
+            states = mine_only(lab, lab.provider.states(lab.plan))
         running = sum(s == "running" for s in states.values())
         table.add_row(name, lab.topology, str(len(states)), f"{running}/{len(states)}",
                       vm_summary(states, name, lab.topology))
     ui.console.print(table)
     return 0
+
+
+def mine_only(lab: Lab, states: dict[str, str]) -> dict[str, str]:
+    """A host whose machine exists but is not in the lab's record is someone else's (the same
+    lab up from another directory): never counted as this lab's."""
+    mine = owned.machines(lab.recorded())
+    return {h.name: s if s == "not created" or h.domain in mine else NOT_MINE
+            for h in lab.plan.hosts for s in [states[h.name]]}
+
+
+NOT_MINE = "not this lab's"
 
 
 def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:

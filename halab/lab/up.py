@@ -18,7 +18,7 @@ from pathlib import Path
 
 from halab import home, providers, tiers, ui
 from halab.artifacts import binaries
-from halab.config import plan, preflight, students
+from halab.config import owned, plan, preflight, students
 from halab.config.topology import load
 from halab.errors import HalabError
 from halab.lab import labdir
@@ -80,6 +80,8 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
     where = str(Path(lab.topology).resolve())
     state = lab.state or State(topology=where, accel=accel)
     state.accel, state.topology, state.provider = accel, where, p.provider
+    # Recorded before the provider creates them, so `down` finds them even after a failed boot.
+    state.objects = owned.merged(lab.recorded(), lab.provider.objects(p))
 
     with ui.step("render and certificates"):
         rendered = files.render(p, lab.provider.files(p))
@@ -156,6 +158,9 @@ def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
         running = {h for h, s in states.items() if s == "running"}
         facts = hostfacts.gather(lab.provider.networks_in_use())
         found = preflight.problems(p, facts, running)
+        found += owned.foreign_problems(p.lab, str(lab.dir / "state.json"),
+                                        lab.provider.present(lab.provider.objects(p)),
+                                        lab.recorded())
         if found:
             listing = "\n".join(f"  - {x}" for x in found)
             raise HalabError(f"this host cannot run the lab:\n{listing}")

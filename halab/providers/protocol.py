@@ -3,12 +3,13 @@ interface, in Python). Everything above it speaks only SSH to the hosts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from halab.config.owned import Objects
     from halab.config.plan import HostPlan, Plan
 
 OnLine = Callable[[str], None]
@@ -37,9 +38,15 @@ class Provider(Protocol):
     def states(self, plan: Plan) -> dict[str, str]:
         """Each topology host's state: "running", "shut off", "not created", ..."""
 
-    def lab_machines(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
-        """Every machine of this lab the provider holds, in the topology or not, and its state
-        (`others`: the other labs here, whose names may extend this one's)."""
+    def objects(self, plan: Plan) -> Objects:
+        """Every object the lab's hosts and networks need on this machine, by kind: what `up`
+        records before it creates them (config.owned)."""
+
+    def present(self, objects: Objects) -> Objects:
+        """Those of `objects` that exist on this machine now, whoever made them."""
+
+    def lab_machines(self, plan: Plan, recorded: Objects) -> dict[str, str]:
+        """Every machine the lab recorded that exists, in the topology or not, and its state."""
 
     def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
         """Boot (or create) these hosts, or every host of the lab."""
@@ -50,11 +57,11 @@ class Provider(Protocol):
     def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
         """Wait until these hosts are off; returns the names still on after `timeout`."""
 
-    def destroy(self, host: str | None = None, others: Iterable[str] = ()) -> None:
-        """Destroy one host with its disk, or (None) every host, network and disk of the lab
-        (`others`: the other labs here, left alone)."""
+    def destroy(self, host: str | None = None, recorded: Objects | None = None) -> None:
+        """Destroy one host with its disk, or (None) every object in `recorded` that exists:
+        what the lab created, and nothing else."""
 
-    def leftovers(self, plan: Plan, others: Iterable[str] = ()) -> str | None:
+    def leftovers(self, plan: Plan, recorded: Objects) -> str | None:
         """What `destroy()` would remove, in words; None when nothing of the lab is left."""
 
     def ssh_config(self, plan: Plan, key: Path) -> str:

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import testinfra
 
+from halab.config import plan
 from halab.home import labs_dir
 from halab.remote.runner import testinfra_host
 
@@ -88,10 +89,17 @@ def virsh_names() -> set[str]:
 
 
 def lab_objects(lab: str) -> list[str]:
-    """Every machine, network and disk whose name belongs to `lab`."""
+    """Every machine, network and disk whose name belongs to `lab`: its network or bridge
+    `halab-<lab>`, and what starts with `halab-<lab>--` (not `halab-<lab>-s01--`, a student's)."""
     vols = [] if PROVIDER == "container" else [
         line.split()[0] for line in virsh("vol-list", "default").splitlines()[2:] if line.strip()]
-    return sorted(n for n in [*virsh_names(), *vols] if n.startswith(f"halab-{lab}"))
+    return sorted(n for n in [*virsh_names(), *vols]
+                  if n == f"halab-{lab}" or n.startswith(plan.machine_prefix(lab)))
+
+
+def machine(lab: str, host: str) -> str:
+    """A host's container or VM name, as halab gives it."""
+    return plan.machine_name(lab, host)
 
 
 def machine_state(name: str) -> str:

@@ -177,8 +177,8 @@ def test_losing_a_zone_keeps_quorum_and_start_brings_it_back(lab_up: dict) -> No
     assert "etcd keeps 2 of 3 members (quorum 2)" in proc.stdout
     assert "2 members healthy without the halted ones" in proc.stdout, proc.stdout
     assert re.search(r"master2\s+\S+\s+unreachable", proc.stdout), proc.stdout
-    assert labcli.machine_state("halab-etcd-only-master2") == "shut off"
-    assert labcli.machine_state("halab-etcd-only-master1") == "running"
+    assert labcli.machine_state(labcli.machine(LAB, "master2")) == "shut off"
+    assert labcli.machine_state(labcli.machine(LAB, "master1")) == "running"
     proc = halab("start", "--lab", LAB, "--zone", "b")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "etcd: 3 members healthy" in proc.stdout
@@ -348,7 +348,7 @@ def test_remove_master_refuses_to_leave_two_and_removes_the_fourth(lab_up: dict)
     proc = halab("remove-master", "--lab", LAB, "master4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "etcd: 3 members healthy" in proc.stdout
-    assert labcli.lab_objects(LAB) and "halab-etcd-only-master4" not in labcli.virsh_names()
+    assert labcli.lab_objects(LAB) and labcli.machine(LAB, "master4") not in labcli.virsh_names()
     agrees(["master1", "master2", "master3"])
     refused = halab("remove-master", "--lab", LAB, "master2")
     assert refused.returncode == 1 and "would leave 2 masters" in refused.stderr + refused.stdout

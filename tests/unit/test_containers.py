@@ -42,7 +42,7 @@ def test_guest_files_give_the_host_its_name_address_and_no_gateway() -> None:
     assert "gateway" not in nic
     assert files["etc/systemd/system/systemd-remount-fs.service"].symlink == "/dev/null"
     assert files[guest.INIT].mode == 0o755 and files[guest.INIT].text.endswith("exec /sbin/init\n")
-    assert f"ExecStartPre=/{guest.KUBELET_CGROUPS} /halab-seed-master1" in \
+    assert f"ExecStartPre=/{guest.KUBELET_CGROUPS} /halab-seed--master1" in \
         files[guest.KUBELET_DROPIN].text
     assert guest.init_command(m1) == [f"/{guest.INIT}"]
 
@@ -88,7 +88,7 @@ def test_container_configs_use_cgroupfs_and_leave_the_hosts_conntrack_alone() ->
     c = render.render(seed("container"), {}).hosts["minion1"]
     v = render.render(seed("vm"), {}).hosts["minion1"]
     kubelet, containerd = "/var/lib/kubelet/kubelet-config.yaml", "/etc/containerd/config.toml"
-    assert "cgroupDriver: cgroupfs" in c[kubelet] and "cgroupRoot: /halab-seed-minion1" in \
+    assert "cgroupDriver: cgroupfs" in c[kubelet] and "cgroupRoot: /halab-seed--minion1" in \
         c[kubelet] and "failCgroupV1: false" in c[kubelet]
     assert "cgroupDriver: systemd" in v[kubelet] and "cgroupRoot" not in v[kubelet]
     assert "SystemdCgroup = false" in c[containerd] and "restrict_oom_score_adj = true" in \

@@ -171,15 +171,3 @@ def test_a_silent_member_is_named_and_a_whole_cluster_passes() -> None:
     gone = etcd.ClusterView(listed[:3], tuple(status(n) for n in (1, 2, 3)))
     assert gone.listed_problems([m.name for m in listed]) == [
         "master4 is in the lab's topology but not in etcd's member list"]
-
-
-def test_a_lab_owns_its_vms_but_not_those_of_a_lab_whose_name_extends_its_own() -> None:
-    p = lab("etcd-only")
-    others = ["etcd-only", "etcd-only-s01", "seed"]
-    assert p.owns("halab-etcd-only-master1", others)
-    assert p.owns("halab-etcd-only-master4", others)  # no longer in the topology: still its own
-    assert p.owns("halab-etcd-only-master4.img", others)
-    assert not p.owns("halab-etcd-only-s01-master1", others)
-    assert not p.owns("halab-etcd-only-s01-master1.img", others)
-    assert p.owns("halab-etcd-only-s01-master1", ["etcd-only"])  # no such lab here: unclaimed
-    assert not p.owns("halab-seed-master1", others) and not p.owns("etcd-only-master1", others)

@@ -171,9 +171,9 @@ def test_vagrantfile_names_every_host_with_its_ip_and_lab_networks() -> None:
     vf = rendered("seed").lab_files["Vagrantfile"]
     for name, ip in [("lb1", "11"), ("master1", "21"), ("minion2", "32")]:
         assert f'config.vm.define "{name}"' in vf and f'ip: "192.168.33.{ip}"' in vf
-    assert 'lv.default_prefix = "halab-seed-"' in vf
+    assert 'lv.default_prefix = "halab-seed--"' in vf
     assert 'libvirt__network_name: "halab-seed"' in vf
-    assert 'lv.management_network_name = "halab-seed-mgmt"' in vf
+    assert 'lv.management_network_name = "halab-seed--mgmt"' in vf
     assert "config.ssh.insert_key = false" in vf
 
 

@@ -69,10 +69,10 @@ def test_a_name_too_long_for_the_suffix_is_refused_with_the_limit() -> None:
 
 def test_libvirt_names_follow_from_the_lab_name() -> None:
     p = plan.build(students.derive_lab(ready("seed"), 3).topology)
-    assert p.lab == "seed-s03" and p.domain_prefix == "halab-seed-s03-"
+    assert p.lab == "seed-s03" and p.domain_prefix == "halab-seed-s03--"
     assert p.network_name == "halab-seed-s03"
-    assert p.management_network_name == "halab-seed-s03-mgmt"
-    assert {h.domain for h in p.hosts} == {f"halab-seed-s03-{h.name}" for h in p.hosts}
+    assert p.management_network_name == "halab-seed-s03--mgmt"
+    assert {h.domain for h in p.hosts} == {f"halab-seed-s03--{h.name}" for h in p.hosts}
     assert p.etcd.token == "halab-seed-s03"
 
 

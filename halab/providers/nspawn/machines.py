@@ -41,6 +41,23 @@ def lab_machines() -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
 
 
+def running_anywhere() -> set[str]:
+    """The machine names of every systemd-nspawn running on this host, whichever HALAB_HOME
+    started it (read from /proc)."""
+    out = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"systemd-nspawn"):
+            out.update(a[len(b"--machine="):].decode(errors="replace") for a in args
+                       if a.startswith(b"--machine="))
+    return out
+
+
 def _read_pid(path: Path) -> int | None:
     try:
         pid = int(path.read_text().strip())

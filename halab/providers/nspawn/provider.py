@@ -6,11 +6,11 @@ root on this machine. VMs are the isolated choice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from ipaddress import IPv4Network
 from pathlib import Path
 
 from halab import ui
+from halab.config import owned
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
@@ -65,8 +65,19 @@ class Nspawn:
     def states(self, plan: Plan) -> dict[str, str]:
         return {h.name: machines.state(h.domain) for h in plan.hosts}
 
-    def lab_machines(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
-        return {m: machines.state(m) for m in machines.lab_machines() if plan.owns(m, others)}
+    def objects(self, plan: Plan) -> owned.Objects:
+        return {"container": [h.domain for h in plan.hosts], "bridge": [names.bridge(plan.lab)]}
+
+    def present(self, objects: owned.Objects) -> owned.Objects:
+        """Containers by their directory here or a running nspawn of that name (another
+        HALAB_HOME's), bridges by name: host-wide."""
+        anywhere = set(machines.lab_machines()) | machines.running_anywhere()
+        return {"container": [m for m in objects.get("container", []) if m in anywhere],
+                "bridge": [b for b in objects.get("bridge", []) if bridge.find(b) is not None]}
+
+    def lab_machines(self, plan: Plan, recorded: owned.Objects) -> dict[str, str]:
+        return {m: machines.state(m) for m in recorded.get("container", [])
+                if machines.state(m) != "not created"}
 
     def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
         """Create what is missing, then start every named host that is not running."""
@@ -104,13 +115,14 @@ class Nspawn:
         left = set(self._wait_stopped([h.domain for h in hosts], timeout))
         return [h.name for h in hosts if h.domain in left]
 
-    def destroy(self, host: str | None = None, others: Iterable[str] = ()) -> None:
-        """One container with its disk layer, or every container of the lab and its bridge."""
+    def destroy(self, host: str | None = None, recorded: owned.Objects | None = None) -> None:
+        """One container with its disk layer, or every container and bridge the lab recorded."""
+        recorded = recorded or {}
         if host is not None:
             h = self.plan.host(host)
             doomed = [h.domain] if h else []
         else:
-            doomed = list(self.lab_machines(self.plan, others))
+            doomed = list(self.lab_machines(self.plan, recorded))
         for m in doomed:
             machines.halt(m, hard=True)
         still = self._wait_stopped(doomed, HARD_STOP_TIMEOUT)
@@ -119,7 +131,8 @@ class Nspawn:
                              f"see {self.lab_dir / 'console'}/<host>.log")
         for m in doomed:
             machines.remove(m)
-        if host is None and bridge.remove(self.plan.lab):
+        if host is None and names.bridge(self.plan.lab) in recorded.get("bridge", []) \
+                and bridge.remove(self.plan.lab):
             ui.info(f"  removed bridge {names.bridge(self.plan.lab)}")
 
     def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
@@ -136,10 +149,10 @@ class Nspawn:
             pass
         return left
 
-    def leftovers(self, plan: Plan, others: Iterable[str] = ()) -> str | None:
-        found = self.lab_machines(plan, others)
-        has_bridge = bridge.find(names.bridge(plan.lab)) is not None and \
-            bridge.clash(plan.lab) is None
+    def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:
+        found = self.lab_machines(plan, recorded)
+        has_bridge = names.bridge(plan.lab) in recorded.get("bridge", []) and \
+            bridge.find(names.bridge(plan.lab)) is not None and bridge.clash(plan.lab) is None
         if not found and not has_bridge:
             return None
         return f"{len(found)} containers, {1 if has_bridge else 0} bridge"

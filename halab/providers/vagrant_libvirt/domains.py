@@ -1,19 +1,20 @@
 """libvirt, through libvirt-python: VM states, and exactly this lab's domains, networks, volumes.
 
-Every lookup is by the names the rendered Vagrantfile gives (`halab-<lab>-<host>`, networks
-`halab-<lab>` and `halab-<lab>-mgmt`), so teardown never touches another lab's objects.
+Every lookup is by the exact names the lab recorded when it created them (the rendered
+Vagrantfile's `halab-<lab>--<host>`, networks `halab-<lab>` and `halab-<lab>--mgmt`, disks
+`halab-<lab>--<host>.img`), so teardown never touches another lab's objects.
 """
 
 from __future__ import annotations
 
 import contextlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
 import libvirt
 
+from halab.config.owned import Objects
 from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
@@ -83,29 +84,27 @@ class Libvirt:
             poll(all_off, timeout=timeout, interval=2, what="the domains to shut off")
         return on
 
-    def lab_domain_states(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
-        """Every domain libvirt holds of this lab, the topology's or not, and its state: what
-        a verdict about the lab's VMs counts."""
-        return {dom.name(): STATE_NAMES.get(dom.state()[0], "unknown")
-                for dom in self.conn.listAllDomains() if plan.owns(dom.name(), others)}
+    def lab_domain_states(self, recorded: Objects) -> dict[str, str]:
+        """Every domain the lab recorded that libvirt holds, the topology's or not, and its
+        state: what a verdict about the lab's VMs counts."""
+        return {name: state for name in recorded.get("domain", [])
+                if (state := self.domain_state(name)) != "not created"}
 
-    def lab_objects(self, plan: Plan, others: Iterable[str] = ()) -> LabObjects:
-        """Everything libvirt holds that belongs to this lab, found by name prefix; `others`
-        are the other labs here, whose names may extend this one's (`Plan.owns`)."""
+    def present(self, objects: Objects) -> LabObjects:
+        """Those of `objects` that libvirt holds, whoever defined them: domains, networks, and
+        volumes in any active pool."""
         found = LabObjects()
-        for dom in self.conn.listAllDomains():
-            if plan.owns(dom.name(), others):
-                found.domains.append(dom.name())
-        for net in self.conn.listAllNetworks():
-            if net.name() in (plan.network_name, plan.management_network_name):
-                found.networks.append(net.name())
+        want = {k: set(v) for k, v in objects.items()}
+        found.domains = [d.name() for d in self.conn.listAllDomains()
+                         if d.name() in want.get("domain", ())]
+        found.networks = [n.name() for n in self.conn.listAllNetworks()
+                          if n.name() in want.get("network", ())]
         for pool in self.conn.listAllStoragePools():
             if not pool.isActive():
                 continue
             pool.refresh(0)
-            for vol in pool.listAllVolumes():
-                if plan.owns(vol.name(), others):
-                    found.volumes.append((pool.name(), vol.name()))
+            found.volumes += [(pool.name(), v.name()) for v in pool.listAllVolumes()
+                              if v.name() in want.get("volume", ())]
         return found
 
     def remove(self, objects: LabObjects) -> None:

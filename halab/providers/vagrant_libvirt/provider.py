@@ -1,15 +1,16 @@
 """The VM provider: Vagrant boots and halts, libvirt-python tells states and tears down.
 
-Every libvirt lookup is by the names the rendered Vagrantfile gives (`halab-<lab>-<host>`,
-networks `halab-<lab>` and `halab-<lab>-mgmt`), so nothing of another lab is touched.
+Every libvirt lookup is by the exact names the lab recorded when it created them
+(`halab-<lab>--<host>`, networks `halab-<lab>` and `halab-<lab>--mgmt`), so nothing of another
+lab is touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from halab.config import owned
 from halab.config.plan import HostPlan, Plan
 from halab.providers import sshconfig
 from halab.providers.protocol import OnLine
@@ -56,8 +57,19 @@ class VagrantLibvirt:
     def states(self, plan: Plan) -> dict[str, str]:
         return self.lv.states(plan)
 
-    def lab_machines(self, plan: Plan, others: Iterable[str] = ()) -> dict[str, str]:
-        return self.lv.lab_domain_states(plan, others)
+    def objects(self, plan: Plan) -> owned.Objects:
+        """vagrant-libvirt names a VM's disk after its domain (`<domain>.img`)."""
+        return {"domain": [h.domain for h in plan.hosts],
+                "network": [plan.network_name, plan.management_network_name],
+                "volume": [f"{h.domain}.img" for h in plan.hosts]}
+
+    def present(self, objects: owned.Objects) -> owned.Objects:
+        found = self.lv.present(objects)
+        return {"domain": found.domains, "network": found.networks,
+                "volume": [vol for _, vol in found.volumes]}
+
+    def lab_machines(self, plan: Plan, recorded: owned.Objects) -> dict[str, str]:
+        return self.lv.lab_domain_states(recorded)
 
     def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
         self._vagrant().up(hosts, on_line)
@@ -72,28 +84,29 @@ class VagrantLibvirt:
         left = self.lv.wait_shut_off([h.domain for h in hosts], timeout)
         return [h.name for h in hosts if h.domain in left]
 
-    def destroy(self, name: str | None = None, others: Iterable[str] = ()) -> None:
+    def destroy(self, name: str | None = None, recorded: owned.Objects | None = None) -> None:
         """One VM with its disk (Vagrant), or the whole lab: Vagrant first, then whatever
-        libvirt still holds of the lab (a half-created lab Vagrant does not know)."""
+        libvirt still holds of what the lab recorded (a half-created lab Vagrant does not
+        know)."""
         from halab import ui
         from halab.errors import HalabError
 
         if name is not None:
             self._vagrant().destroy(name)
             return
-        if (self.lab_dir / "Vagrantfile").exists() and self.lv.lab_objects(
-                self.plan, others).domains:
+        recorded = recorded or {}
+        if (self.lab_dir / "Vagrantfile").exists() and self.lv.present(recorded).domains:
             try:
                 self._vagrant().destroy()
             except HalabError as exc:
                 ui.warn(f"{exc.message.splitlines()[0]}; removing the lab's libvirt objects "
                         "directly")
-        left = self.lv.lab_objects(self.plan, others)
+        left = self.lv.present(recorded)
         if not left.empty():
             self.lv.remove(left)
 
-    def leftovers(self, plan: Plan, others: Iterable[str] = ()) -> str | None:
-        found = self.lv.lab_objects(plan, others)
+    def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:
+        found = self.lv.present(recorded)
         if found.empty():
             return None
         return (f"{len(found.domains)} VMs, {len(found.networks)} networks, "
