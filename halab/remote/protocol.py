@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from halab.errors import HalabError
 from halab.render.desired import FileSpec
+
+TAIL_LINES = 15
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,17 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.exited == 0
+
+
+class RemoteError(HalabError):
+    """A command or the connection failed on a host: names it, the step and the last output."""
+
+    def __init__(self, host: str, what: str, output: str, hint: str | None = None):
+        tail = "\n".join(f"    | {line}" for line in output.strip().splitlines()[-TAIL_LINES:])
+        message = f"{host}: {what} failed" + (f"; last output:\n{tail}" if tail else "")
+        super().__init__(message, hint or "the lab is left as it is for inspection "
+                         f"(`halab ssh {host}`); run `halab up` again to resume")
+        self.host = host
 
 
 class Remote(Protocol):

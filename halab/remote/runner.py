@@ -25,24 +25,14 @@ from invoke.exceptions import CommandTimedOut, UnexpectedExit
 from halab.errors import HalabError
 from halab.poll import Timeout, poll
 from halab.remote import staging
-from halab.remote.protocol import Result
+from halab.remote.protocol import RemoteError, Result
 from halab.render.desired import FileSpec
 
 if TYPE_CHECKING:
     import testinfra.host
 
 T = TypeVar("T")
-TAIL_LINES = 15
 SFTP_CHUNK = 32768  # paramiko's largest SFTP write
-
-
-class RemoteError(HalabError):
-    def __init__(self, host: str, what: str, output: str, hint: str | None = None):
-        tail = "\n".join(f"    | {line}" for line in output.strip().splitlines()[-TAIL_LINES:])
-        message = f"{host}: {what} failed" + (f"; last output:\n{tail}" if tail else "")
-        super().__init__(message, hint or "the lab is left as it is for inspection "
-                         f"(`halab ssh {host}`); run `halab up` again to resume")
-        self.host = host
 
 
 class HostKeyError(HalabError):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from halab.errors import HalabError
-from halab.remote.protocol import Result
+from halab.remote.protocol import RemoteError, Result
 from halab.render.desired import FileSpec
 
 DIR_MODE = 0o700  # what `mktemp -d` makes; checked, not assumed, by `make_dir`
@@ -59,14 +59,33 @@ def remove_dir(link: Link, host: str, path: str) -> None:
                  what="removing the staging directory")
 
 
+class Stage:
+    """One transfer's private directory on a host; `finish` puts the file in place."""
+
+    def __init__(self, link: Link, host: str, path: str):
+        self.link, self.host, self.path = link, host, path
+        self.removed = False
+
+    def finish(self, command: str, what: str, timeout: int = 120) -> None:
+        """Run `command` (with sudo), then remove the directory in the same round trip,
+        whether it succeeded or not."""
+        r = self.link.run(self.host, f"{command}; rc=$?; rm -rf -- {shlex.quote(self.path)}; "
+                          "exit $rc", check=False, what=what, timeout=timeout)
+        self.removed = True
+        if not r.ok:
+            raise RemoteError(self.host, what, r.stdout + r.stderr)
+
+
 @contextlib.contextmanager
 def staged(link: Link, host: str):
-    """The private directory for one transfer, removed however the transfer ends."""
-    path = make_dir(link, host)
+    """The private directory for one transfer, removed however the transfer ends: by its
+    `finish`, or else (a failed send, a lost connection) on its own."""
+    stage = Stage(link, host, make_dir(link, host))
     try:
-        yield path
+        yield stage
     finally:
-        remove_dir(link, host, path)
+        if not stage.removed:
+            remove_dir(link, host, stage.path)
 
 
 def tar_of(files: dict[str, FileSpec]) -> io.BytesIO:
@@ -86,20 +105,20 @@ def upload(link: Link, host: str, files: dict[str, FileSpec]) -> None:
     """Put files in place with their modes and owners: one tar upload, one extraction."""
     if not files:
         return
-    with staged(link, host) as d:
-        tar = f"{d}/{UPLOAD_TAR}"
+    with staged(link, host) as stage:
+        tar = f"{stage.path}/{UPLOAD_TAR}"
         link.send(host, tar_of(files), tar, FILE_MODE)
-        link.run(host, f"tar -x -p --same-owner -f {shlex.quote(tar)} -C /",
-                 what=f"unpacking {len(files)} files")
+        stage.finish(f"tar -x -p --same-owner -f {shlex.quote(tar)} -C /",
+                     f"unpacking {len(files)} files")
 
 
 def put_file(link: Link, host: str, local: Path, remote: str, mode: int = 0o755) -> None:
     """One (large) local file into place, root-owned with `mode`."""
-    with staged(link, host) as d, open(local, "rb") as src:
-        staging = f"{d}/{Path(remote).name}"
+    with staged(link, host) as stage, open(local, "rb") as src:
+        staging = f"{stage.path}/{Path(remote).name}"
         link.send(host, src, staging, FILE_MODE)
-        link.run(host, f"install -D -m {mode:o} -o root -g root {shlex.quote(staging)} "
-                       f"{shlex.quote(remote)}", what=f"installing {remote}", timeout=300)
+        stage.finish(f"install -D -m {mode:o} -o root -g root {shlex.quote(staging)} "
+                     f"{shlex.quote(remote)}", f"installing {remote}", timeout=300)
 
 
 def open_private(path: Path) -> BinaryIO:
@@ -114,8 +133,8 @@ def get_file(link: Link, host: str, remote: str, local: Path) -> None:
     """One root-owned file from `host` to `local` (0600), through a copy the login can read."""
     local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_name(f".{local.name}.part")
-    with staged(link, host) as d:
-        staging = f"{d}/{Path(remote).name}"
+    with staged(link, host) as stage:  # removed on its own after the download
+        staging = f"{stage.path}/{Path(remote).name}"
         link.run(host, f"install -m {FILE_MODE:o} -o $SUDO_USER {shlex.quote(remote)} "
                        f"{shlex.quote(staging)}", what=f"reading {remote}")
         try:

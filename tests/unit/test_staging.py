@@ -21,6 +21,7 @@ from halab.render.desired import FileSpec
 
 pytestmark = pytest.mark.unit
 D = RecordingRemote.STAGE_DIR
+CLEAN = f"; rc=$?; rm -rf -- {D}; exit $rc"  # the last step removes the directory itself
 SECRETS = {"/etc/kubernetes/pki/ca.key": FileSpec(b"-----BEGIN PRIVATE KEY-----\n", 0o600),
            "/etc/kubernetes/tokens.csv": FileSpec(b"t,u,1\n", 0o600)}
 
@@ -49,14 +50,22 @@ def test_upload_sends_0600_into_the_private_dir_and_removes_it() -> None:
     staging.upload(fake, "m1", SECRETS)
     steps = transfers(fake)
     assert steps[1] == ("send", "m1", f"{D}/files.tar", 0o600)
-    assert steps[2] == f"tar -x -p --same-owner -f {D}/files.tar -C /"
-    assert steps[3] == f"rm -rf -- {D}"
-    assert len(steps) == 4
+    assert steps[2] == f"tar -x -p --same-owner -f {D}/files.tar -C /" + CLEAN
+    assert len(steps) == 3
 
 
 def test_a_failed_extraction_still_removes_the_staged_secrets() -> None:
     fake = RecordingRemote(rules=[("m1", r"^tar -x", Result("", "tar: No space left", 2))])
     with pytest.raises(RemoteError, match="unpacking 2 files"):
+        staging.upload(fake, "m1", SECRETS)
+    assert transfers(fake)[-1].endswith(CLEAN)
+
+
+def test_a_lost_connection_while_unpacking_still_removes_the_dir() -> None:
+    def lost(host: str, command: str) -> Result:
+        raise RemoteError(host, "SSH connection", "Connection reset by peer")
+    fake = RecordingRemote(rules=[("m1", r"^tar -x", lost)])
+    with pytest.raises(RemoteError):
         staging.upload(fake, "m1", SECRETS)
     assert transfers(fake)[-1] == f"rm -rf -- {D}"
 
@@ -79,8 +88,8 @@ def test_put_file_stages_0600_then_installs_with_its_mode(tmp_path: Path) -> Non
     steps = transfers(fake)
     assert steps[1] == ("send", "m1", f"{D}/kubelet", 0o600)
     assert steps[2] == (f"install -D -m 755 -o root -g root {D}/kubelet "
-                        "/usr/local/bin/kubelet")
-    assert steps[3] == f"rm -rf -- {D}"
+                        "/usr/local/bin/kubelet" + CLEAN)
+    assert len(steps) == 3
     assert fake.sent[("m1", f"{D}/kubelet")] == b"\x7fELF"
 
 
