@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import subprocess
 
+import paramiko
 import pytest
-from labcli import PROVIDER, halab, lab_objects
+from labcli import PROVIDER, halab, host, lab_objects
 
 from halab.home import labs_dir
 
@@ -45,10 +46,10 @@ def pinned() -> dict[str, str]:
     return out
 
 
-def presented(host: str) -> str:
+def presented(name: str) -> str:
     """The ed25519 key the host's sshd presents now, read with ssh-keyscan (its lab address
     only)."""
-    out = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-T", "10", ADDRESSES[host]],
+    out = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-T", "10", ADDRESSES[name]],
                          capture_output=True, text=True, timeout=30).stdout
     keys = [line.split()[2] for line in out.splitlines() if not line.startswith("#")]
     assert len(keys) == 1, out
@@ -75,10 +76,11 @@ def test_a_host_with_a_changed_key_is_refused_and_named(lab) -> None:
     assert status.returncode == 0, status.stderr
     keys = pinned()
     assert sorted(keys) == ["lb1", "master1"]
-    for host in keys:  # what each host really presents is what halab pinned
-        assert presented(host) == keys[host], host
+    for name in keys:  # what each host really presents is what halab pinned
+        assert presented(name) == keys[name], name
     config = (labs_dir() / LAB / "ssh_config").read_text()
     assert "StrictHostKeyChecking yes" in config and "StrictHostKeyChecking no" not in config
+    assert host(LAB, "master1").run("true").rc == 0  # testinfra, as `halab verify` uses it
 
     # Behind halab's back: master1 gets a new host key.
     rekey = halab("ssh", "--lab", LAB, "master1", REKEY, timeout=120)
@@ -94,6 +96,8 @@ def test_a_host_with_a_changed_key_is_refused_and_named(lab) -> None:
     assert ssh.returncode == 255
     assert "Host key for master1 has changed" in ssh.stderr, ssh.stderr
     assert "Host key verification failed" in ssh.stderr
+    with pytest.raises(paramiko.BadHostKeyException):  # testinfra refuses it too
+        host(LAB, "master1").run("true")
     assert presented("lb1") == keys["lb1"]  # the other host is left as it was
 
     if PROVIDER == "container":  # the recovery docs/hosts.md gives for a container
