@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from halab import __version__, providers, ui
+from halab.cli import readylabs
 from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
 from halab.cli.drills import add_drill_commands
@@ -24,11 +25,13 @@ from halab.workshop import diagram, report
 DEFAULT_LAB = "labs/seed.yaml"
 
 DESCRIPTION = """\
-halab builds bare-metal-style HA Kubernetes labs on Vagrant + libvirt from one topology file:
-an etcd cluster on the masters, an nginx, Pound or HAProxy load balancer in front of them, and
-(optionally) a Kubernetes control plane and minions with flannel.
+halab builds bare-metal-style HA Kubernetes labs from one topology file: an etcd cluster on the
+masters, an nginx, Pound or HAProxy load balancer in front of them, and (optionally) a Kubernetes
+control plane and minions with flannel.
 
-Ready labs are in labs/: seed.yaml (the classic 6-VM lab), zones.yaml, etcd-only.yaml.
+The hosts are VMs (Vagrant + libvirt) or system containers (systemd-nspawn, on this host's
+kernel): `up --provider vm|container`, or the topology's `provider`; auto means VMs where KVM
+works, containers otherwise. A lab keeps the provider it was created with.
 """
 
 EPILOG = """\
@@ -37,23 +40,23 @@ examples:
   halab validate labs/seed.yaml       check a topology file, create nothing
   halab render labs/seed.yaml         write .halab/seed/Vagrantfile and hosts/<host>/...
   halab up labs/etcd-only.yaml        boot and provision a lab (etcd + load balancer)
-  halab status                        one row per host: VM state, etcd role, raft term, LB
+  halab status                        one row per host: its state, etcd role, raft term, LB
   halab halt master1 [--hard]         stop a master and watch the cluster keep going
   halab start master1                 bring it back, time its catch-up
   halab halt --zone b                 lose a whole zone (labs/zones.yaml); `start --zone b`
-  halab halt --all; halab up          a cold restart: every VM off, then every tier back
+  halab halt --all; halab up          a cold restart: every host off, then every tier back
   halab add-master --zone b           a fourth master; `remove-master master4` takes it away
   halab replace master2               rebuild a failed master as a fresh etcd member
   halab verify [--junit FILE]         testinfra checks of every host, one line each
   halab verify --scenario failover    halt the leader, assert failover figures, restart
-  halab verify --scenario cold-restart  every VM off, `halab up`, every tier healthy again
+  halab verify --scenario cold-restart  every host off, `halab up`, every tier healthy again
   halab verify lb-pair --scenario lb  halt the LB holding the VIP, time the takeover
   halab diagram labs/zones.yaml       draw the lab (SVG + PNG) under .halab/zones/
-  halab down etcd-only --yes          destroy exactly this lab's VMs, networks and volumes
+  halab down etcd-only --yes          destroy exactly this lab's hosts, networks and disks
 
 workshop (several student labs on one host):
   halab up --student 3                student 3's own seed lab, seed-s03, on 10.150.3.0/24
-  halab status --all                  one row per lab on this host, VMs running
+  halab status --all                  one row per lab on this host, hosts running
   halab report --out report.md        verify results of every lab as Markdown
 
 LAB arguments take a topology file or the name of a lab brought up before; with one lab up
@@ -227,7 +230,7 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="halab", description=DESCRIPTION, epilog=EPILOG,
+        prog="halab", description=f"{DESCRIPTION}\n{readylabs.listing()}", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"halab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -246,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_student_option(p)
 
     p = command("doctor", cmd_doctor, "check that this host can run a lab (before a workshop)",
-                "The preflight of `halab up` on its own, creating no VM: Debian packages "
-                "(Vagrant, vagrant-libvirt, libvirt, qemu), the libvirt daemons (started if "
-                "needed), whether KVM really works or software emulation will be used, free "
+                "The preflight of `halab up` on its own, creating nothing: Debian packages "
+                "(for VMs Vagrant, vagrant-libvirt, libvirt and qemu; for containers "
+                "systemd-container), the libvirt daemons (started if needed), for VMs whether "
+                "KVM really works or software emulation will be used, free "
                 "RAM and disk against the lab, subnet collisions with this host's routes and "
                 "libvirt networks, the box cache and the Kubernetes binary cache. Each problem "
                 "comes with its fix. Exit status 1 when the lab cannot come up here; warnings "
@@ -259,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", cmd_render, "write the Vagrantfile and every host's config files",
                 "Render the Vagrantfile and every host's configuration files (etcd, flannel, "
                 "kube-*, kubelet, kube-proxy, containerd, the load balancer) as they will be "
-                "laid out on the VMs, under OUT/hosts/<host>/. Output is deterministic.")
+                "laid out on the hosts, under OUT/hosts/<host>/. Output is deterministic.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
     p.add_argument("--out", metavar="DIR", help="output directory (default .halab/<lab>/)")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
@@ -297,38 +301,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_lock_option(p)
 
     p = command("status", cmd_status, "show every host of a lab, or every lab (--all)",
-                "One row per host: role, zone, VM state, IP, etcd membership and leader, raft "
-                "term, and for the load balancer the masters it can reach.\n\n"
+                "One row per host: role, zone, state (of its VM or container), IP, etcd "
+                "membership and leader, raft term, and for the load balancer the masters it can "
+                "reach.\n\n"
                 "--all: one row per lab brought up on this host (student labs of a workshop "
-                "too): its hosts, how many VMs run, and which do not or that they are gone.")
+                "too): its hosts, how many run, and which do not or that they are gone.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--all", action="store_true", help="every lab on this host, one row each")
 
     p = command("halt", lambda a: power.halt(a.lab, a.host, a.hard, a.zone, a.all),
-                "stop one VM, a zone, or every VM",
-                "Shut a VM down gracefully (default) or pull its plug (--hard). For a master "
+                "stop one host, a zone, or every host",
+                "Shut a host down gracefully (default) or pull its plug (--hard). For a master "
                 "of a 3+ member cluster this is the failover demo: it writes numbered keys "
-                "through the LB, prints who leads, halts the VM, then prints the time until a "
+                "through the LB, prints who leads, halts the host, then prints the time until a "
                 "new leader was seen, the longest write gap, writes acknowledged against writes "
                 "found afterwards, and the member list with the halted member unreachable.\n\n"
-                "--zone Z halts every VM of zone Z at once (losing a zone), --all every VM of "
+                "--zone Z halts every host of zone Z at once (losing a zone), --all every host of "
                 "the lab (`halab up` afterwards is a cold restart). Both say first what is left "
                 "of etcd's quorum, and show the member list afterwards.")
-    p.add_argument("host", nargs="?", help="the VM to halt (or give --zone or --all)")
-    p.add_argument("--zone", metavar="Z", help="halt every VM whose topology zone is Z")
-    p.add_argument("--all", action="store_true", help="halt every VM of the lab")
+    p.add_argument("host", nargs="?", help="the host to halt (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="halt every host whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="halt every host of the lab")
     p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
     p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
     add_lock_option(p)
 
     p = command("start", lambda a: power.start(a.lab, a.host, a.zone, a.all),
-                "start a halted VM, a zone, or every VM",
-                "Boot a halted VM. For a master, also print the time until it rejoined and "
+                "start a halted host, a zone, or every host",
+                "Boot a halted host. For a master, also print the time until it rejoined and "
                 "caught up (its raft index equal to the leader's). --zone Z and --all boot "
                 "several at once and wait until every etcd member is healthy.")
-    p.add_argument("host", nargs="?", help="the VM to start (or give --zone or --all)")
-    p.add_argument("--zone", metavar="Z", help="start every VM whose topology zone is Z")
-    p.add_argument("--all", action="store_true", help="start every VM of the lab")
+    p.add_argument("host", nargs="?", help="the host to start (or give --zone or --all)")
+    p.add_argument("--zone", metavar="Z", help="start every host whose topology zone is Z")
+    p.add_argument("--all", action="store_true", help="start every host of the lab")
     p.add_argument("--lab", help="lab name or topology file")
     add_lock_option(p)
 
@@ -343,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "LB, and asserts: a new leader within 2 × the election timeout, no "
                 "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
                 "after the restart. Exit status 1 if anything failed.\n\n"
-                "--scenario cold-restart writes keys through the LB, halts every VM at once, "
+                "--scenario cold-restart writes keys through the LB, halts every host at once, "
                 "runs `halab up`, and asserts: etcd has quorum with one leader, every key is "
                 "there, the LB reaches every master, and the checks above pass (kube nodes "
                 "Ready among them).\n\n"
@@ -370,19 +375,19 @@ def build_parser() -> argparse.ArgumentParser:
                                           "slow-zone", "quorum-loss"],
                    help="run a scenario instead of checks")
     p.add_argument("--hard", action="store_true",
-                   help="with a scenario: power VMs off instead of a guest shutdown")
+                   help="with a scenario: power hosts off instead of a guest shutdown")
     add_lock_option(p, when=lambda a: a.scenario is not None)  # the checks only read
 
-    p = command("ssh", lambda a: down.ssh(a.lab, a.host, a.command), "log in to a VM",
-                "Open an SSH session to a VM (as vagrant, with sudo), or run COMMAND there.")
+    p = command("ssh", lambda a: down.ssh(a.lab, a.host, a.command), "log in to a lab host",
+                "Open an SSH session to a lab host (as vagrant, with sudo), or run COMMAND there.")
     p.add_argument("host")
     p.add_argument("command", nargs=argparse.REMAINDER, help="optional command to run")
     p.add_argument("--lab", help="lab name or topology file")
 
     p = command("add-master", lambda a: membership.add_master(a.lab, a.name, a.ip, a.zone),
-                "add a master: a new VM that joins etcd (and the kube tier)",
+                "add a master: a new host that joins etcd (and the kube tier)",
                 "Add a master to a lab that is up: `etcdctl member add`, then `halab up` boots "
-                "the VM, issues its certificates, starts etcd with initial-cluster-state "
+                "the host, issues its certificates, starts etcd with initial-cluster-state "
                 "existing, and converges the LB's backends and the kube tier. Every etcd member "
                 "must be healthy first.\n\n"
                 "The lab's own copy of its topology, .halab/<lab>/topology.yaml, records the "
@@ -395,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_lock_option(p)
 
     p = command("remove-master", lambda a: membership.remove_master(a.lab, a.host, a.force),
-                "remove a master: etcd member remove, destroy its VM",
-                "The reverse of add-master: `etcdctl member remove`, destroy the VM, then "
+                "remove a master: etcd member remove, destroy its host",
+                "The reverse of add-master: `etcdctl member remove`, destroy the host, then "
                 "`halab up` converges the LB's backends and the other members. Leaving exactly "
                 "2 masters is refused (two members tolerate no failure) unless --force.")
     p.add_argument("host", help="the master to remove")
@@ -405,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_lock_option(p)
 
     p = command("replace", lambda a: membership.replace(a.lab, a.host),
-                "replace a (failed) master with a fresh VM of the same name and zone",
-                "The seeds' recipe for a failed replica: remove it from etcd, destroy its VM, "
+                "replace a (failed) master with a fresh host of the same name and zone",
+                "The seeds' recipe for a failed replica: remove it from etcd, destroy its host, "
                 "add it back as a new member, and `halab up` rebuilds it (same name, address "
                 "and zone; a fresh disk, so etcd syncs it from the others).")
     p.add_argument("host", help="the master to replace")
@@ -414,8 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_lock_option(p)
 
     p = command("down", lambda a: down.down(a.lab, a.yes), "destroy a lab",
-                "Destroy exactly this lab's VMs, volumes and networks (found by the lab's "
-                "name), and its .halab/<lab>/ directory. Other labs are not touched.")
+                "Destroy exactly this lab's hosts (VMs or containers), disks and networks "
+                "(found by the lab's name), and its .halab/<lab>/ directory. Other labs are not "
+                "touched.")
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_lock_option(p)
@@ -424,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Draw the lab from its topology with Graphviz: hosts grouped by zone, the load "
                 "balancer on top with its arrows to the masters, the etcd peer links between "
                 "the masters, and the minions below with their link to the API through the LB. "
-                "Without --live no VM is needed: LAB may be a topology file never brought up.\n\n"
+                "Without --live no host is needed: LAB may be a topology file never brought up.\n\n"
                 "--live colours in the lab's state now: the etcd leader, halted hosts, masters "
                 "the LB cannot reach, and the holders of the controller-manager and scheduler "
                 "leases. What cannot be asked is left uncoloured and said.")
@@ -435,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FILE.svg or FILE.png writes that; FILE with no suffix writes both "
                         "(default .halab/<lab>/diagram.svg and .png)")
     p.add_argument("--live", action="store_true",
-                   help="colour in the current state of a lab that is up (asks its VMs)")
+                   help="colour in the current state of a lab that is up (asks its hosts)")
 
     p = command("report", cmd_report, "summarise verify results of every lab as Markdown",
                 "Write a Markdown report from `halab verify` results: one table over all labs "

@@ -12,7 +12,7 @@ from halab.lab import drills
 
 PARTITION_HELP = """\
 Cut hosts off from the other lab hosts on the lab network, both ways, with iptables rules in
-halab's own chain on each host (HALAB-PARTITION). This host keeps reaching every VM, so SSH,
+halab's own chain on each host (HALAB-PARTITION). This machine keeps reaching every host, so SSH,
 `halab status` and the probes keep working. A second partition adds to the first; `halab heal`
 removes every rule halab added, and a reboot does too.
 

@@ -1,4 +1,4 @@
-"""Which VMs a `halt` or `start` touches (one host, a zone, or all) and what that leaves of
+"""Which hosts a `halt` or `start` touches (one host, a zone, or all) and what that leaves of
 etcd's quorum. Pure, so the refusals and the quorum warning are unit-tested without VMs."""
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from halab.errors import HalabError
 class Selection:
     hosts: tuple[HostPlan, ...]
     what: str  # for progress lines: "master1", "zone b (master-b, minion-b1)", "all 4 VMs"
+    #            (or "all 4 containers": the provider's own word)
     args: str  # the command-line words that choose them again: "master1", "--zone b", "--all"
+
+
+def machines(plan: Plan, n: int) -> str:
+    """n of the lab's hosts in its provider's own word: "1 VM", "3 containers"."""
+    return f"{n} {'container' if plan.containers else 'VM'}{'s' if n != 1 else ''}"
 
 
 def zones(plan: Plan) -> dict[str, tuple[HostPlan, ...]]:
@@ -36,7 +42,7 @@ def select(plan: Plan, host: str | None, zone: str | None, everything: bool,
         raise HalabError(f"`halab {verb}` takes one of HOST, --zone Z or --all (got {what})",
                          f"for example `halab {verb} {plan.masters[0].name}`")
     if everything:
-        return Selection(plan.hosts, f"all {len(plan.hosts)} VMs", "--all")
+        return Selection(plan.hosts, f"all {machines(plan, len(plan.hosts))}", "--all")
     if host:
         h = plan.host(host)
         if h is None:

@@ -52,7 +52,7 @@ class Network(_Model):
 
 
 class Defaults(_Model):
-    memory: StrictInt = Field(default=1024, ge=256, le=65536, description="MiB per VM")
+    memory: StrictInt = Field(default=1024, ge=256, le=65536, description="MiB per host")
     cpus: StrictInt = Field(default=1, ge=1, le=16)
 
 
@@ -264,7 +264,7 @@ def _check_lb_pair(doc: _Located, topo: Topology, lbs: list[Host],
     lb, net = topo.lb, topo.network.subnet
     if lb.replicas is not None and lb.replicas != len(lbs):
         p(doc.problem(("lb", "replicas"), f"is {lb.replicas} but {len(lbs)} host(s) have role: "
-                                          "lb; list every LB VM under hosts (lb1, lb2, ...)"))
+                                          "lb; list every LB host under hosts (lb1, lb2, ...)"))
     if len(lbs) > 1 and lb.vip is None:
         p(doc.problem(("lb",), f"{len(lbs)} hosts have role: lb; give lb.vip, the address they "
                                "share with keepalived and that clients use"))

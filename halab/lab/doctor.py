@@ -77,7 +77,7 @@ def resources(plan: Plan, facts: preflight.HostFacts, running: set[str]) -> list
         return found
     need = preflight.needed_mib(plan, running)
     ram = (f"{need} MiB of RAM needed, {facts.mem_available_mib} MiB available" if need else
-           "its VMs already run")
+           "its hosts already run")
     return [Finding("resources", OK, f"{ram}; {facts.disk_free_gib:.0f} GiB of disk free; "
                                      f"subnets {plan.subnet} and {plan.management_subnet} are "
                                      "free")]

@@ -58,8 +58,8 @@ def partition(arg: str | None, cut: str | None, others: str | None, zone: str | 
             if down:
                 ui.warn(f"  not running, so without rules of their own: {', '.join(down)} (the "
                         "running side still drops their traffic)")
-        ui.info("  this host still reaches every VM; next: `halab status` shows who is cut off "
-                "from whom, `halab heal` removes every rule halab added")
+        ui.info("  this host still reaches every lab host; next: `halab status` shows who is "
+                "cut off from whom, `halab heal` removes every rule halab added")
     finally:
         lab.close()
     return 0

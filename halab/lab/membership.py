@@ -70,7 +70,7 @@ def _member_remove(lab: Lab, via: str, view: etcd.ClusterView, name: str, ip: st
 
 
 def _destroy(lab: Lab, name: str) -> None:
-    with ui.step(f"destroy {name}'s VM"):
+    with ui.step(f"destroy {name}'s {lab.provider.kind}"):
         lab.provider.destroy(name)
 
 

@@ -213,7 +213,7 @@ class Cluster:
             finally:
                 gw.close()
         raise HalabError(f"no etcd member answered the member list ({last})",
-                         "`halab status` shows which VMs run")
+                         "`halab status` shows which hosts run")
 
     def view(self, via: list[str] | None = None) -> etcd.ClusterView:
         statuses = self.statuses()

@@ -1,5 +1,5 @@
 """lb.mode per-node: each minion's own API proxy passes its kubelet's identity, and nobody's
-else. Runs once per such minion; without per-node there are none, and pytest skips these."""
+else. Runs once per such minion; a lab without per-node has none, and they are not collected."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 `halab verify` passes `--halab-lab`; each check that takes `master` runs once per master, each
 that takes `lb` once per load balancer host, each that takes `proxied` once per minion with its
-own API proxy (lb.mode per-node; none otherwise, and pytest then skips the check).
+own API proxy (lb.mode per-node). A check with no such host in the lab does not apply to it and
+is not collected (an empty parametrization would show as a skipped `NOTSET` line instead).
 """
 
 from __future__ import annotations
@@ -43,18 +44,32 @@ def _lab(config: pytest.Config) -> Lab:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     p = _lab(metafunc.config).plan
-    if "master" in metafunc.fixturenames:
-        names = [m.name for m in p.masters]
-        metafunc.parametrize("master", names, ids=names, indirect=True)
-    if "lb" in metafunc.fixturenames:
-        names = [h.name for h in p.lbs]
-        metafunc.parametrize("lb", names, ids=names, indirect=True)
-    if "lb_service" in metafunc.fixturenames:  # the ports the LB hosts forward
-        names = [s.name for s in lb_services(p)]
-        metafunc.parametrize("lb_service", names, ids=names)
-    if "proxied" in metafunc.fixturenames:  # minions with their own API proxy (per-node)
-        names = [h.name for h in p.node_proxies]
-        metafunc.parametrize("proxied", names, ids=names, indirect=True)
+    each = {"master": [m.name for m in p.masters], "lb": [h.name for h in p.lbs],
+            # the ports the LB hosts forward; minions with their own API proxy (per-node)
+            "lb_service": [s.name for s in lb_services(p)],
+            "proxied": [h.name for h in p.node_proxies]}
+    for fixture, names in each.items():
+        if fixture not in metafunc.fixturenames:
+            continue
+        if not names:
+            _not_applicable(metafunc.config).add(metafunc.function)
+        metafunc.parametrize(fixture, names, ids=names, indirect=fixture != "lb_service")
+
+
+def _not_applicable(config: pytest.Config) -> set[object]:
+    """The checks that need a kind of host this lab has none of."""
+    if not hasattr(config, "_halab_not_applicable"):
+        config._halab_not_applicable = set()  # type: ignore[attr-defined]
+    return config._halab_not_applicable  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the checks that do not apply to this lab (see the module's docstring)."""
+    skip = _not_applicable(config)
+    dropped = [i for i in items if getattr(i, "function", None) in skip]
+    if dropped:
+        items[:] = [i for i in items if i not in dropped]
+        config.hook.pytest_deselected(items=dropped)
 
 
 @pytest.fixture(scope="session")
