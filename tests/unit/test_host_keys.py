@@ -221,3 +221,25 @@ def test_a_changed_key_becomes_an_error_naming_the_host() -> None:
     unknown = host_key_error("lb1", UnknownHostKey("10.198.7.11", "ssh-ed25519"))
     assert isinstance(unknown, HostKeyError) and "halab up" in (unknown.hint or "")
     assert host_key_error("lb1", paramiko.SSHException("Error reading SSH protocol")) is None
+
+
+def test_vm_boot_gives_vagrant_only_the_hosts_not_running(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """`vagrant up --provision-with halab-hostkey` re-installs the key on every machine it is
+    given: a running VM whose key changed must be refused, not quietly re-keyed."""
+    from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
+
+    p = lab()
+    vms = VagrantLibvirt(Path("/nonexistent"), p)
+    monkeypatch.setattr(vms, "states", lambda plan: {
+        h.name: "running" if h.name in ("lb1", "master2") else "shut off" for h in plan.hosts})
+    given: list[list[str]] = []
+
+    class Vagrant:
+        def up(self, hosts: list[str], on_line: object) -> None:
+            given.append(hosts)
+    monkeypatch.setattr(vms, "_vagrant", Vagrant)
+    vms.boot(None, print)
+    vms.boot(["lb1"], print)
+    vms.boot(["master2", "master3"], print)
+    assert given == [["master1", "master3"], ["master3"]]

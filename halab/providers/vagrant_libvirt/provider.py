@@ -72,7 +72,14 @@ class VagrantLibvirt:
         return self.lv.lab_domain_states(recorded)
 
     def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
-        self._vagrant().up(hosts, on_line)
+        """Only the hosts that are not running: `vagrant up` runs the host key provisioner on
+        every machine it is given, and a running VM keeps the key it has (a changed one is
+        refused by halab, not silently replaced over Vagrant's unchecked SSH)."""
+        states = self.states(self.plan)
+        off = [h.name for h in self.plan.hosts
+               if (hosts is None or h.name in hosts) and states[h.name] != "running"]
+        if off:
+            self._vagrant().up(off, on_line)
 
     def halt(self, h: HostPlan, hard: bool) -> None:
         if hard:
