@@ -36,11 +36,16 @@ def foreign(present: Objects, recorded: Objects) -> list[tuple[str, str]]:
 
 
 def foreign_problems(lab: str, state_file: str, present: Objects, recorded: Objects) -> list[str]:
-    """One line per object `up` would take over from someone else, with what to do."""
-    return [f"{kind} {name!r} already exists on this host but lab {lab!r} did not create it "
-            f"(it is not recorded in {state_file}): the same lab is probably up from another "
-            f"directory or HALAB_LABS_DIR; run `halab down {lab}` there, or give this lab "
-            "another `name:`" for kind, name in foreign(present, recorded)]
+    """The objects `up` would take over from someone else, in one problem with what to do
+    (none: [])."""
+    found = foreign(present, recorded)
+    if not found:
+        return []
+    listing = ", ".join(f"{kind} {name!r}" for kind, name in found)
+    return [f"{listing} already exist{'s' if len(found) == 1 else ''} on this host but lab "
+            f"{lab!r} did not create {'it' if len(found) == 1 else 'them'} (not recorded in "
+            f"{state_file}): the same lab is probably up from another directory or "
+            f"HALAB_LABS_DIR; run `halab down {lab}` there, or give this lab another `name:`"]
 
 
 def describe(objects: Objects) -> str:

@@ -84,7 +84,10 @@ def test_objects_that_exist_but_are_not_recorded_are_refused_with_the_fix() -> N
     present = {"container": ["halab-aa--m1"], "bridge": ["hlb0123"]}
     assert owned.foreign_problems("aa", "/x/state.json", present, present) == []
     lines = owned.foreign_problems("aa", "/x/state.json", present, {"bridge": ["hlb0123"]})
-    assert len(lines) == 1 and "container 'halab-aa--m1'" in lines[0]
+    assert len(lines) == 1 and "container 'halab-aa--m1' already exists" in lines[0]
+    assert "bridge" not in lines[0]
+    both = owned.foreign_problems("aa", "/x/state.json", present, {})
+    assert len(both) == 1 and "container 'halab-aa--m1', bridge 'hlb0123' already exist" in both[0]
     assert "/x/state.json" in lines[0] and "`halab down aa`" in lines[0]
 
 
