@@ -87,7 +87,7 @@ def recipe_file(name_or_path: str | os.PathLike[str] | None = None) -> Path:
         if not path.is_file():
             raise HalabError(f"box recipe {path} does not exist", "give a recipe name or a file")
         return path
-    if not _NAME_RE.match(arg):
+    if not _NAME_RE.fullmatch(arg):
         raise HalabError(f"{arg!r} is not a recipe name", "use lowercase letters, digits and -")
     path = RECIPES_DIR / f"{arg}.yaml"
     if not path.is_file():
@@ -125,7 +125,7 @@ def parse_recipe(raw: bytes, source: Path | str = "-") -> Recipe:
             where += f": field '{key}'"
         return HalabError(f"{where}: {problem}", hint or f"'{key}' is the {FIELDS.get(key, '?')}")
 
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise fail(None, f"recipe file name {source.name!r} must be lowercase letters, digits, -",
                    "rename it, e.g. boxes/trixie.yaml")
     try:
@@ -145,7 +145,7 @@ def parse_recipe(raw: bytes, source: Path | str = "-") -> Recipe:
 
     def text(key: str, pattern: re.Pattern[str] | None = None) -> str:
         value = data.get(key, "")
-        if not isinstance(value, str) or (pattern and not pattern.match(value)):
+        if not isinstance(value, str) or (pattern and not pattern.fullmatch(value)):
             raise fail(key, f"{value!r} is not valid")
         return value
 
@@ -154,7 +154,7 @@ def parse_recipe(raw: bytes, source: Path | str = "-") -> Recipe:
         if not isinstance(value, list) or (not value and not allow_empty):
             raise fail(key, "must be a non-empty list" if not allow_empty else "must be a list")
         for item in value:
-            if not isinstance(item, str) or not pattern.match(item):
+            if not isinstance(item, str) or not pattern.fullmatch(item):
                 raise fail(key, f"{item!r} is not a valid name")
         dupes = sorted({v for v in value if value.count(v) > 1})
         if dupes:
@@ -321,7 +321,7 @@ def list_records() -> list[Record]:
     root = boxes_dir()
     if not root.is_dir():
         return []
-    found = (read_record(p.name) for p in sorted(root.iterdir()) if _NAME_RE.match(p.name))
+    found = (read_record(p.name) for p in sorted(root.iterdir()) if _NAME_RE.fullmatch(p.name))
     return [r for r in found if r is not None]
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from ipaddress import IPv4Network
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv4Network
 
 from halab.config.plan import Plan
 
@@ -27,6 +27,9 @@ class HostFacts:
     routes: list[tuple[str, IPv4Network]]  # (device, subnet routed there)
     libvirt_networks: dict[str, tuple[IPv4Network, str]]  # network name -> (subnet, bridge)
     cores: int = 0  # 0: not known
+    # (device, address with its prefix): an address needs no route of its own to be taken
+    # (a /32 on a tunnel, loopback's 127.0.0.1/8 lives in the local table only).
+    addresses: list[tuple[str, IPv4Interface]] = field(default_factory=list)
 
 
 def needed_mib(plan: Plan, running: set[str]) -> int:
@@ -47,19 +50,36 @@ def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
     if disk > facts.disk_free_gib:
         out.append(f"the lab needs about {disk:.0f} GiB free for its hosts' disks but "
                    f"{facts.disk_free_gib:.1f} GiB are free in /var/lib/libvirt/images")
+    ranges = {"network.subnet": IPv4Network(plan.subnet),
+              "network.management": IPv4Network(plan.management_subnet)}
     ours = {plan.network_name, plan.management_network_name}
-    for label, mine in (("network.subnet", IPv4Network(plan.subnet)),
-                        ("network.management", IPv4Network(plan.management_subnet))):
+    out += [f"{label} {why}" for label, why in subnet_collisions(ranges, ours, facts)]
+    return out
+
+
+def subnet_collisions(ranges: dict[str, IPv4Network], ours: set[str],
+                      facts: HostFacts) -> list[tuple[str, str]]:
+    """(field, why) for each of the lab's ranges that overlaps a network of another lab, or a
+    route or address of this host. The lab's own networks (`ours`, by name) and what lies on
+    their bridges are its own: `up` of a lab that is up must still pass."""
+    out = []
+    bridges = {bridge for _, bridge in facts.libvirt_networks.values()}
+    for label, mine in ranges.items():
         for name, (other, _) in facts.libvirt_networks.items():
             if name not in ours and mine.overlaps(other):
-                out.append(f"{label} {mine} collides with libvirt network {name!r} ({other}): "
-                           "pick another subnet in the topology, or `halab down` that lab")
-        bridges = {bridge for _, bridge in facts.libvirt_networks.values()}
-        for dev, other in facts.routes:
-            # Routes on libvirt bridges are the networks checked just above.
-            if dev not in bridges and mine.overlaps(other):
-                out.append(f"{label} {mine} collides with this host's route to {other} on "
-                           f"{dev}: pick another subnet in the topology")
+                out.append((label, f"{mine} collides with network {name!r} ({other}) here: pick "
+                                   "another subnet in the topology, or `halab down` that lab"))
+        # What lies on the labs' bridges is the networks checked just above.
+        routed = [(dev, other) for dev, other in facts.routes
+                  if dev not in bridges and mine.overlaps(other)]
+        for dev, other in routed:
+            out.append((label, f"{mine} collides with this host's route to {other} on {dev}: "
+                               "pick another subnet in the topology"))
+        for dev, addr in facts.addresses:
+            if dev not in bridges and mine.overlaps(addr.network) and not any(
+                    d == dev and addr.ip in other for d, other in routed):
+                out.append((label, f"{mine} collides with this host's address {addr} on {dev}: "
+                                   "pick another subnet in the topology"))
     return out
 
 

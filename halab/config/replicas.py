@@ -60,7 +60,7 @@ def new_master(topo: Topology, name: str | None = None, ip: str | None = None,
                zone: str | None = None) -> Host:
     """The master `add-master` adds: given fields checked, the others chosen."""
     name = name or _next_name(topo)
-    if not HOST_NAME_RE.match(name):
+    if not HOST_NAME_RE.fullmatch(name):
         raise HalabError(f"--name {name!r} is not a valid host name",
                          "use lowercase letters, digits and '-'")
     if any(h.name == name for h in topo.hosts):

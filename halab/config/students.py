@@ -42,7 +42,7 @@ def lab_name(name: str, n: int, file: str = "<topology>") -> str:
     """`seed` → `seed-s03`: short and still a valid lab name, so libvirt names stay readable."""
     check_number(n)
     derived = f"{name}-s{n:02d}"
-    if not LAB_NAME_RE.match(derived):
+    if not LAB_NAME_RE.fullmatch(derived):
         raise HalabError(f"{file}: name: {name!r} is too long for student labs: {derived!r} "
                          "exceeds the 24 characters a lab name may have",
                          f"shorten the lab's name to {MAX_BASE_NAME} characters or fewer")
@@ -141,4 +141,6 @@ def derive_lab(loaded: Loaded, n: int) -> StudentLab:
     text = to_yaml(topo, f"Student {n}'s copy of {source}, written by `halab up --student {n}`.\n"
                          f"Change {source} and run that again rather than editing this file.")
     checked = loads(text, f"{source} (student {n})")
-    return StudentLab(n, loaded.path, dataclasses.replace(checked, path=loaded.path), text)
+    # Its lines are those of the generated text, not of the instructor's file: none are named.
+    return StudentLab(n, loaded.path, dataclasses.replace(checked, path=loaded.path, lines={}),
+                      text)

@@ -32,6 +32,19 @@ LAB_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 HOST_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
+# cluster_domain goes into kubelet's YAML and the apiserver's certificate: a DNS name, no more.
+DOMAIN_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
+                       r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# box names a recipe (boxes/<box>.yaml), a directory and a Ruby string: a plain name, no more.
+BOX_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
+# Every pattern above is applied with fullmatch: `match` lets "master1\n" through its `$`.
+
+# The lab's networks become bridges and routes on this host: a public range would take this
+# host's way to real addresses. network.public_subnet_reason allows one, saying why.
+PRIVATE_RANGES = tuple(IPv4Network(n) for n in
+                       ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+# Deep enough for any topology (hosts[0].name is 3 levels), shallow enough for PyYAML's recursion.
+MAX_DEPTH = 20
 
 TWO_MASTERS_REASON = (
     "exactly 2 masters is refused: etcd needs a majority, so with two replicas losing either one "
@@ -49,6 +62,8 @@ class Network(_Model):
         default=IPv4Network("192.168.121.0/24"),
         description="Vagrant's management network (DHCP, NAT); one per lab, must not overlap",
     )
+    public_subnet_reason: str | None = Field(
+        default=None, description="why subnet or management may be outside the private ranges")
 
 
 class Defaults(_Model):
@@ -145,6 +160,12 @@ class TopologyError(HalabError):
         )
 
 
+class UnreadableTopology(HalabError):
+    """A topology file that cannot be read is a bad topology too: exit 2, as TopologyError."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Loaded:
     """A valid topology, where it came from, and warnings that did not stop it."""
@@ -152,6 +173,11 @@ class Loaded:
     topology: Topology
     path: Path
     warnings: list[str] = field(default_factory=list)
+    lines: dict[Path_, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        """A problem found after loading (against this host), located in the file."""
+        return Problem(str(self.path), _line_of(self.lines, path), field_name(path), message)
 
 
 Path_ = tuple[str | int, ...]
@@ -165,6 +191,33 @@ def field_name(path: Path_) -> str:
     return out
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that a topology may not use (aliases, deep nesting)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without aliases and without deep nesting. An alias can refer to itself
+    (`a: &a [*a]`: the walk below never ends) or nest others (exponential size: "billion
+    laughs"); nothing in a topology needs one. The depth bound keeps PyYAML's recursive composer
+    far from Python's recursion limit."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(None, None, f"aliases (*{event.anchor}) are not allowed in a "
+                           "topology: write the value out where it is used", event.start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep; a topology "
+                           "needs 3 or 4", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self.depth -= 1
+
+
 class _Located:
     """YAML data plus the line of every key and item, so errors can point at the file."""
 
@@ -172,7 +225,7 @@ class _Located:
         self.file = file
         self.lines: dict[Path_, int] = {}
         self.problems: list[Problem] = []
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             self.data = loader.construct_document(node) if node is not None else None
@@ -198,15 +251,16 @@ class _Located:
             for i, item in enumerate(node.value):
                 self._walk(item, path + (i,))
 
-    def line(self, path: Path_) -> int | None:
-        """The line of `path`, or of its nearest ancestor present in the file."""
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.lines:
-                return self.lines[path[:n]]
-        return None
-
     def problem(self, path: Path_, message: str) -> Problem:
-        return Problem(self.file, self.line(path), field_name(path), message)
+        return Problem(self.file, _line_of(self.lines, path), field_name(path), message)
+
+
+def _line_of(lines: dict[Path_, int], path: Path_) -> int | None:
+    """The line of `path`, or of its nearest ancestor present in the file."""
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
 
 
 def _model_at(path: Path_) -> type[BaseModel] | None:
@@ -297,6 +351,27 @@ def _check_per_node(doc: _Located, topo: Topology, masters: list[Host], lbs: lis
                                              "no failover; add masters, or use mode: central")))
 
 
+def _check_private(doc: _Located, network: Network, p: Callable[[Problem], None],
+                   warn: Callable[[str], None]) -> None:
+    """The lab's networks become routes on this host: outside the private ranges they take this
+    host's way to real addresses, unless the topology says why it wants that."""
+    reason = network.public_subnet_reason
+    public = [name for name in ("subnet", "management")
+              if not any(getattr(network, name).subnet_of(r) for r in PRIVATE_RANGES)]
+    if reason is not None and not reason.strip():
+        p(doc.problem(("network", "public_subnet_reason"), "is empty: say why the lab needs a "
+                                                           "public range, or remove it"))
+    elif reason is None:
+        for name in public:
+            p(doc.problem(("network", name), f"{getattr(network, name)} is not a private range "
+                          f"({', '.join(map(str, PRIVATE_RANGES))}): while the lab is up, this "
+                          "host would route those real addresses into the lab. Pick a private "
+                          "range, or give network.public_subnet_reason saying why"))
+    elif not public:
+        warn(str(doc.problem(("network", "public_subnet_reason"), "is given but both networks "
+                                                                  "are private; remove it")))
+
+
 def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], list[str]]:
     """Checks that span fields: names, addresses, quorum, overlaps."""
     problems: list[Problem] = []
@@ -304,20 +379,24 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     p = problems.append
     net = topo.network.subnet
 
-    if not LAB_NAME_RE.match(topo.name):
+    if not LAB_NAME_RE.fullmatch(topo.name):
         p(doc.problem(("name",), f"{topo.name!r} is not safe in libvirt names: use 2–24 lowercase "
                                  "letters, digits and single '-', starting with a letter "
                                  "('--' joins lab and host in machine names)"))
+    if not BOX_RE.fullmatch(topo.box):
+        p(doc.problem(("box",), f"{topo.box!r} is not a box name: use lowercase letters, digits "
+                                "and '-', as the recipes in boxes/ are named (e.g. trixie)"))
     if net.prefixlen > 29:
         p(doc.problem(("network", "subnet"), f"{net} is too small for a lab; use /24 or similar"))
     mgmt = topo.network.management
+    _check_private(doc, topo.network, p, warnings.append)
     if mgmt.overlaps(net):
         p(doc.problem(("network", "management"), f"{mgmt} overlaps the lab subnet {net}"))
 
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
     for i, host in enumerate(topo.hosts):
-        if not HOST_NAME_RE.match(host.name):
+        if not HOST_NAME_RE.fullmatch(host.name):
             p(doc.problem(("hosts", i, "name"), f"{host.name!r} is not a valid host name: use "
                                                 "lowercase letters, digits and single '-' ('--' "
                                                 "joins lab and host in machine names)"))
@@ -337,7 +416,7 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
         elif host.ip == next(net.hosts()):
             p(doc.problem(("hosts", i, "ip"), f"{host.ip} is taken by the host's libvirt bridge "
                                               "(the subnet's first address); pick another"))
-        if host.zone is not None and not ZONE_RE.match(host.zone):
+        if host.zone is not None and not ZONE_RE.fullmatch(host.zone):
             p(doc.problem(("hosts", i, "zone"), f"{host.zone!r}: use lowercase letters, digits "
                                                 "and '-'"))
 
@@ -385,8 +464,12 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
             ("hosts", first, "role"),
             f"minion{'s' if len(minions) > 1 else ''} {idle} will boot and run nothing: the kube "
             "tier is off (kubernetes.enabled: false); set it to true, or remove the minions")))
+    if not DOMAIN_RE.fullmatch(kube.cluster_domain):
+        p(doc.problem(("kubernetes", "cluster_domain"), f"{kube.cluster_domain!r} is not a DNS "
+                      "name: use lowercase labels of letters, digits and '-' joined by '.', "
+                      "e.g. cluster.local"))
     if kube.enabled:
-        if kube.version is not None and not VERSION_RE.match(kube.version):
+        if kube.version is not None and not VERSION_RE.fullmatch(kube.version):
             p(doc.problem(("kubernetes", "version"), f"{kube.version!r}: use X.Y.Z, e.g. 1.34.2"))
         if not minions:
             p(doc.problem(("hosts",), "the kube tier is enabled but there is no host with role: "
@@ -408,19 +491,32 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     return problems, warnings
 
 
+def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
+    """Where PyYAML stopped, always with a line: the reader (a character YAML does not allow)
+    gives an offset, the others a mark."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+        what = f"{exc.reason} (character U+{code:04X})"
+        return Problem(file, line, "", f"YAML syntax error: {what}")
+    mark = getattr(exc, "problem_mark", None)
+    # An error at the end of the stream points past the last line: name the last line.
+    last = max(text.count("\n"), 1)
+    line = min(mark.line + 1, last) if mark else last
+    what = getattr(exc, "problem", None) or str(exc)
+    context, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and ctx_mark:
+        what += f" ({context} that starts on line {ctx_mark.line + 1})"
+    return Problem(file, line, "", what if isinstance(exc, _Refused) else
+                   f"YAML syntax error: {what}")
+
+
 def loads(text: str, file: str = "<topology>") -> Loaded:
     """Parse and check a whole topology; raise TopologyError listing every problem found."""
     try:
         doc = _Located(text, file)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        # An error at the end of the stream points past the last line: name the last line.
-        line = min(mark.line + 1, max(text.count("\n"), 1)) if mark else None
-        what = getattr(exc, "problem", None) or str(exc)
-        context, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and ctx_mark:
-            what += f" ({context} that starts on line {ctx_mark.line + 1})"
-        raise TopologyError([Problem(file, line, "", f"YAML syntax error: {what}")]) from None
+        raise TopologyError([_yaml_problem(exc, text, file)]) from None
     if not isinstance(doc.data, dict):
         raise TopologyError([Problem(file, 1, "", "the file must be a YAML mapping with at least "
                                                   "'name', 'network' and 'hosts'")])
@@ -432,7 +528,7 @@ def loads(text: str, file: str = "<topology>") -> Loaded:
     more, warnings = _semantic_problems(doc, topo)
     if problems or more:
         raise TopologyError(problems + more)
-    return Loaded(topo, Path(file), warnings)
+    return Loaded(topo, Path(file), warnings, doc.lines)
 
 
 def to_yaml(topo: Topology, header: str = "") -> str:
@@ -445,12 +541,21 @@ def to_yaml(topo: Topology, header: str = "") -> str:
 def load(path: str | Path) -> Loaded:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise HalabError(f"no topology file at {path}",
-                         "ready labs are in labs/: seed.yaml, zones.yaml, etcd-only.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HalabError(f"cannot read {path}: {exc}") from None
+        raise UnreadableTopology(f"no topology file at {path}", "ready labs are in labs/: "
+                                 "seed.yaml, zones.yaml, etcd-only.yaml") from None
+    except IsADirectoryError:
+        raise UnreadableTopology(f"{path} is a directory, not a topology file",
+                                 "give a .yaml file, e.g. labs/seed.yaml") from None
+    except OSError as exc:
+        raise UnreadableTopology(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TopologyError([Problem(str(path), line, "", "not UTF-8 text (byte "
+                                     f"{raw[exc.start]:#04x}); save the file as UTF-8")]) from None
     return loads(text, str(path))
 
 

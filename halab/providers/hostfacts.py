@@ -6,10 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-from ipaddress import IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from halab.config.preflight import HostFacts
+from halab.errors import HalabError
 
 IMAGES = Path("/var/lib/libvirt/images")
 
@@ -21,15 +22,44 @@ def mem_available_mib() -> int:
     return 0
 
 
+def _ip_json(*args: str) -> list[dict]:
+    out = subprocess.run(["ip", "-j", "-4", *args], capture_output=True, text=True, timeout=10)
+    return json.loads(out.stdout or "[]")
+
+
 def routes() -> list[tuple[str, IPv4Network]]:
-    out = subprocess.run(["ip", "-j", "-4", "route", "show"], capture_output=True, text=True,
-                         timeout=10)
     found = []
-    for r in json.loads(out.stdout or "[]"):
+    for r in _ip_json("route", "show"):
         dst = r.get("dst")
         if dst and dst != "default":
             found.append((r.get("dev", "?"), IPv4Network(dst, strict=False)))
     return found
+
+
+def addresses() -> list[tuple[str, IPv4Interface]]:
+    """Every IPv4 address of this host with its device and prefix (`ip -j -4 addr`)."""
+    return [(link.get("ifname", "?"), IPv4Interface(f"{a['local']}/{a['prefixlen']}"))
+            for link in _ip_json("addr", "show") for a in link.get("addr_info", [])
+            if a.get("local") and "prefixlen" in a]
+
+
+def lab_networks() -> tuple[dict[str, tuple[IPv4Network, str]], str]:
+    """Every lab's network here, asked without starting a daemon: the containers' bridges, and
+    libvirt's networks when libvirtd answers. Also a few words on libvirt's."""
+    from halab.providers.nspawn import bridge
+
+    found = bridge.lab_networks()
+    try:
+        from halab.providers.vagrant_libvirt.domains import Libvirt
+
+        lv = Libvirt()
+    except (ImportError, HalabError):
+        return found, "libvirt is not running: its networks count as routes"
+    try:
+        found.update(lv.network_subnets())
+    finally:
+        lv.close()
+    return found, "libvirt's included"
 
 
 def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:
@@ -37,7 +67,7 @@ def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:
     return HostFacts(mem_available_mib=mem_available_mib(),
                      disk_free_gib=shutil.disk_usage(where).free / 2**30,
                      routes=routes(), libvirt_networks=libvirt_networks,
-                     cores=os.cpu_count() or 0)
+                     cores=os.cpu_count() or 0, addresses=addresses())
 
 
 def missing_packages(names: list[str]) -> list[str]:
