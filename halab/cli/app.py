@@ -14,10 +14,10 @@ from halab.cli.box import add_box_commands
 from halab.cli.drills import add_drill_commands
 from halab.cli.locking import add_lock_option, lab_lock
 from halab.config import plan, students
-from halab.config.topology import Loaded, load
+from halab.config.topology import Loaded, TopologyError, load
 from halab.errors import HalabError
 from halab.home import labs_dir
-from halab.lab import doctor, down, labdir, membership, power, scenarios, status, up
+from halab.lab import doctor, down, hostcheck, labdir, membership, power, scenarios, status, up
 from halab.lab.context import Lab
 from halab.render import files as render
 from halab.workshop import diagram, report
@@ -90,12 +90,21 @@ def _add_student_option(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """The file, then (unless --no-host-check) its networks against this host, as `up` would."""
     loaded = _load_lab(args)
     topo = loaded.topology
+    if args.no_host_check:
+        looked = "not done (--no-host-check)"
+    else:
+        found, looked = hostcheck.subnet_problems(loaded)
+        if found:
+            raise TopologyError(found)
+        looked = f"done, no collision ({looked})"
     roles = {r: len(topo.by_role(r)) for r in ("lb", "master", "minion")}
     kube = "on" if topo.kubernetes.enabled else "off"
     ui.info(f"{args.lab}: lab {topo.name!r} is valid — {roles['lb']} lb, {roles['master']} "
-            f"master, {roles['minion']} minion; LB {topo.lb.kind}; kube tier {kube}")
+            f"master, {roles['minion']} minion; LB {topo.lb.kind}; kube tier {kube}\n"
+            f"  host check: {looked}")
     return 0
 
 
@@ -246,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "Check the whole topology file and report every problem with its file, line "
                 "and field. Nothing is written or created.")
     p.add_argument("lab", nargs="?", default=DEFAULT_LAB, help=f"topology file ({DEFAULT_LAB})")
+    p.add_argument("--no-host-check", action="store_true",
+                   help="check the file only, not its networks against this host's routes, "
+                        "addresses and labs (e.g. for a lab meant for another machine)")
     _add_student_option(p)
 
     p = command("doctor", cmd_doctor, "check that this host can run a lab (before a workshop)",
