@@ -99,12 +99,14 @@ def test_the_same_lab_from_a_second_directory_is_refused_before_anything_is_crea
 
 
 def test_down_of_each_lab_removes_only_its_own_objects(labs) -> None:
-    theirs = lab_objects(AA)
-    proc = halab("down", AA_BB, "--yes")
-    assert proc.returncode == 0, proc.stderr
-    assert lab_objects(AA_BB) == [] and lab_objects(AA) == theirs
-    assert not (labs_dir() / AA_BB).exists()
-    verified(AA)
+    """`down names-aa` first: its old prefix halab-names-aa- also started every name of
+    names-aa-bb, as etcd-only's started etcd-only-s01's."""
+    theirs = lab_objects(AA_BB)
     proc = halab("down", AA, "--yes")
     assert proc.returncode == 0, proc.stderr
-    assert lab_objects(AA) == [] and not (labs_dir() / AA).exists()
+    assert lab_objects(AA) == [] and lab_objects(AA_BB) == theirs
+    assert not (labs_dir() / AA).exists()
+    verified(AA_BB)
+    proc = halab("down", AA_BB, "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert lab_objects(AA_BB) == [] and not (labs_dir() / AA_BB).exists()
