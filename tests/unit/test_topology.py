@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,60 @@ def test_missing_file_says_where_the_ready_labs_are(tmp_path: Path) -> None:
     with pytest.raises(HalabError) as info:
         load(tmp_path / "nope.yaml")
     assert "labs/" in str(info.value)
+
+
+def _laughs(levels: int) -> str:
+    """"Billion laughs": each level is ten aliases of the one before, 10**levels items."""
+    lines = ["name: laughs", "l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_nested_aliases_are_refused_at_the_first_one_at_once() -> None:
+    started = time.monotonic()
+    with pytest.raises(TopologyError) as info:
+        loads(_laughs(6), "laughs.yaml")
+    assert time.monotonic() - started < 2
+    assert [str(p) for p in info.value.problems] == [
+        "laughs.yaml:3: aliases (*l0) are not allowed in a topology: write the value out where "
+        "it is used"]
+
+
+def test_a_public_subnet_loads_when_the_topology_says_why() -> None:
+    text = ("name: public\nnetwork:\n  subnet: 198.51.100.0/24\n  public_subnet_reason: the "
+            "course's routed range\nkubernetes: {enabled: false}\n"
+            "hosts:\n  - {name: m1, role: master, ip: 198.51.100.21}\n")
+    loaded = loads(text, "public.yaml")
+    assert loaded.topology.network.public_subnet_reason == "the course's routed range"
+    assert loaded.warnings == []
+
+
+def test_a_reason_for_private_networks_is_said_to_be_useless() -> None:
+    text = ("name: private\nnetwork:\n  subnet: 100.64.3.0/24\n  public_subnet_reason: why not\n"
+            "kubernetes: {enabled: false}\nhosts:\n  - {name: m1, role: master, ip: 100.64.3.21}\n")
+    assert loads(text, "p.yaml").warnings == [
+        "p.yaml:4: network.public_subnet_reason: is given but both networks are private; "
+        "remove it"]
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "latin.yaml"
+    bad.write_bytes(b"name: latin\n\ndescription: caf\xe9\n")
+    with pytest.raises(TopologyError) as info:
+        load(bad)
+    assert str(info.value.problems[0]) == (f"{bad}:3: not UTF-8 text (byte 0xe9); save the file "
+                                           "as UTF-8")
+
+
+@pytest.mark.parametrize("what", ["directory", "missing", "not utf-8", "alias"])
+def test_validate_exits_2_for_every_bad_topology(tmp_path: Path, what: str) -> None:
+    from halab.cli.app import main
+
+    path = tmp_path / "lab.yaml"
+    if what == "directory":
+        path = tmp_path
+    elif what == "not utf-8":
+        path.write_bytes(b"name: caf\xe9\n")
+    elif what == "alias":
+        path.write_text("name: &n x\ndescription: *n\n")
+    assert main(["validate", str(path)]) == 2
