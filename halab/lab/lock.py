@@ -121,7 +121,7 @@ def _acquire(path: Path, wait: bool, timeout: float, say: Callable[[str], None])
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = Holder.loads(_read(fd))
+                holder = _holder(fd)
                 os.close(fd)
                 now = time.time()
                 if not wait:
@@ -161,11 +161,18 @@ def _open(path: Path) -> int | None:
                          f"make {path.parent.parent} writable for this user") from None
 
 
-def _read(fd: int) -> str:
-    try:
-        return os.pread(fd, 4096, 0).decode(errors="replace")
-    except OSError:
-        return ""
+def _holder(fd: int, tries: int = 20) -> Holder | None:
+    """Who holds the lock of `fd`. A holder writes itself just after taking the lock, so an
+    empty file is read again a few times (at most 1 s) before it is "another command"."""
+    for n in range(tries):
+        try:
+            holder = Holder.loads(os.pread(fd, 4096, 0).decode(errors="replace"))
+        except OSError:
+            return None
+        if holder is not None or n == tries - 1:
+            return holder
+        time.sleep(0.05)
+    return None
 
 
 def _still_there(path: Path, fd: int) -> bool:
