@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from halab.cli import app
+from halab.cli import app, locking
 from halab.lab import labdir, lock
 from halab.lab.labdir import State
 
@@ -235,3 +235,15 @@ def test_the_cli_refuses_a_busy_lab_with_no_wait(tmp_path: Path, monkeypatch: py
     assert code == 1
     err = capsys.readouterr().err
     assert "lab 'x' is busy: `halab up x.yaml`" in err and f"pid {holder.pid}" in err
+
+
+def test_the_lock_is_the_lab_the_command_means(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up FILE --student 3` locks student 3's lab, under the command line as typed."""
+    monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
+    topology = str(Path(__file__).resolve().parents[2] / "labs" / "etcd-only.yaml")
+    argv = ["up", topology, "--student", "3"]
+    with locking.lab_lock(app.build_parser().parse_args(argv), argv):
+        data = json.loads((tmp_path / "etcd-only-s03" / labdir.LOCK_FILE).read_text())
+    assert data["command"] == f"halab up {topology} --student 3"
+    assert not (tmp_path / "etcd-only-s03").exists()  # nothing else was made: nothing is left
