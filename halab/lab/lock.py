@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.markup import escape
+
 from halab import ui
 from halab.errors import HalabError
 from halab.lab.labdir import LOCK_FILE
@@ -53,8 +55,9 @@ class Holder:
             return None
 
     def describe(self, now: float) -> str:
-        """e.g. "`halab up labs/seed.yaml` (pid 4242, for 1 min 5 s)"."""
-        return f"`{self.command}` (pid {self.pid}, for {duration(now - self.since)})"
+        """e.g. "`halab up labs/seed.yaml` (pid 4242, for 1 min 5 s)", its brackets escaped
+        for rich, which prints every message (a path may hold "[/x]")."""
+        return f"`{escape(self.command)}` (pid {self.pid}, for {duration(now - self.since)})"
 
 
 def duration(seconds: float) -> str:

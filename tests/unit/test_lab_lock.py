@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from halab import ui
 from halab.cli import app, locking
 from halab.lab import labdir, lock
 from halab.lab.labdir import State
@@ -67,6 +68,12 @@ def test_the_holder_is_written_and_read_back() -> None:
     assert lock.Holder.loads(h.dumps()) == h
     assert h.describe(1065.0) == "`halab up labs/seed.yaml` (pid 4242, for 1 min 5 s)"
     assert lock.holder_text(None, 0) == "another halab command"
+
+
+def test_a_holder_with_brackets_prints_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich reads "[...]" as markup: a path like that must neither vanish nor crash."""
+    ui.info(lock.Holder("halab up /tmp/[bold]/[/x].yaml", 1, 0).describe(0))
+    assert "`halab up /tmp/[bold]/[/x].yaml` (pid 1, for 0 s)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"pid": 1}', '{"command": "x", "pid": "a", '
