@@ -13,10 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from halab.errors import HalabError
 
@@ -52,13 +61,26 @@ TWO_MASTERS_REASON = (
 )
 
 
+def _as_text(value: Any) -> Any:
+    """YAML gives an address as text. A number or a boolean (`ip: 3232246549`, `subnet: true`)
+    is a slip that ipaddress would read as some address (true is 0.0.0.1)."""
+    if isinstance(value, bool | int | float):
+        raise PydanticCustomError("address_as_text", "write addresses as text, e.g. "
+                                  "192.168.33.21, or 192.168.33.0/24 for a network")
+    return value
+
+
+Net = Annotated[IPv4Network, BeforeValidator(_as_text)]
+Addr = Annotated[IPv4Address, BeforeValidator(_as_text)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Network(_Model):
-    subnet: IPv4Network = Field(description="private lab network; every host ip lives in it")
-    management: IPv4Network = Field(
+    subnet: Net = Field(description="private lab network; every host ip lives in it")
+    management: Net = Field(
         default=IPv4Network("192.168.121.0/24"),
         description="Vagrant's management network (DHCP, NAT); one per lab, must not overlap",
     )
@@ -79,7 +101,7 @@ class LoadBalancer(_Model):
     # loadbalancer_apiserver_localhost). Masters' own components use their own apiserver.
     mode: Literal["central", "per-node"] = "central"
     # Two or more LB hosts share `vip` with keepalived (VRRP); clients and kubeconfigs use it.
-    vip: IPv4Address | None = None
+    vip: Addr | None = None
     replicas: StrictInt | None = Field(default=None, ge=1, le=4)
 
 
@@ -96,8 +118,8 @@ class Etcd(_Model):
 class Kubernetes(_Model):
     enabled: StrictBool = True
     version: str | None = None
-    service_cidr: IPv4Network = IPv4Network("10.32.0.0/24")
-    pod_cidr: IPv4Network = IPv4Network("10.200.0.0/16")
+    service_cidr: Net = IPv4Network("10.32.0.0/24")
+    pod_cidr: Net = IPv4Network("10.200.0.0/16")
     flannel_backend: FlannelBackend = "vxlan"
     cluster_domain: str = "cluster.local"
     # Where each kube-apiserver finds etcd: "local", the member on its own master over loopback
@@ -109,7 +131,7 @@ class Kubernetes(_Model):
 class Host(_Model):
     name: str
     role: Role
-    ip: IPv4Address
+    ip: Addr
     zone: str | None = None
     memory: StrictInt | None = Field(default=None, ge=256, le=65536)
     cpus: StrictInt | None = Field(default=None, ge=1, le=16)
