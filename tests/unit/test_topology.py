@@ -222,5 +222,5 @@ def test_validate_exits_2_for_every_bad_topology(tmp_path: Path, what: str) -> N
     elif what == "not utf-8":
         path.write_bytes(b"name: caf\xe9\n")
     elif what == "alias":
-        path.write_text("name: &n x\ndescription: *n\n")
+        path.write_text("name: loop\nhosts: &a [*a]\n")
     assert main(["validate", str(path)]) == 2
