@@ -85,7 +85,7 @@ _K8S_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
 def normalize_version(version: str) -> str:
     """'1.36.3' or 'v1.36.3' -> 'v1.36.3'; anything else (rc, alpha, junk) is refused."""
-    m = _K8S_VERSION_RE.match(version.strip())
+    m = _K8S_VERSION_RE.fullmatch(version.strip())
     if not m:
         raise HalabError(
             f"not a Kubernetes release version: {version!r}",
@@ -95,7 +95,7 @@ def normalize_version(version: str) -> str:
 
 
 def version_parts(version: str) -> tuple[int, int, int]:
-    m = _K8S_VERSION_RE.match(normalize_version(version))
+    m = _K8S_VERSION_RE.fullmatch(normalize_version(version))
     assert m is not None
     major, minor, patch = (int(g) for g in m.groups())
     return major, minor, patch
@@ -392,7 +392,7 @@ def parse_published_sha256(text: str, filename: str | None = None) -> str:
         parts = line.split()
         if not parts:
             continue
-        if not _HEX64.match(parts[0]):
+        if not _HEX64.fullmatch(parts[0]):
             raise HalabError(f"not a sha256 checksum line: {line[:80]!r}")
         name = parts[1].lstrip("*").rsplit("/", 1)[-1] if len(parts) > 1 else None
         entries.append((parts[0].lower(), name))
@@ -415,7 +415,7 @@ def digest_from_release_json(text: str, asset_name: str) -> str:
     for asset in data.get("assets", []):
         if asset.get("name") == asset_name:
             digest = asset.get("digest") or ""
-            if digest.startswith("sha256:") and _HEX64.match(digest[7:]):
+            if digest.startswith("sha256:") and _HEX64.fullmatch(digest[7:]):
                 return digest[7:].lower()
             raise HalabError(f"release asset {asset_name} has no published sha256 digest")
     raise HalabError(f"release has no asset named {asset_name}")

@@ -162,7 +162,7 @@ def parse_recipe(raw: bytes, source: Path | str = "-") -> Recipe:
         return tuple(value)
 
     size = data["disk_size"]
-    match = _SIZE_RE.match(size) if isinstance(size, str) else None
+    match = _SIZE_RE.fullmatch(size) if isinstance(size, str) else None
     if not match:
         raise fail("disk_size", f"{size!r} is not a size in GiB", "write it like 20G")
     gib = int(match.group(1))
