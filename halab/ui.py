@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 
 # Piped output (CI logs, tests) gets wide lines rather than tables folded at 80 columns.
 _width = None if sys.stdout.isatty() else 160
@@ -20,11 +21,12 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}")
+    """Warnings and errors carry paths and etcd's own words: never read as rich markup."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 def error(message: str) -> None:
-    err_console.print(f"[red]error:[/] {message}", markup=True)
+    err_console.print(f"[red]error:[/] {escape(message)}")
 
 
 @contextmanager

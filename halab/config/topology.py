@@ -565,8 +565,9 @@ def load(path: str | Path) -> Loaded:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UnreadableTopology(f"no topology file at {path}", "ready labs are in labs/: "
-                                 "seed.yaml, zones.yaml, etcd-only.yaml") from None
+        raise UnreadableTopology(f"no topology file at {path}",
+                                 "the ready labs are the .yaml files in labs/ (`halab --help` "
+                                 "lists them)") from None
     except IsADirectoryError:
         raise UnreadableTopology(f"{path} is a directory, not a topology file",
                                  "give a .yaml file, e.g. labs/seed.yaml") from None
