@@ -55,9 +55,8 @@ class Holder:
             return None
 
     def describe(self, now: float) -> str:
-        """e.g. "`halab up labs/seed.yaml` (pid 4242, for 1 min 5 s)", its brackets escaped
-        for rich, which prints every message (a path may hold "[/x]")."""
-        return f"`{escape(self.command)}` (pid {self.pid}, for {duration(now - self.since)})"
+        """e.g. "`halab up labs/seed.yaml` (pid 4242, for 1 min 5 s)"."""
+        return f"`{self.command}` (pid {self.pid}, for {duration(now - self.since)})"
 
 
 def duration(seconds: float) -> str:
@@ -137,8 +136,9 @@ def _acquire(path: Path, wait: bool, timeout: float, say: Callable[[str], None])
                                   "let that command end (its lock goes with it), then run this "
                                   "one again") from None
                 if not told:
-                    say(f"lab {lab!r} is busy: {holder_text(holder, now)} holds it; waiting for "
-                        f"it to end (at most {duration(timeout)}; --no-wait fails at once)")
+                    say(escape(f"lab {lab!r} is busy: {holder_text(holder, now)} holds it; "
+                               f"waiting for it to end (at most {duration(timeout)}; --no-wait "
+                               "fails at once)"))
                     told = True
             else:
                 if _still_there(path, fd):

@@ -72,8 +72,8 @@ def test_the_holder_is_written_and_read_back() -> None:
 
 def test_a_holder_with_brackets_prints_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
     """rich reads "[...]" as markup: a path like that must neither vanish nor crash."""
-    ui.info(lock.Holder("halab up /tmp/[bold]/[/x].yaml", 1, 0).describe(0))
-    assert "`halab up /tmp/[bold]/[/x].yaml` (pid 1, for 0 s)" in capsys.readouterr().out
+    ui.error(lock.Holder("halab up /tmp/[bold]/[/x].yaml", 1, 0).describe(0))
+    assert "`halab up /tmp/[bold]/[/x].yaml` (pid 1, for 0 s)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"pid": 1}', '{"command": "x", "pid": "a", '
