@@ -274,3 +274,48 @@ def test_box_build_unknown_recipe_is_an_error_not_a_traceback(capsys):
     assert main(["box", "build", "nosuchbox"]) == 1
     err = capsys.readouterr().err
     assert "no box recipe named 'nosuchbox'" in err and "Traceback" not in err
+
+
+# ── a rebuild under running containers (issue 29: no lab destroyed by another action) ──────
+
+
+def _built(work: Path, name: str, key: str) -> Path:
+    """A finished build in `work`, its rootfs named by key as `_Build` leaves it."""
+    tree = work / f"rootfs-{key[:12]}"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "usr").mkdir()
+    for rel in ("x.box", f"{tree.name}/boot/vmlinuz-6", f"{tree.name}/boot/initrd.img-6"):
+        (work / rel).write_bytes(b"x")
+    boxes.write_record(boxes.Record(
+        name=name, box_name="halab/" + name, key=key, box=work / "x.box", size=1, rootfs=tree,
+        kernel=tree / "boot/vmlinuz-6", initrd=tree / "boot/initrd.img-6",
+        built_at="2026-01-01T00:00:00", build_seconds=1.0, versions={}), work)
+    return tree
+
+
+def test_a_rebuild_keeps_the_rootfs_a_running_container_mounts_and_drops_it_once_unused(
+        ) -> None:
+    """Before, a rebuild deleted the old rootfs while containers had it as their lower layer:
+    every command in them vanished ("id: command not found", "sudo: a password is required")."""
+    from halab.providers.build import box
+
+    old = _fake_cache("trixie", "a" * 64)
+    (old.rootfs / "usr/bin").mkdir()
+    final = boxes.cache_dir("trixie")
+    work = final.with_name(".build-trixie-1-x")
+    new = _built(work, "trixie", "b" * 64)
+    box._swap_into_place(work, final, in_use={str(old.rootfs)})
+    assert (old.rootfs / "usr/bin").is_dir()  # the running containers' layer, untouched
+    assert boxes.rootfs_path("trixie") == final / new.name
+    work = final.with_name(".build-trixie-2-x")
+    newer = _built(work, "trixie", "c" * 64)
+    box._swap_into_place(work, final, in_use=set())
+    assert sorted(p.name for p in final.glob("rootfs*")) == [newer.name]
+
+
+def test_overlay_lower_dirs_reads_every_lower_layer() -> None:
+    from halab.providers.build import box
+
+    mounts = ("overlay /c/root overlay rw,lowerdir=/b/rootfs:/b/extra,upperdir=/c/u,workdir=/c/w"
+              " 0 0\nproc /proc proc rw 0 0\n")
+    assert box.overlay_lower_dirs(mounts) == {"/b/rootfs", "/b/extra"}

@@ -412,6 +412,7 @@ class _Build:
         for line in out.splitlines():
             name, _, version = line.partition("\t")
             versions[name] = version
+        self._name_rootfs_by_key()
         record = Record(
             name=self.recipe.name, box_name=self.recipe.box_name, key=self.key, box=self.box,
             size=self.box.stat().st_size, rootfs=self.rootfs, kernel=self.kernel,
@@ -419,6 +420,17 @@ class _Build:
             build_seconds=seconds, versions=versions)
         boxes.write_record(record, self.work)
         return record
+
+    def _name_rootfs_by_key(self) -> None:
+        """`rootfs-<key>`: running containers name their lower layer by path, so a rebuild
+        must never put another tree at a path one of them uses (see `_swap_into_place`)."""
+        assert self.kernel and self.initrd
+        self.release()
+        named = self.work / f"rootfs-{self.key[:12]}"
+        os.rename(self.rootfs, named)
+        self.kernel = named / self.kernel.relative_to(self.rootfs)
+        self.initrd = named / self.initrd.relative_to(self.rootfs)
+        self.rootfs = named
 
     def release(self) -> None:
         """Unmount and detach whatever this build holds; safe to call more than once."""
@@ -590,12 +602,40 @@ def _clean_stale_builds(root: Path) -> None:
                 _remove_tree(d)
 
 
-def _swap_into_place(work: Path, final: Path) -> None:
-    """Replace `final` with `work` using renames, so a reader sees the old or the new box."""
+def _swap_into_place(work: Path, final: Path, in_use: set[str] | None = None) -> None:
+    """Replace `final` with `work` using renames, so a reader sees the old or the new box.
+
+    A root filesystem that a running container has as its overlay's lower layer is kept (its
+    files deleted under a running container made every command in it vanish): it moves back
+    into `final` under its own name, and a later build removes it once no container uses it."""
     old = None
     if final.exists():
         old = final.with_name(f".old-{final.name}-{os.getpid()}-x")
         os.rename(final, old)
     os.rename(work, final)
-    if old is not None:
-        _remove_tree(old)
+    if old is None:
+        return
+    in_use = overlay_lower_dirs() if in_use is None else in_use
+    for tree in sorted(old.glob("rootfs*")):
+        if str(final / tree.name) in in_use and not (final / tree.name).exists():
+            os.rename(tree, final / tree.name)
+            ui.info(f"  kept {final / tree.name}: running containers use it")
+    _remove_tree(old)
+    current = boxes.read_record(final.name)
+    for tree in final.glob("rootfs*"):
+        if (current is None or tree != current.rootfs) and str(tree) not in in_use:
+            _remove_tree(tree)
+
+
+def overlay_lower_dirs(mounts: str | None = None) -> set[str]:
+    """Every lower layer of this host's overlay mounts, as the path given when mounted."""
+    if mounts is None:
+        mounts = Path("/proc/self/mounts").read_text()
+    found: set[str] = set()
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "overlay":
+            for option in fields[3].split(","):
+                if option.startswith("lowerdir="):
+                    found.update(option.removeprefix("lowerdir=").split(":"))
+    return found
