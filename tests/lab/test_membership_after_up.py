@@ -21,12 +21,15 @@ LAB = "etcd-only"
 
 @pytest.fixture
 def fresh_lab():
+    """A fresh `up`, torn down afterwards even when that `up` failed half-way."""
     if labcli.lab_objects(LAB):
         halab("down", LAB, "--yes")
-    up = halab("up", TOPOLOGY)
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield
-    halab("down", LAB, "--yes")
+    try:
+        up = halab("up", TOPOLOGY)
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield
+    finally:
+        halab("down", LAB, "--yes")
 
 
 def test_add_master_right_after_up_joins_and_verifies(fresh_lab) -> None:
