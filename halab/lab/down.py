@@ -6,6 +6,7 @@ import os
 import shutil
 
 from halab import ui
+from halab.config import owned
 from halab.errors import HalabError
 from halab.lab import labdir
 from halab.lab.context import Lab
@@ -27,6 +28,12 @@ def down(arg: str | None, yes: bool) -> int:
         lab.provider.prepare()
         recorded = lab.recorded()  # exactly what this lab created: never by name prefix
         found = lab.provider.leftovers(p, recorded)
+        stray = owned.foreign(lab.provider.present(lab.provider.objects(p)), recorded)
+        if stray:
+            ui.warn(f"left alone, not recorded by lab {p.lab!r} in {lab.dir}: "
+                    + ", ".join(f"{kind} {name!r}" for kind, name in stray)
+                    + f"; if the same lab is up from another directory or HALAB_LABS_DIR, run "
+                      f"`halab down {p.lab}` there")
         if found is None and not labdir.holds_anything(lab.dir):
             ui.info(f"lab {p.lab!r} has nothing to tear down")
             return 0
