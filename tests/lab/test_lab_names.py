@@ -12,7 +12,7 @@ Small labs of their own (etcd only, one master, one LB), a few minutes here.
 from __future__ import annotations
 
 import pytest
-from labcli import halab, lab_objects, machine, machine_state
+from labcli import PROVIDER, halab, lab_objects, machine, machine_state
 
 from halab.home import labs_dir
 
@@ -22,6 +22,7 @@ AA, AA_BB = "names-aa", "names-aa-bb"
 TOPOLOGY = """\
 name: {lab}
 description: halab's name collision test
+provider: {provider}
 network: {{subnet: 10.199.{n}.0/24, management: 10.199.{m}.0/24}}
 defaults: {{memory: 512}}
 lb: {{kind: nginx}}
@@ -34,8 +35,10 @@ LABS = {AA: dict(n=51, m=151, master="bb-m1"), AA_BB: dict(n=52, m=152, master="
 
 
 def write(directory, lab: str):
+    """The lab's topology; it names the provider, so that `down` without a state file (the
+    second directory's) looks where `up` did."""
     path = directory / f"{lab}.yaml"
-    path.write_text(TOPOLOGY.format(lab=lab, **LABS[lab]))
+    path.write_text(TOPOLOGY.format(lab=lab, provider=PROVIDER, **LABS[lab]))
     return path
 
 
