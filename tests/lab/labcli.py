@@ -138,3 +138,13 @@ def status_row(status: str, name: str) -> list[str]:
     """A host's non-empty cells in `halab status` output: host, role, zone, state, ip, …"""
     line = next(x for x in status.splitlines() if re.match(rf"\W*{re.escape(name)}\s", x))
     return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+
+
+def small_topology(name: str, subnet: str, description: str, management: str = "") -> str:
+    """The smallest lab a lab test needs of its own: lb1 (nginx) in front of one etcd member,
+    on `subnet` (e.g. "10.198.9"; .11 and .21), with no kube tier."""
+    networks = f"subnet: {subnet}.0/24" + (f", management: {management}" if management else "")
+    return (f"name: {name}\ndescription: {description}\nnetwork: {{{networks}}}\n"
+            "defaults: {memory: 512}\nlb: {kind: nginx}\nkubernetes: {enabled: false}\n"
+            f"hosts:\n  - {{name: lb1, role: lb, ip: {subnet}.11}}\n"
+            f"  - {{name: master1, role: master, ip: {subnet}.21}}\n")

@@ -12,24 +12,15 @@ import subprocess
 
 import paramiko
 import pytest
-from labcli import PROVIDER, halab, host, lab_objects
+from labcli import PROVIDER, halab, host, lab_objects, small_topology
 
 from halab.home import labs_dir
 
 pytestmark = pytest.mark.lab
 
 LAB = "hostkeys"
-TOPOLOGY = """\
-name: hostkeys
-description: one LB and one etcd master, for halab's pinned host key test
-network: {subnet: 10.198.7.0/24}
-defaults: {memory: 512}
-lb: {kind: nginx}
-kubernetes: {enabled: false}
-hosts:
-  - {name: lb1, role: lb, ip: 10.198.7.11}
-  - {name: master1, role: master, ip: 10.198.7.21}
-"""
+TOPOLOGY = small_topology("hostkeys", "10.198.7",
+                          "one LB and one etcd master, for halab's pinned host key test")
 ADDRESSES = {"lb1": "10.198.7.11", "master1": "10.198.7.21"}
 REKEY = ("sudo sh -c 'rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub "
          "&& ssh-keygen -q -N \"\" -t ed25519 -f /etc/ssh/ssh_host_ed25519_key "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import labcli
 import pytest
-from labcli import halab, halab_together
+from labcli import halab, halab_together, small_topology
 
 from halab.home import labs_dir
 from halab.lab import lock
@@ -20,17 +20,8 @@ from halab.lab import lock
 pytestmark = pytest.mark.lab
 
 LAB = "locked"
-TOPOLOGY = """\
-name: locked
-description: lb1 in front of one etcd member (halab's lab-lock test)
-network: {subnet: 10.198.9.0/24}
-defaults: {memory: 512}
-lb: {kind: nginx}
-kubernetes: {enabled: false}
-hosts:
-  - {name: lb1, role: lb, ip: 10.198.9.11}
-  - {name: master1, role: master, ip: 10.198.9.21}
-"""
+TOPOLOGY = small_topology("locked", "10.198.9",
+                          "lb1 in front of one etcd member (halab's lab-lock test)")
 WAITED = re.compile(r"lab 'locked' is busy: `halab up \S+locked\.yaml[^`]*` \(pid \d+, for "
                     r"[^)]+\) holds it; waiting for it to end")
 

@@ -11,21 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
-from labcli import halab, halab_together, lab_objects
+from labcli import halab, halab_together, lab_objects, small_topology
 
 pytestmark = pytest.mark.lab
 
-TOPOLOGY = """\
-name: class
-description: one nginx in front of one etcd member (halab's student-lab test)
-network: {subnet: 192.168.46.0/24, management: 192.168.134.0/24}
-defaults: {memory: 512}
-lb: {kind: nginx}
-kubernetes: {enabled: false}
-hosts:
-  - {name: lb1, role: lb, ip: 192.168.46.11}
-  - {name: master1, role: master, ip: 192.168.46.21}
-"""
+TOPOLOGY = small_topology("class", "192.168.46",
+                          "one nginx in front of one etcd member (halab's student-lab test)",
+                          "192.168.134.0/24")
 STUDENTS = (1, 2)
 
 
