@@ -33,8 +33,9 @@ help:
 	@echo "make lint       ruff and lint-imports (the import layering of pyproject.toml)"
 	@echo ""
 	@echo "the house (README, Layout): halab/config facts artifacts render are pure; remote (SSH)"
-	@echo "and providers (Vagrant+libvirt, builds) act; tiers/ apply etcd, lb, kube_control and"
-	@echo "kube_nodes in order; lab/ holds the commands; verify/ the checks and scenarios; cli/ parses"
+	@echo "and providers (Vagrant+libvirt, containers) act; build/ makes the box, binaries and images;"
+	@echo "tiers/ apply etcd, lb, kube_control and kube_nodes in order; lab/ holds the commands;"
+	@echo "verify/ the checks and scenarios; cli/ parses"
 
 deps: debs venv
 

@@ -3,7 +3,7 @@
 A recipe (`boxes/<name>.yaml`) is data only. The box built from it is registered with Vagrant as
 `halab/<name>` and cached under `home()/boxes/<name>/` with a `record.json`. A box is rebuilt only
 when its cache key changes: a hash of the recipe file, the builder code and the installation
-public key. Nothing here runs a subprocess; the builder is `halab.providers.build.box`.
+public key. Nothing here runs a subprocess; the builder is `halab.build.box`.
 """
 
 from __future__ import annotations
@@ -204,9 +204,9 @@ def cache_key(recipe_raw: bytes, builder_sources: dict[str, bytes], public_key: 
 
 
 def builder_files() -> list[Path]:
-    """The code whose change must rebuild boxes: this module and the builder provider."""
+    """The code whose change must rebuild boxes: this module and the box builder."""
     pkg = Path(__file__).resolve().parent.parent
-    return [pkg / "artifacts" / "boxes.py", pkg / "providers" / "build" / "box.py"]
+    return [pkg / "artifacts" / "boxes.py", pkg / "build" / "box.py"]
 
 
 def builder_sources() -> dict[str, bytes]:

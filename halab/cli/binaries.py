@@ -14,14 +14,14 @@ from halab.config import versions
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from halab.providers.build import download
+    from halab.build import download
 
     download.fetch(args.version, mirror=args.mirror, force=args.force, timeout=args.timeout)
     return 0
 
 
 def _build(args: argparse.Namespace) -> int:
-    from halab.providers.build import gobuild
+    from halab.build import gobuild
 
     gobuild.build(args.version, force=args.force)
     return 0

@@ -35,7 +35,7 @@ def add_box_commands(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_box_build(args: argparse.Namespace) -> int:
-    from halab.providers.build import box as boxbuild  # the subprocess side, only when building
+    from halab.build import box as boxbuild  # the subprocess side, only when building
 
     start = time.monotonic()
     record, what = boxbuild.ensure_box(args.recipe, force=args.force)

@@ -110,7 +110,7 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
 def kube_binaries_step(p: plan.Plan) -> list[str]:
     """Have the Kubernetes binaries in the cache (fetched, else built); [] when they are, else
     one line per route that failed, ending with the command to try by hand."""
-    from halab.providers.build import obtain
+    from halab.build import obtain
 
     with ui.step(f"Kubernetes {p.kube.version} binaries"):
         got = obtain.obtain(p.kube.version)
@@ -275,7 +275,7 @@ def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: S
                       if not files.is_kube_file(path, roles[h])} for h, fs in wanted.items()}
     if kube_on:
         with ui.step("container images"):
-            from halab.providers.build import images as imagebuild
+            from halab.build import images as imagebuild
 
             archives = {ref: path.read_bytes() for ref, path in imagebuild.ensure_all().items()}
         for h in p.hosts:

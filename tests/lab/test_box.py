@@ -19,8 +19,8 @@ import testinfra
 
 from halab import home
 from halab.artifacts import boxes
+from halab.build import box as boxbuild
 from halab.errors import HalabError
-from halab.providers.build import box as boxbuild
 from halab.providers.vagrant_libvirt import host
 from halab.providers.vagrant_libvirt import volumes as libvirt_volumes
 

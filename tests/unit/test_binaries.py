@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from halab.artifacts import binaries as b
+from halab.build import download, gobuild
 from halab.cli.app import main as cli_main
 from halab.config import versions
 from halab.errors import HalabError
-from halab.providers.build import download, gobuild
 
 pytestmark = pytest.mark.unit
 
@@ -517,7 +517,7 @@ def test_gostubs_are_packaged():
 
 
 def test_obtain_fetches_from_the_mirror_halab_up_is_given(halab_home, tmp_path, monkeypatch):
-    from halab.providers.build import obtain
+    from halab.build import obtain
 
     make_mirror(tmp_path / "m")
     monkeypatch.setenv("HALAB_BINARIES_MIRROR", (tmp_path / "m").as_uri())
@@ -533,7 +533,7 @@ def test_obtain_fetches_from_the_mirror_halab_up_is_given(halab_home, tmp_path, 
 def test_obtain_reports_every_route_that_failed(halab_home, tmp_path):
     """fetch really fails (an empty mirror); the build route stands in for a failed
     `go build`, whose own failures `make binaries` shows."""
-    from halab.providers.build import obtain
+    from halab.build import obtain
 
     (tmp_path / "empty").mkdir()
     tried = []

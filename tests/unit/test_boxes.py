@@ -247,7 +247,7 @@ def test_unreadable_key_is_a_clear_error():
 
 
 def test_missing_tools_are_named_with_their_package(tmp_path):
-    from halab.providers.build.box import missing_tools
+    from halab.build.box import missing_tools
 
     missing = missing_tools(str(tmp_path), mbr_candidates=(tmp_path / "mbr.bin",))
     for needed in ("debootstrap (Debian package debootstrap)", "qemu-img (Debian package "
@@ -297,7 +297,7 @@ def test_a_rebuild_keeps_the_rootfs_a_running_container_mounts_and_drops_it_once
         ) -> None:
     """Before, a rebuild deleted the old rootfs while containers had it as their lower layer:
     every command in them vanished ("id: command not found", "sudo: a password is required")."""
-    from halab.providers.build import box
+    from halab.build import box
 
     old = _fake_cache("trixie", "a" * 64)
     (old.rootfs / "usr/bin").mkdir()
@@ -314,7 +314,7 @@ def test_a_rebuild_keeps_the_rootfs_a_running_container_mounts_and_drops_it_once
 
 
 def test_overlay_lower_dirs_reads_every_lower_layer() -> None:
-    from halab.providers.build import box
+    from halab.build import box
 
     mounts = ("overlay /c/root overlay rw,lowerdir=/b/rootfs:/b/extra,upperdir=/c/u,workdir=/c/w"
               " 0 0\nproc /proc proc rw 0 0\n")

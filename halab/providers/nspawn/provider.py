@@ -49,7 +49,7 @@ class Nspawn:
         rootfs = boxes.rootfs_path(box)
         how = "cached"
         if rootfs is None:
-            from halab.providers.build import box as boxbuild
+            from halab.build import box as boxbuild
 
             boxbuild.ensure_box(box)
             rootfs, how = boxes.rootfs_path(box), "built"

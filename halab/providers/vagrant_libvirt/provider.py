@@ -46,7 +46,7 @@ class VagrantLibvirt:
         return host.detect_accel()
 
     def ensure_image(self, box: str) -> str:
-        from halab.providers.build import box as boxbuild
+        from halab.build import box as boxbuild
 
         record, how = boxbuild.ensure_box(box)
         return f"{how}: {record.box_name}"

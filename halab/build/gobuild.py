@@ -23,6 +23,7 @@ from pathlib import Path
 
 from halab import ui
 from halab.artifacts import binaries as b
+from halab.build.command import run_logged
 from halab.config import versions
 from halab.errors import HalabError
 
@@ -33,6 +34,8 @@ FLANNEL_STUB_REPLACES = {
     "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc": "tencentcloud/vpc",
 }
 GO_CANDIDATES = ("go", "/usr/local/go/bin/go")
+# One go command at most this long: a cold Kubernetes build took 13 min on a free 2-core machine.
+GO_TIMEOUT = 2 * 3600
 
 
 class ModuleUnavailable(HalabError):
@@ -86,34 +89,12 @@ def run_go(
     log: Path,
     what: str,
     heartbeat: float = 60.0,
+    timeout: float = GO_TIMEOUT,
 ) -> None:
     """Run `go ARGS` at the lowest CPU priority, its output appended to `log`; says every
     `heartbeat` seconds that it is still going (a cold Kubernetes build is long and silent)."""
-    cmd = ["nice", "-n", "19", find_go(), *args]
-    with open(log, "ab") as lf:
-        lf.write(f"\n$ (cd {cwd} && {' '.join(cmd)})\n".encode())
-        lf.flush()
-        offset = lf.tell()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=lf, stderr=subprocess.STDOUT)
-        start = time.monotonic()
-        try:
-            while True:
-                try:
-                    rc = proc.wait(timeout=heartbeat)
-                    break
-                except subprocess.TimeoutExpired:
-                    mins = (time.monotonic() - start) / 60
-                    ui.info(f"    ... {what}: still running, {mins:.0f} min so far (log: {log})")
-        except BaseException:
-            proc.terminate()
-            proc.wait()
-            raise
-    if rc != 0:
-        with open(log, "rb") as lf:
-            lf.seek(offset)
-            out = lf.read().decode("utf-8", "replace")
-        tail = "\n".join(out.strip().splitlines()[-15:])
-        raise HalabError(f"{what} failed (go exited {rc}):\n{tail}", hint=f"full log: {log}")
+    run_logged(["nice", "-n", "19", find_go(), *args], log=log, what=what, timeout=timeout,
+               env=env, cwd=cwd, heartbeat=heartbeat)
 
 
 def go_version(env: Mapping[str, str]) -> str:

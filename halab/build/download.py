@@ -147,7 +147,7 @@ def fetch(
     check_versions: bool = True,
 ) -> Path:
     """Download and verify every component of `version` into the cache."""
-    from halab.providers.build.gobuild import probe_versions  # runs the binaries: provider code
+    from halab.build.gobuild import probe_versions  # runs the binaries: provider code
 
     version = b.normalize_version(version)
     cached = None if force else b.cached(version)

@@ -16,8 +16,8 @@ from pathlib import Path
 from halab import home, ui
 from halab.artifacts import images
 from halab.artifacts.images import ImageSpec
+from halab.build.command import run_logged, tool_env
 from halab.errors import HalabError
-from halab.providers.build.box import run_logged
 
 TOOLS = {"umoci": "umoci", "apt-get": "apt", "dpkg-deb": "dpkg"}
 
@@ -72,9 +72,8 @@ def _build(spec: ImageSpec, tmp: Path, archive: Path) -> None:
     log = _log()
 
     def run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
-        if cwd is not None:  # apt-get download writes into the current directory
-            cmd = ["sh", "-c", 'cd "$0" && exec "$@"', str(cwd), *cmd]
-        run_logged(cmd, log=log, timeout=600, what=what)
+        # cwd: apt-get download writes into the current directory
+        run_logged(cmd, log=log, timeout=600, what=what, env=tool_env(), cwd=cwd, capture=True)
 
     debs, unpacked, layout, bundle = tmp / "debs", tmp / "deb-root", tmp / "oci", tmp / "bundle"
     debs.mkdir()

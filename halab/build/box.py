@@ -18,16 +18,17 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from halab import home, ui
 from halab.artifacts import boxes, sshkey
 from halab.artifacts.boxes import Recipe, Record
+from halab.build.command import SBIN_PATH, run_logged, tool_env
 from halab.errors import HalabError
+from halab.poll import Reason, Timeout, poll
 
-SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MBR_CANDIDATES = (Path("/usr/lib/syslinux/mbr/mbr.bin"), Path("/usr/lib/EXTLINUX/mbr.bin"))
 # tool -> Debian package that provides it (for the "make deps" hint)
 TOOLS = {
@@ -43,7 +44,6 @@ TOOLS = {
 }
 PART_OFFSET = 1024 * 1024  # the root partition starts at sector 2048
 NEED_FREE_GIB = 4
-TAIL_LINES = 25
 CHROOT_ENV = {"PATH": SBIN_PATH, "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive",
               "HOME": "/root"}
 
@@ -73,26 +73,32 @@ def ensure_box(recipe_arg: str | None = None, force: bool = False) -> tuple[Reco
 
 
 @contextmanager
-def _build_lock(recipe: Recipe, timeout: float = 1800) -> Iterator[None]:
+def _build_lock(recipe: Recipe, timeout: float = 1800, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
     """One build of a recipe at a time (two labs may start together); others wait, bounded."""
     root = boxes.boxes_dir()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f".{recipe.name}.lock", "w") as fh:
-        deadline = time.monotonic() + timeout
-        waiting = False
-        while True:
+        waiting: list[bool] = []
+
+        def locked(why: Reason) -> bool | None:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
                 if not waiting:
                     ui.info(f"waiting for another build of {recipe.box_name} to finish")
-                    waiting = True
-                if time.monotonic() > deadline:
-                    raise HalabError(f"another build of {recipe.box_name} held the lock for "
-                                     f"{timeout:.0f}s", f"check for a stuck `halab box build`"
-                                     f" ({root / ('.' + recipe.name + '.lock')})") from None
-                time.sleep(1)
+                    waiting.append(True)
+                why("another build holds the lock")
+                return None
+
+        try:
+            poll(locked, timeout=timeout, interval=1, what=f"the build lock of {recipe.box_name}",
+                 clock=clock, sleep=sleep)
+        except Timeout:
+            raise HalabError(f"another build of {recipe.box_name} held the lock for "
+                             f"{timeout:.0f}s", f"check for a stuck `halab box build`"
+                             f" ({root / ('.' + recipe.name + '.lock')})") from None
         try:
             yield
         finally:
@@ -150,7 +156,7 @@ def register(record: Record) -> None:
     """`vagrant box add --force` the cached .box under its stable name (version 0)."""
     log = boxes.boxes_dir() / f"{record.name}.register.log"
     run_logged(["vagrant", "box", "add", "--force", "--name", record.box_name, str(record.box)],
-         log=log, timeout=600, what="vagrant box add")
+               log=log, timeout=600, what="vagrant box add", env=tool_env(), capture=True)
     if boxes.registered_key(record.box_name) != record.key:
         raise HalabError(
             f"vagrant box add finished but {boxes.registered_box_dir(record.box_name)} "
@@ -230,8 +236,10 @@ class _Build:
         with ui.step(f"package {self.box.name}"):
             self.package()
 
-    def run(self, cmd: list[str], what: str, timeout: float = 600, **kw) -> str:
-        return run_logged(cmd, log=self.log, timeout=timeout, what=what, **kw)
+    def run(self, cmd: list[str], what: str, timeout: float = 600,
+            env: dict[str, str] | None = None, input: str | None = None) -> str:
+        return run_logged(cmd, log=self.log, timeout=timeout, what=what, env=tool_env(env),
+                          input=input, capture=True)
 
     def chroot(self, *cmd: str, what: str | None = None, timeout: float = 300) -> str:
         return self.run(["chroot", str(self.rootfs), *cmd], what=what or " ".join(cmd),
@@ -476,62 +484,6 @@ def _quiet(cmd: list[str]) -> bool:
         return False
 
 
-def _tail(path: Path, start: int, lines: int = TAIL_LINES) -> str:
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        text = fh.read().decode(errors="replace")
-    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
-
-
-def run_logged(cmd: list[str], *, log: Path, timeout: float, what: str,
-         env: dict[str, str] | None = None, input: str | None = None) -> str:
-    """Run `cmd`, appending its output to `log`; return stdout. On failure raise HalabError
-    with the last lines of its output. The child gets its own process group, which is killed
-    if we are interrupted or time out."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as fh:
-        fh.write(f"\n$ {' '.join(cmd)}\n".encode())
-        fh.flush()
-        start = fh.tell()
-        full_env = {**os.environ, "PATH": SBIN_PATH + ":" + os.environ.get("PATH", "")}
-        full_env.update(env or {})
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if input else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=fh, env=full_env,
-                                    start_new_session=True)
-        except FileNotFoundError as exc:
-            raise HalabError(f"{what}: {cmd[0]} not found", "run `make deps`") from exc
-        try:
-            out, _ = proc.communicate(input.encode() if input else None, timeout=timeout)
-        except BaseException:
-            _kill_group(proc)
-            raise
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-        fh.write(out[-200_000:])
-    if proc.returncode != 0:
-        raise HalabError(
-            f"{what} failed (exit {proc.returncode}); last lines of its output:\n"
-            + _tail(log, start),
-            f"full log: {log}",
-        )
-    return out.decode(errors="replace")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt during a build, so cleanup code runs."""
@@ -559,8 +511,10 @@ def _mounts_under(path: Path) -> list[str]:
     return found
 
 
-def _release_mounts(path: Path) -> None:
-    """Unmount everything under `path` (deepest first) and kill processes chrooted into it."""
+def _release_mounts(path: Path, timeout: float = 30, clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> None:
+    """Unmount everything under `path` (deepest first) and kill processes chrooted into it;
+    a mount that is still there after `timeout` seconds of tries is an error."""
     prefix = str(path.resolve())
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -574,15 +528,21 @@ def _release_mounts(path: Path) -> None:
                 os.kill(int(pid), signal.SIGKILL)  # a daemon our build started in the chroot
             except ProcessLookupError:
                 pass
-    for _ in range(3):
-        points = sorted(_mounts_under(path), key=len, reverse=True)
-        if not points:
-            return
-        for point in points:
+
+    def unmounted(why: Reason) -> bool | None:
+        for point in sorted(_mounts_under(path), key=len, reverse=True):
             _quiet(["umount", point]) or _quiet(["umount", "-l", point])
-    left = _mounts_under(path)
-    if left:
-        raise HalabError(f"could not unmount {', '.join(left)}", "unmount them by hand")
+        left = _mounts_under(path)
+        if left:
+            why(f"still mounted: {', '.join(left)}")
+        return None if left else True
+
+    try:
+        poll(unmounted, timeout=timeout, interval=1, what=f"the mounts under {path} to go",
+             clock=clock, sleep=sleep)
+    except Timeout as exc:
+        raise HalabError(f"could not unmount {exc.last.removeprefix('still mounted: ')}",
+                         "unmount them by hand") from None
 
 
 def _remove_tree(path: Path) -> None:

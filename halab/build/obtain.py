@@ -29,7 +29,7 @@ class Outcome:
 
 def routes(version: str) -> list[tuple[str, Callable[[], Path]]]:
     """fetch (from `HALAB_BINARIES_MIRROR`, a classroom mirror, when set), then build."""
-    from halab.providers.build import download, gobuild
+    from halab.build import download, gobuild
 
     mirror = os.environ.get("HALAB_BINARIES_MIRROR") or None
     return [("fetch", lambda: download.fetch(version, mirror=mirror, timeout=FETCH_TIMEOUT)),
