@@ -133,23 +133,7 @@ def build(recipe: Recipe, key: str, public_key: str) -> Record:
             _remove_tree(work)
     with ui.step(f"register {record.box_name} with Vagrant"):
         register(record)
-    _prune_old_base_volumes(record.box_name)
     return record
-
-
-def _prune_old_base_volumes(box_name: str) -> None:
-    """After a rebuild, drop libvirt's copies of the old box that no VM backs onto."""
-    from halab.providers.vagrant_libvirt import host, volumes
-
-    if not host.libvirt_running():
-        return  # nothing uploaded can be removed now; a later rebuild will
-    try:
-        gone = volumes.prune_base_volumes(box_name)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        ui.warn(f"could not prune old base volumes of {box_name}: {exc}")
-        return
-    if gone:
-        ui.info(f"removed {len(gone)} unused libvirt volume(s) of the previous {box_name}")
 
 
 def register(record: Record) -> None:

@@ -35,10 +35,10 @@ def add_box_commands(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_box_build(args: argparse.Namespace) -> int:
-    from halab.build import box as boxbuild  # the subprocess side, only when building
+    from halab.providers import ensure_box  # the subprocess side, only when building
 
     start = time.monotonic()
-    record, what = boxbuild.ensure_box(args.recipe, force=args.force)
+    record, what = ensure_box(args.recipe, force=args.force)
     took = time.monotonic() - start
     verb = {"cached": "is up to date (cached)", "registered": "re-registered from the cache",
             "built": "built and registered"}[what]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from halab.artifacts.boxes import Record
     from halab.config.plan import Plan
     from halab.providers.protocol import Provider
 
@@ -28,6 +29,13 @@ def for_lab(lab_dir: Path, plan: Plan) -> Provider:
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt(lab_dir, plan)
+
+
+def ensure_box(recipe: str | None = None, force: bool = False) -> tuple[Record, str]:
+    """The box, built when needed, for `halab box build`: see `vagrant_libvirt.box`."""
+    from halab.providers.vagrant_libvirt import box
+
+    return box.ensure_box(recipe, force=force)
 
 
 def choose(setting: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from halab import home
+from halab import home, providers
 from halab.artifacts import boxes
 from halab.build import box as boxbuild
 from halab.errors import HalabError
@@ -213,7 +213,7 @@ def test_interrupted_build_leaves_nothing(scratch_home, tmp_path):
 
 @pytest.fixture(scope="module")
 def record() -> boxes.Record:
-    rec, _ = boxbuild.ensure_box(boxes.DEFAULT_RECIPE)
+    rec, _ = providers.ensure_box(boxes.DEFAULT_RECIPE)
     return rec
 
 

@@ -49,9 +49,9 @@ class Nspawn:
         rootfs = boxes.rootfs_path(box)
         how = "cached"
         if rootfs is None:
-            from halab.build import box as boxbuild
+            from halab.providers.vagrant_libvirt.box import ensure_box
 
-            boxbuild.ensure_box(box)
+            ensure_box(box)
             rootfs, how = boxes.rootfs_path(box), "built"
         if rootfs is None:
             raise HalabError(f"box {box!r} was built but has no rootfs",

@@ -46,9 +46,9 @@ class VagrantLibvirt:
         return host.detect_accel()
 
     def ensure_image(self, box: str) -> str:
-        from halab.build import box as boxbuild
+        from halab.providers.vagrant_libvirt.box import ensure_box
 
-        record, how = boxbuild.ensure_box(box)
+        record, how = ensure_box(box)
         return f"{how}: {record.box_name}"
 
     def files(self, plan: Plan) -> dict[str, str]:
