@@ -14,7 +14,7 @@ from halab.artifacts import boxes
 from halab.build import box, gobuild
 from halab.build.command import run_logged, wait_exit
 from halab.errors import HalabError
-from halab.poll import Timeout
+from halab.poll import Timeout, poll
 
 pytestmark = pytest.mark.unit
 
@@ -105,7 +105,10 @@ def test_a_command_past_its_deadline_is_stopped_with_its_process_group(log, tmp_
     assert time.monotonic() - start < 15
     assert err.value.message.startswith("a slow step did not finish in 1s and was stopped")
     assert "    started" in err.value.message and err.value.hint == f"full log: {log}"
-    assert not _alive(int(pidfile.read_text()))  # the sleep the shell started is gone too
+    child = int(pidfile.read_text())
+    # the sleep the shell started goes too (its SIGTERM takes a moment to land)
+    poll(lambda why: None if _alive(child) else True, timeout=5, interval=0.05,
+         what=f"the shell's child {child} to end")
 
 
 def _alive(pid: int) -> bool:
