@@ -355,37 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "check and a total: etcd (service, member list = topology, health, one leader "
                 "and term, no certificate → refused, replication) and the load balancer "
                 "(ports, etcd through it, backends = masters). Kube checks are skipped until "
-                "the kube tier exists.\n\n"
-                "--scenario failover halts whichever master leads while writing through the "
-                "LB, and asserts: a new leader within 2 × the election timeout, no "
-                "acknowledged write lost, a healthy 2-of-3 cluster, and 3 healthy members "
-                "after the restart. Exit status 1 if anything failed.\n\n"
-                "--scenario cold-restart writes keys through the LB, halts every host at once, "
-                "runs `halab up`, and asserts: etcd has quorum with one leader, every key is "
-                "there, the LB reaches every master, and the checks above pass (kube nodes "
-                "Ready among them).\n\n"
-                "--scenario lb (a lab with two LB hosts sharing a VIP) halts the LB holding the "
-                "VIP while writing through it, and asserts: another LB holds the VIP within "
-                "15 s, the client error window is at most 20 s, no acknowledged write is lost, "
-                "and once the LB is back exactly one LB holds the VIP.\n\n"
-                "--scenario partition cuts the etcd leader off from the other masters while "
-                "writing through the LB, heals, and asserts: a new leader within 2 × the "
-                "election timeout, the isolated member steps down, no raft term with two "
-                "leaders, no acknowledged write lost, the isolated member catches up.\n\n"
-                "--scenario slow-zone measures write latency (p50, p99) and leader changes "
-                "through the LB for 60 s with 100 ms added between zone b and the other zones, "
-                "then 60 s without; it asserts only that quorum was never lost.\n\n"
-                "--scenario quorum-loss writes keys, backs etcd up, writes more, powers off a "
-                "majority of the masters (writes fail: how soon), starts them, restores the "
-                "backup, and asserts: the keys before the backup are back, those after it are "
-                "gone, every member is healthy with one leader, and the checks pass.")
+                "the kube tier exists.\n\n" + scenarios.help_text())
     p.add_argument("lab", nargs="?", help="lab name or topology file")
     p.add_argument("--junit", metavar="FILE",
                    help="also write JUnit XML (one test per check) to FILE; the latest results "
                         "are always kept in .halab/<lab>/verify.junit.xml for `halab report`")
-    p.add_argument("--scenario", choices=["failover", "cold-restart", "lb", "partition",
-                                          "slow-zone", "quorum-loss"],
-                   help="run a scenario instead of checks")
+    p.add_argument("--scenario", choices=list(scenarios.SCENARIOS),
+                   help="run a scenario instead of checks: " + "; ".join(
+                       f"{s.name}: {s.summary}" for s in scenarios.SCENARIOS.values()))
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power hosts off instead of a guest shutdown")
     add_lock_option(p, when=lambda a: a.scenario is not None)  # the checks only read

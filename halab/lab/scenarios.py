@@ -1,17 +1,25 @@
-"""`halab verify`: the testinfra checks, or a scenario (failover, lb, cold-restart and the
-drills), given this lab's provider and SSH runner to act through."""
+"""`halab verify`: the testinfra checks, or a scenario of the registry `SCENARIOS` (its name,
+help, needs, steps and judge in one record), given this lab's provider and SSH runner to act
+through."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.lab import drills, labdir, power
 from halab.lab.context import Lab
 from halab.lab.up import kube_skip_reason, up
 from halab.tiers import lb as lb_tier
 from halab.verify import demo, kubedemo
-from halab.verify.scenarios import coldrestart
+from halab.verify.scenarios import coldrestart, partition, quorumloss, slowzone
 from halab.verify.scenarios import failover as failover_scenario_mod
 from halab.verify.scenarios import lb as lbfailover
+from halab.verify.scenarios import needs as scenario_needs
+from halab.verify.scenarios.failover import Verdict
+from halab.verify.scenarios.needs import THREE_MASTERS, VIP_PAIR, ZONES, Need
 
 
 def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
@@ -19,14 +27,14 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
     from halab import ui
     from halab.verify import run  # pytest: only when the checks run
 
+    chosen = known(scenario) if scenario is not None else None  # before the lab is opened
     lab = Lab.existing(arg)
-    if scenario is None:
+    if chosen is None:
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
         return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
+    chosen.check(lab.plan)
     lab.provider.prepare()
-    run_scenario = {"cold-restart": cold_restart_scenario, "lb": lb_scenario,
-                    **drills.SCENARIOS}.get(scenario or "", failover_scenario)
-    ok, _ = run_scenario(lab, hard)
+    ok, _ = chosen.run(lab, hard)
     return 0 if ok else 1
 
 
@@ -73,12 +81,91 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
 
 
 def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
-    if len(lab.plan.masters) < 3:
-        raise HalabError(f"lab {lab.plan.lab!r} has {len(lab.plan.masters)} master(s); the "
-                         "failover scenario needs 3 or more", "use labs/etcd-only.yaml")
     with lab:
         kube_on = lab.plan.kube is not None and kube_skip_reason(lab.plan) is None
         return failover_scenario_mod.failover(
             lab.plan, lab.dir / "pki", hard, lambda h: power.power_off(lab, h, hard),
             lambda h: power.boot(lab, h),
             kubedemo.KubeProbe(lab.plan, lab.runner) if kube_on else None)
+
+
+# ── the registry ────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario as data: `verify --help`, the CLI's choices and the refusal come from here."""
+
+    name: str
+    summary: str  # one line
+    help: str  # what it does and asserts, for `halab verify --help`
+    needs: tuple[Need, ...]
+    run: Callable[[Lab, bool], tuple[bool, dict[str, float]]]  # acts out its steps, then judges
+    judge: Callable[..., list[Verdict]]  # pure: the verdicts from what the run recorded
+
+    def check(self, plan: Plan) -> None:
+        """Refuse, before anything runs, a lab that lacks what this scenario needs."""
+        error = scenario_needs.refusal(self.name, self.needs, plan)
+        if error is not None:
+            raise error
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario(
+        "failover", "halt the etcd leader while writing, time the failover, restart it",
+        "halts whichever master leads while writing through the LB, and asserts: a new leader "
+        "within 2 × the election timeout, no acknowledged write lost, a healthy 2-of-3 "
+        "cluster, and 3 healthy members after the restart. Exit status 1 if anything failed.",
+        (THREE_MASTERS,), failover_scenario, failover_scenario_mod.judge_halt),
+    Scenario(
+        "cold-restart", "every host off, `halab up`, every tier healthy again",
+        "writes keys through the LB, halts every host at once, runs `halab up`, and asserts: "
+        "etcd has quorum with one leader, every key is there, the LB reaches every master, "
+        "and the checks above pass (kube nodes Ready among them).",
+        (), cold_restart_scenario, coldrestart.judge),
+    Scenario(
+        "lb", "halt the LB holding the VIP, time the takeover",
+        "halts the LB holding the VIP while writing through it, and asserts: another LB holds "
+        "the VIP within 15 s, the client error window is at most 20 s, no acknowledged write "
+        "is lost, and once the LB is back exactly one LB holds the VIP.",
+        (VIP_PAIR,), lb_scenario, lbfailover.judge),
+    Scenario(
+        "partition", "cut the etcd leader off from the other masters, then heal",
+        "cuts the etcd leader off from the other masters while writing through the LB, heals, "
+        "and asserts: a new leader within 2 × the election timeout, the isolated member steps "
+        "down, no raft term with two leaders, no acknowledged write lost, the isolated member "
+        "catches up.",
+        (THREE_MASTERS,), drills.partition_scenario, partition.judge),
+    Scenario(
+        "slow-zone", "write latency with 100 ms added to one zone, then without",
+        "measures write latency (p50, p99) and leader changes through the LB for 60 s with "
+        "100 ms added between zone b and the other zones, then 60 s without; it asserts only "
+        "that quorum was never lost.",
+        (ZONES,), drills.slow_zone_scenario, slowzone.judge),
+    Scenario(
+        "quorum-loss", "lose a majority of etcd, restore the backup",
+        "writes keys, backs etcd up, writes more, powers off a majority of the masters (writes "
+        "fail: how soon), starts them, restores the backup, and asserts: the keys before the "
+        "backup are back, those after it are gone, every member is healthy with one leader, "
+        "and the checks pass.",
+        (), drills.quorum_loss_scenario, quorumloss.judge),
+)}
+
+
+class UnknownScenario(HalabError):
+    exit_code = 2  # a usage error, as argparse's
+
+
+def known(name: str) -> Scenario:
+    """The registered scenario `name`; an unknown name is a usage error naming the known ones."""
+    if name not in SCENARIOS:
+        raise UnknownScenario(f"no scenario {name!r}; the scenarios are: {', '.join(SCENARIOS)}",
+                              "`halab verify --help` says what each does")
+    return SCENARIOS[name]
+
+
+def help_text() -> str:
+    """One paragraph per scenario for `halab verify --help`, with what it needs from the lab."""
+    def needs(s: Scenario) -> str:
+        return f" Needs {', '.join(n.what for n in s.needs)}." if s.needs else ""
+    return "\n\n".join(f"--scenario {s.name} {s.help}{needs(s)}" for s in SCENARIOS.values())
