@@ -11,6 +11,7 @@ import pytest
 
 from halab.config import plan
 from halab.config.topology import load, loads
+from halab.errors import HalabError
 from halab.lab import scenarios
 from halab.verify.scenarios import needs
 
@@ -85,7 +86,7 @@ def test_the_three_master_labs_pass_the_checks_of_the_etcd_scenarios() -> None:
 def test_a_lab_lacking_a_need_is_refused_naming_it_and_a_ready_lab(
         lab: str, scenario: str, missing: str, ready: str) -> None:
     p = one_master() if lab == "tiny" else lab_plan(lab)
-    with pytest.raises(needs.HalabError) as err:
+    with pytest.raises(HalabError) as err:
         scenarios.SCENARIOS[scenario].check(p)
     assert f"lab {p.lab!r} cannot run the {scenario} scenario" in err.value.message
     assert missing in err.value.message
@@ -98,6 +99,6 @@ def test_verify_refuses_before_the_provider_is_touched(monkeypatch: pytest.Monke
     provider = SimpleNamespace(prepare=lambda: touched.append("prepare"))
     lab = SimpleNamespace(plan=lab_plan("seed"), provider=provider)
     monkeypatch.setattr(scenarios.Lab, "existing", classmethod(lambda cls, arg: lab))
-    with pytest.raises(needs.HalabError, match="masters in two or more zones"):
+    with pytest.raises(HalabError, match="masters in two or more zones"):
         scenarios.verify("seed", None, "slow-zone", False)
     assert touched == []
