@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from halab.lab.context import Lab
+from halab.session.context import Lab
 
 
 def cpu_ns(lab: Lab, host: str) -> int:

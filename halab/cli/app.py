@@ -17,9 +17,10 @@ from halab.config import plan, students
 from halab.config.topology import Loaded, TopologyError, load
 from halab.errors import HalabError
 from halab.home import labs_dir
-from halab.lab import doctor, down, hostcheck, labdir, membership, power, scenarios, status, up
-from halab.lab.context import Lab
+from halab.lab import doctor, down, hostcheck, membership, power, scenarios, status, up
 from halab.render import files as render
+from halab.session import labdir
+from halab.session.context import Lab
 from halab.workshop import diagram, report
 
 DEFAULT_LAB = "labs/seed.yaml"

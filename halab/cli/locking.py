@@ -1,4 +1,4 @@
-"""Which commands hold their lab's lock (`halab.lab.lock`), and the `--no-wait` that goes with it.
+"""Which commands hold their lab's lock (`halab.session.lock`), and its `--no-wait`.
 
 The lock is taken here, around the whole command, before the command reads the lab's state: a
 command that waited then sees what the one before it left. Read-only commands take none.
@@ -11,7 +11,7 @@ import contextlib
 import shlex
 from collections.abc import Callable
 
-from halab.lab import labdir, lock
+from halab.session import labdir, lock
 
 
 def add_lock_option(p: argparse.ArgumentParser,

@@ -122,8 +122,8 @@ def gather(plan: Plan) -> list[Finding]:
     """Ask the host. The provider's daemons are started if needed, as `halab up` would."""
     from halab import providers
     from halab.errors import HalabError
-    from halab.lab import labdir
     from halab.providers import hostfacts
+    from halab.session import labdir
 
     found = [packages(hostfacts.missing_packages(RUNTIME_PACKAGES))]
     if found[0].status == BLOCK:

@@ -8,8 +8,8 @@ import shutil
 from halab import ui
 from halab.config import owned
 from halab.errors import HalabError
-from halab.lab import labdir
-from halab.lab.context import Lab
+from halab.session import labdir
+from halab.session.context import Lab
 
 
 def ssh(arg: str | None, host_name: str, command: list[str]) -> int:

@@ -18,10 +18,11 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
-from halab.lab import labdir, power
-from halab.lab.context import SSH_TIMEOUT, Lab
+from halab.lab import power
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
+from halab.session import labdir
+from halab.session.context import SSH_TIMEOUT, Lab
 from halab.tiers import kube_control, kube_nodes
 from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
 from halab.verify import demo

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from halab.config import plan, preflight
 from halab.config.topology import Loaded, Problem
-from halab.lab import labdir
 from halab.providers import hostfacts
+from halab.session import labdir
 
 
 def subnet_problems(loaded: Loaded) -> tuple[list[Problem], str]:

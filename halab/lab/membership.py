@@ -17,10 +17,10 @@ from halab.config.plan import ETCD_PEER_PORT
 from halab.config.topology import Host, Topology, loads
 from halab.errors import HalabError
 from halab.facts import etcd
-from halab.lab import labdir
-from halab.lab.context import Lab
 from halab.lab.up import up
 from halab.remote.runner import RemoteError
+from halab.session import labdir
+from halab.session.context import Lab
 from halab.tiers import etcd as etcd_tier
 
 

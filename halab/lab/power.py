@@ -8,8 +8,8 @@ from collections.abc import Callable
 from halab import ui
 from halab.config import groups, plan
 from halab.errors import HalabError
-from halab.lab.context import SSH_TIMEOUT, Lab
 from halab.remote.runner import RemoteError, parallel
+from halab.session.context import SSH_TIMEOUT, Lab
 from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
 from halab.verify import demo
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from halab.config.plan import Plan
 from halab.errors import HalabError
-from halab.lab import drills, labdir, power
-from halab.lab.context import Lab
+from halab.lab import drills, power
 from halab.lab.up import kube_skip_reason, up
+from halab.session import labdir
+from halab.session.context import Lab
 from halab.tiers import lb as lb_tier
 from halab.verify import demo, kubedemo
 from halab.verify.scenarios import coldrestart, partition, quorumloss, slowzone

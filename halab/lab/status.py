@@ -10,10 +10,10 @@ from halab import home, ui
 from halab.config import owned
 from halab.errors import HalabError
 from halab.facts import faults, kube
-from halab.lab import labdir
-from halab.lab.context import Lab
 from halab.remote.runner import RemoteError, parallel
 from halab.render.files import lb_services
+from halab.session import labdir
+from halab.session.context import Lab
 from halab.tiers import etcd as etcd_tier
 from halab.tiers import kube_control, kube_nodes, lb
 from halab.workshop import diagram

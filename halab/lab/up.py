@@ -21,12 +21,12 @@ from halab.artifacts import binaries
 from halab.config import owned, plan, preflight, students
 from halab.config.topology import load
 from halab.errors import HalabError
-from halab.lab import labdir
-from halab.lab.context import Lab, ssh_timeout
-from halab.lab.labdir import State
 from halab.providers import hostfacts, sshconfig
 from halab.remote.runner import RemoteError, Runner, parallel
 from halab.render import desired, files, hostkeys, pki
+from halab.session import labdir
+from halab.session.context import Lab, ssh_timeout
+from halab.session.labdir import State
 
 
 def up(topology: str, student: int | None = None, provider: str | None = None,

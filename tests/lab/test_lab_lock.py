@@ -15,7 +15,7 @@ import pytest
 from labcli import halab, halab_together, small_topology
 
 from halab.home import labs_dir
-from halab.lab import lock
+from halab.session import lock
 
 pytestmark = pytest.mark.lab
 

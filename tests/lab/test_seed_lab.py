@@ -27,7 +27,7 @@ from labcli import (
 )
 
 from halab.facts import kube
-from halab.lab.context import Lab
+from halab.session.context import Lab
 from halab.verify import demo
 from halab.verify.scenarios import coldrestart
 

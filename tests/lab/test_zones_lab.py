@@ -16,8 +16,8 @@ import pytest
 from labcli import ROOT, halab, lab_objects
 
 from halab.facts import etcd, kube
-from halab.lab.context import Lab
 from halab.remote.runner import RemoteError
+from halab.session.context import Lab
 from halab.verify.kubedemo import KubeProbe
 
 pytestmark = pytest.mark.zones

@@ -11,9 +11,9 @@ from halab import providers
 from halab.config import plan
 from halab.config.topology import load
 from halab.home import PROJECT_ROOT
-from halab.lab import labdir
 from halab.providers.nspawn import checks, guest, limits, machines, names
 from halab.render import files as render
+from halab.session import labdir
 
 LABS = PROJECT_ROOT / "labs"
 

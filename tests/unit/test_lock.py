@@ -1,4 +1,4 @@
-"""The per-lab lock (`halab.lab.lock`): what it writes and says, and two processes on a tmp dir.
+"""The per-lab lock (`halab.session.lock`): what it writes and says, and two processes on a tmp dir.
 
 A second process is a real `python` holding the lock through the module (the kernel's flock is
 per open file, so only another process can show that one command waits for another)."""
@@ -19,8 +19,8 @@ import pytest
 
 from halab import ui
 from halab.cli import app, locking
-from halab.lab import labdir, lock
-from halab.lab.labdir import State
+from halab.session import labdir, lock
+from halab.session.labdir import State
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 HOLDER = """\
 import os, sys
 from pathlib import Path
-from halab.lab import lock
+from halab.session import lock
 d = Path(sys.argv[1])
 with lock.held(d, sys.argv[2], wait=sys.argv[3] == "wait", timeout=20,
                say=lambda line: print("said", line, flush=True)):

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from halab.config import owned, plan
 from halab.config.topology import HOST_NAME_RE, LAB_NAME_RE, TopologyError, loads
-from halab.lab import labdir, status
-from halab.lab.context import Lab
+from halab.lab import status
 from halab.providers.nspawn.provider import Nspawn
 from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
+from halab.session import labdir
+from halab.session.context import Lab
 
 pytestmark = pytest.mark.unit
 

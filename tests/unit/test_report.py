@@ -14,7 +14,7 @@ import pytest
 
 from halab.cli import app as cli
 from halab.errors import HalabError
-from halab.lab import labdir
+from halab.session import labdir
 from halab.verify import run
 from halab.workshop import report
 

@@ -11,7 +11,7 @@ import pytest
 from halab.config import replicas, students
 from halab.config.topology import load
 from halab.errors import HalabError
-from halab.lab import labdir
+from halab.session import labdir
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ from halab.cli import app as cli
 from halab.config import plan, students
 from halab.config.topology import LAB_NAME_RE, TopologyError, load, loads
 from halab.errors import HalabError
-from halab.lab import labdir
 from halab.providers.vagrant_libvirt import vagrantfile
 from halab.render import files as render
+from halab.session import labdir
 
 pytestmark = pytest.mark.unit
 
@@ -276,7 +276,7 @@ def test_up_saves_the_students_topology_so_later_commands_find_that_lab(
     """What `halab up --student 3` does before it touches libvirt, then `Lab.existing` by name
     (as `status`, `verify` and `down` call it) once the state names the saved file."""
     from halab.lab import up
-    from halab.lab.context import Lab
+    from halab.session.context import Lab
 
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
     saved = up._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)

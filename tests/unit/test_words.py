@@ -13,7 +13,7 @@ import pytest
 from halab.cli import app, readylabs
 from halab.config import groups, plan
 from halab.config.topology import load
-from halab.lab import labdir
+from halab.session import labdir
 from halab.verify import run
 
 pytestmark = pytest.mark.unit

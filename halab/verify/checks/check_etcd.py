@@ -8,7 +8,7 @@ import pytest
 
 from halab.config import layout
 from halab.facts import etcd
-from halab.lab.context import Lab
+from halab.session.context import Lab
 
 LOCAL = "https://127.0.0.1:2379"
 # One `endpoint health` can miss its 2 s dial timeout on a loaded, emulated host: ask up to 3

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from halab.facts import kube, workloads
-from halab.lab.context import Lab
 from halab.poll import Reason, Timeout, poll
+from halab.session.context import Lab
 from halab.tiers import kube_nodes
 
 WAIT = 240  # seconds for pods to run under emulation

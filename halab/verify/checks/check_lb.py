@@ -6,9 +6,9 @@ import pytest
 
 from halab.config import layout, plan
 from halab.facts import etcd
-from halab.lab.context import Lab
 from halab.render import files as render
 from halab.render import lbconfig
+from halab.session.context import Lab
 
 CONFIG = {"nginx": layout.NGINX_CONF, "pound": layout.POUND_CONF,
           "haproxy": layout.HAPROXY_CONF}

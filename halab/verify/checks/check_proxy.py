@@ -4,7 +4,7 @@ else. Runs once per such minion; a lab without per-node has none, and they are n
 from __future__ import annotations
 
 from halab.facts import apicall
-from halab.lab.context import Lab
+from halab.session.context import Lab
 
 
 def _kube_tokens(lab: Lab) -> bool:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 import testinfra
 
-from halab.lab.context import Lab
 from halab.remote.runner import testinfra_host
 from halab.render.files import lb_services
+from halab.session.context import Lab
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -45,7 +45,7 @@ class ColdRestart:
 
 @dataclass(frozen=True)
 class Steps:
-    """The parts that touch VMs, given by the conductor (`halab.lab.context`)."""
+    """The parts that touch VMs, given by the conductor (`halab.session.context`)."""
 
     halt_all: Callable[[], list[str]]  # halts every VM; returns those that had to be forced
     vm_states: Callable[[], dict[str, str]]  # every VM of the lab the provider lists: its state

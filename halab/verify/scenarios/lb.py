@@ -45,7 +45,7 @@ class LBHalt:
 
 @dataclass(frozen=True)
 class Steps:
-    """What touches VMs, given by the conductor (`halab.lab.context`)."""
+    """What touches VMs, given by the conductor (`halab.session.context`)."""
 
     holders: Callable[[list[str]], list[str]]  # of these LB hosts, those holding the VIP
     halt: Callable[[str], None]

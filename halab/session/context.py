@@ -13,10 +13,10 @@ from halab import providers, ui
 from halab.config import owned, plan
 from halab.config.topology import Loaded, load
 from halab.errors import HalabError
-from halab.lab import labdir
-from halab.lab.labdir import State
 from halab.providers.protocol import Provider
 from halab.remote.runner import Runner
+from halab.session import labdir
+from halab.session.labdir import State
 
 SSH_TIMEOUT = 420  # a TCG VM takes 1–3 minutes to boot when several boot at once
 NATIVE_SSH_TIMEOUT = 120  # a container or KVM guest is up in seconds: do not wait 7 minutes

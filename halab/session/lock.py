@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from halab import ui
 from halab.errors import HalabError
-from halab.lab.labdir import LOCK_FILE
+from halab.session.labdir import LOCK_FILE
 
 WAIT = 30 * 60  # seconds a command waits for the lab before it gives up
 INTERVAL = 0.25  # seconds between two tries while waiting

@@ -22,7 +22,7 @@ from halab.home import labs_dir
 TOPOLOGY_FILE = "topology.yaml"
 # The latest `halab verify` results of the lab, which `halab report` collects.
 JUNIT_FILE = "verify.junit.xml"
-# The flock of the command changing the lab now, and what it is (`halab.lab.lock`).
+# The flock of the command changing the lab now, and what it is (`halab.session.lock`).
 LOCK_FILE = "lock"
 
 

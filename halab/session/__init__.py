@@ -1,0 +1,3 @@
+"""A lab as one command sees it: its directory and state, its lock, and the `Lab` context
+(topology read once, one plan, its provider and runner). Below the commands (`halab.lab`), so
+the checks and scenarios (`halab.verify`) can use it without importing a command."""
