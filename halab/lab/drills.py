@@ -19,13 +19,13 @@ from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
 from halab.lab import power
+from halab.probes import etcdclient
+from halab.probes.etcd import HEALTH_TIMEOUT
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
 from halab.session import labdir
 from halab.session.context import SSH_TIMEOUT, Lab
 from halab.tiers import kube_control, kube_nodes
-from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
-from halab.verify import demo
 from halab.verify.scenarios import partition as partition_drill
 from halab.verify.scenarios import quorumloss, slowzone
 
@@ -152,7 +152,7 @@ def netem(arg: str | None, zone: str | None, between: bool, delay: str | None,
 
 
 def _healthy_master(lab: Lab) -> str:
-    statuses = demo.Cluster(lab.plan, lab.dir / "pki").statuses()
+    statuses = etcdclient.for_lab(lab).statuses()
     for m in lab.plan.masters:
         if statuses.get(m.name) is not None:
             return m.name
@@ -188,7 +188,7 @@ def backup(arg: str | None) -> int:
 
 
 def _current_revision(lab: Lab) -> int | None:
-    found = [s.revision for s in demo.Cluster(lab.plan, lab.dir / "pki").statuses().values()
+    found = [s.revision for s in etcdclient.for_lab(lab).statuses().values()
              if s is not None]
     return max(found) if found else None
 
@@ -235,7 +235,7 @@ def do_restore(lab: Lab, snapshot: Path) -> float:
     with ui.step("start etcd on every master and wait for one leader"):
         parallel(masters, lambda m: lab.runner.run(m, "systemctl start --no-block etcd",
                                                    what="starting etcd"))
-        left = demo.Cluster(p, lab.dir / "pki").problems_within(len(masters), ETCD_TIMEOUT)
+        left = etcdclient.for_lab(lab).problems_within(len(masters), HEALTH_TIMEOUT)
         if left:
             raise HalabError("etcd did not come back after the restore: " + "; ".join(left),
                              "`halab ssh MASTER sudo journalctl -u etcd` shows why")
@@ -303,7 +303,7 @@ def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, fl
     try:
         heal_hosts(lab, running(lab))  # a drill starts from a whole network
         steps = partition_drill.Steps(cut=cut, heal=lambda: heal_hosts(lab, running(lab)))
-        return partition_drill.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), steps)
+        return partition_drill.run(lab.plan, etcdclient.for_lab(lab), steps)
     finally:
         lab.close()
 
@@ -317,7 +317,7 @@ def slow_zone_scenario(lab: Lab, hard: bool = False, seconds: float | None = Non
         apply_shaping(lab, faults.shaping(lab.plan, z, False, delay_ms), running(lab))
 
     try:
-        return slowzone.run(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), zone,
+        return slowzone.run(lab.plan, etcdclient.for_lab(lab), zone,
                             slowzone.Steps(shape=shape,
                                            clear=lambda: apply_shaping(lab, None, running(lab))),
                             seconds or slowzone.SECONDS)
@@ -343,7 +343,7 @@ def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, f
         restore=lambda path: do_restore(lab, path),
         checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
     try:
-        return quorumloss.run(p, demo.Cluster(p, lab.dir / "pki"), steps)
+        return quorumloss.run(p, etcdclient.for_lab(lab), steps)
     finally:
         lab.close()
 

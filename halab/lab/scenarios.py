@@ -11,10 +11,11 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.lab import drills, power
 from halab.lab.up import kube_skip_reason, up
+from halab.probes import etcdclient
+from halab.probes import lb as lb_probe
 from halab.session import labdir
 from halab.session.context import Lab
-from halab.tiers import lb as lb_tier
-from halab.verify import demo, kubedemo
+from halab.verify import kubedemo
 from halab.verify.scenarios import coldrestart, partition, quorumloss, slowzone
 from halab.verify.scenarios import failover as failover_scenario_mod
 from halab.verify.scenarios import lb as lbfailover
@@ -42,12 +43,11 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
 def lb_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
     """Halt the LB holding the VIP while writing through it (`halab.verify.scenarios.lb`)."""
     steps = lbfailover.Steps(
-        holders=lambda names: lb_tier.vip_holders(lab.plan, lab.runner, names),
+        holders=lambda names: lb_probe.vip_holders(lab.plan, lab.runner, names),
         halt=lambda name: power.power_off(lab, lab.host(name), hard)(),
         start=lambda name: power.boot(lab, lab.host(name))())
     with lab:
-        return lbfailover.lb_failover(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), hard,
-                                      steps)
+        return lbfailover.lb_failover(lab.plan, etcdclient.for_lab(lab), hard, steps)
 
 
 def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
@@ -69,7 +69,7 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
             lab.close()
 
     def backends_missing() -> list[str]:
-        reached = {h.name: lb_tier.reach(p, lab.runner, h.name) or [] for h in p.lbs}
+        reached = {h.name: lb_probe.reach(p, lab.runner, h.name) or [] for h in p.lbs}
         return [f"{name}: {m.name}" for name, names in reached.items() for m in p.masters
                 if m.name not in names]
 
@@ -78,14 +78,14 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
         backends_missing=backends_missing,
         checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
     with lab:
-        return coldrestart.cold_restart(p, demo.Cluster(p, lab.dir / "pki"), hard, steps)
+        return coldrestart.cold_restart(p, etcdclient.for_lab(lab), hard, steps)
 
 
 def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
     with lab:
         kube_on = lab.plan.kube is not None and kube_skip_reason(lab.plan) is None
         return failover_scenario_mod.failover(
-            lab.plan, lab.dir / "pki", hard, lambda h: power.power_off(lab, h, hard),
+            lab.plan, etcdclient.for_lab(lab), hard, lambda h: power.power_off(lab, h, hard),
             lambda h: power.boot(lab, h),
             kubedemo.KubeProbe(lab.plan, lab.runner) if kube_on else None)
 

@@ -27,8 +27,8 @@ from labcli import (
 )
 
 from halab.facts import kube
+from halab.probes import etcdclient
 from halab.session.context import Lab
-from halab.verify import demo
 from halab.verify.scenarios import coldrestart
 
 pytestmark = [pytest.mark.kube, pytest.mark.lab]
@@ -180,7 +180,7 @@ def test_restore_then_verify_passes_at_once(lab_up: dict) -> None:
     # A cluster that ran on after its backup is many revisions ahead of it (leases, events):
     # 1500 writes stand for that. On the old restore, verify then failed as in the issue.
     with Lab.existing(LAB) as lab:
-        cluster = demo.Cluster(lab.plan, lab.dir / "pki")
+        cluster = etcdclient.for_lab(lab)
     gap = coldrestart.write_marks(cluster, "/halab/gap/", 1500)
     assert len(gap) == 1500
     restore = halab("restore", "--lab", LAB, snapshot.group(1), "--yes")

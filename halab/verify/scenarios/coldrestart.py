@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
+from halab.probes.etcdclient import Cluster
+from halab.probes.gateway import GatewayError
 from halab.verify import demo
-from halab.verify.gateway import GatewayError
 from halab.verify.scenarios.failover import Verdict, announce
 
 MARKS = 20  # keys written through the LB before the halt
@@ -98,7 +99,7 @@ def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
     return out
 
 
-def write_marks(cluster: demo.Cluster, prefix: str, count: int = MARKS) -> list[int]:
+def write_marks(cluster: Cluster, prefix: str, count: int = MARKS) -> list[int]:
     """Write `count` numbered keys through the LB; returns the numbers acknowledged."""
     gw = cluster.gateway(cluster.plan.etcd.client_url, timeout=5.0)
     acked = []
@@ -114,7 +115,7 @@ def write_marks(cluster: demo.Cluster, prefix: str, count: int = MARKS) -> list[
     return acked
 
 
-def cold_restart(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
+def cold_restart(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
                  ) -> tuple[bool, dict[str, float]]:
     """Run the scenario; returns whether every verdict held, and the figures measured."""
     r = ColdRestart(hard)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from halab import ui
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.facts.kube import node_lease
+from halab.poll import wait_until
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo, kubedemo
 from halab.verify.figures import (
     LeaseMove,
@@ -145,11 +146,10 @@ def judge_rejoin(report: demo.RejoinReport, after: list[str], masters: int) -> l
     ]
 
 
-def _target(plan: Plan, pki_dir: Path, kube: kubedemo.KubeProbe | None
+def _target(plan: Plan, cluster: Cluster, kube: kubedemo.KubeProbe | None
             ) -> tuple[HostPlan | None, dict[str, str]]:
     """The master to halt: the etcd leader, or with the kube tier the controller-manager's lease
     holder, made etcd leader first so that one halt tests both elections."""
-    cluster = demo.Cluster(plan, pki_dir)
     leader = cluster.view().leader_name()
     if leader is None:
         ui.error("etcd has no single leader to halt; run `halab status`")
@@ -182,7 +182,7 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     def all_moved() -> bool:
         report.polls = watcher.snapshot()
         return all(report.moved().values())
-    demo.wait_until(all_moved, limit + 60, 1)
+    wait_until(all_moved, limit + 60, 1)
     for lease, move in report.moved().items():
         ui.info(f"  {lease}: " + (f"new holder {move.new_holder} {move.seconds:.1f}s after "
                                   f"{target.name}'s last renewal was seen" if move
@@ -203,13 +203,13 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     return report
 
 
-def failover(plan: Plan, pki_dir: Path, hard: bool,
+def failover(plan: Plan, cluster: Cluster, hard: bool,
              power_off: Callable[[HostPlan], Callable[[], None]],
              boot: Callable[[HostPlan], Callable[[], None]],
              kube: kubedemo.KubeProbe | None = None) -> tuple[bool, dict[str, float]]:
     """Run the scenario; returns whether every verdict held, and the figures measured."""
     masters = len(plan.masters)
-    target, holders = _target(plan, pki_dir, kube)
+    target, holders = _target(plan, cluster, kube)
     if target is None:
         return False, {}
     survivor = next(m.name for m in plan.masters if m.name != target.name)
@@ -227,7 +227,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         if watcher:
             watcher.start()
         try:
-            halted = demo.halt_master(plan, pki_dir, target, hard, halt)
+            halted = demo.halt_master(cluster, target, hard, halt)
         except BaseException:
             if watcher:
                 watcher.finish()
@@ -247,10 +247,10 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
             verdicts.append(Verdict("the kube tier answered while a master was down", False,
                                     exc.message.splitlines()[-1]))
     with ui.step(f"start {target.name} again"):
-        rejoined = demo.start_master(plan, pki_dir, target, boot(target))
+        rejoined = demo.start_master(cluster, target, boot(target))
     for line in rejoined.lines():
         ui.info(f"  {line}")
-    after = demo.Cluster(plan, pki_dir).problems_within(masters)
+    after = cluster.problems_within(masters)
     verdicts += judge_rejoin(rejoined, after, masters)
     back = None
     if kube:

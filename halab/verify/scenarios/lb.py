@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
-from halab.poll import Reason, Timeout, poll
+from halab.poll import Reason, Timeout, poll, wait_until
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.failover import Verdict, announce
@@ -85,7 +86,7 @@ def _wait_new_holder(steps: Steps, others: list[str], since: float
         return None, None
 
 
-def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
+def lb_failover(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
                 ) -> tuple[bool, dict[str, float]]:
     """Run the scenario; returns whether every verdict held, and the figures measured."""
     names = [h.name for h in plan.lbs]  # two or more, with a VIP: its needs (VIP_PAIR)
@@ -111,8 +112,8 @@ def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
             halting.join(timeout=600)
             r.halt_s = time.monotonic() - started
             settle = time.monotonic()
-            demo.wait_until(lambda: time.monotonic() - settle >= demo.SETTLE
-                            and writer.acked_since(settle) >= 3, 60, 0.2)
+            wait_until(lambda: time.monotonic() - settle >= demo.SETTLE
+                       and writer.acked_since(settle) >= 3, 60, 0.2)
         finally:
             r.writes = writer.finish()
     r.found, r.readback_error = demo.read_back(cluster, prefix)
@@ -128,7 +129,7 @@ def lb_failover(plan: Plan, cluster: demo.Cluster, hard: bool, steps: Steps
         def one_holder() -> bool:  # keepalived settles who holds it within a few adverts
             r.holders_after = steps.holders(names)
             return len(r.holders_after) == 1
-        demo.wait_until(one_holder, 60, 2)
+        wait_until(one_holder, 60, 2)
         ui.info(f"  the VIP is held by {', '.join(r.holders_after) or 'no LB host'}")
     ok = announce(judge(r))
     nan = float("nan")

@@ -18,6 +18,8 @@ from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts.snapshots import SnapshotStatus
+from halab.poll import wait_until
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios import coldrestart
@@ -98,7 +100,7 @@ def majority(plan: Plan) -> list[str]:
     return names[len(names) // 2:]
 
 
-def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str, float]]:
+def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, float]]:
     r = QuorumLoss()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     before, after = f"/halab/quorum-loss/{stamp}/before/", f"/halab/quorum-loss/{stamp}/after/"
@@ -117,8 +119,8 @@ def run(plan: Plan, cluster: demo.Cluster, steps: Steps) -> tuple[bool, dict[str
             time.sleep(2)
             r.halt_at = time.monotonic()
             steps.power_off(r.halted)
-            demo.wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
-                                        if not w.acked), FAIL_WAIT, 0.2)
+            wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
+                                   if not w.acked), FAIL_WAIT, 0.2)
             time.sleep(1)
     finally:
         r.writes = writer.finish()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from halab import ui
 from halab.config.plan import Plan
 from halab.facts.etcd import EndpointStatus
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.failover import Verdict, announce
@@ -86,7 +87,7 @@ class Steps:
     clear: Callable[[], None]
 
 
-def measure(plan: Plan, cluster: demo.Cluster, label: str, seconds: float) -> Phase:
+def measure(plan: Plan, cluster: Cluster, label: str, seconds: float) -> Phase:
     prefix = f"/halab/slow-zone/{time.strftime('%Y%m%d-%H%M%S')}/"
     writer = demo.Writer(cluster.gateway(plan.etcd.client_url, timeout=5.0), prefix)
     watcher = demo.Watcher(cluster.member_gateways()).start()
@@ -99,7 +100,7 @@ def measure(plan: Plan, cluster: demo.Cluster, label: str, seconds: float) -> Ph
     return Phase(label, log, watcher.full())
 
 
-def run(plan: Plan, cluster: demo.Cluster, zone: str, steps: Steps, seconds: float = SECONDS
+def run(plan: Plan, cluster: Cluster, zone: str, steps: Steps, seconds: float = SECONDS
         ) -> tuple[bool, dict[str, float]]:
     phases = []
     try:
