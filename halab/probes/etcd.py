@@ -44,7 +44,7 @@ def first_view(plan: Plan, remote: Remote, masters: list[str]) -> etcd.ClusterVi
 
 
 @dataclass(frozen=True)
-class Health:
+class ClusterHealth:
     """How a wait for a healthy cluster ended: the last view that answered (None: none did)
     and what was wrong last (empty: healthy)."""
 
@@ -56,7 +56,7 @@ def wait_healthy(ask: Callable[[], etcd.ClusterView],
                  problems: Callable[[etcd.ClusterView], list[str]], *,
                  timeout: float, interval: float,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> Health:
+                 sleep: Callable[[float], None] = time.sleep) -> ClusterHealth:
     """Ask `ask()` for etcd's view until `problems(view)` finds none, or `timeout` passes.
     A view that cannot be had (no member answers, an answer that does not parse) is a problem
     of its own, asked again: right after a start, or under load, a member misses a poll."""
@@ -79,5 +79,5 @@ def wait_healthy(ask: Callable[[], etcd.ClusterView],
         found = poll(healthy, timeout=timeout, interval=interval, what="a healthy etcd",
                      clock=clock, sleep=sleep)
     except Timeout:
-        return Health(last[0], list(wrong))
-    return Health(found, [])
+        return ClusterHealth(last[0], list(wrong))
+    return ClusterHealth(found, [])
