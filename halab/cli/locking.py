@@ -31,6 +31,7 @@ def lab_lock(args: argparse.Namespace, argv: list[str]) -> contextlib.AbstractCo
     when = getattr(args, "locks", None)
     if when is None or not when(args):
         return contextlib.nullcontext()
-    name = labdir.lab_name(args.lab, getattr(args, "student", None))
-    return lock.held(labdir.lab_path(name), shlex.join(["halab", *argv]),
+    found = labdir.resolve(args.lab, getattr(args, "student", None))
+    assert found.lab is not None  # resolve names the lab of every file and name
+    return lock.held(labdir.lab_path(found.lab), shlex.join(["halab", *argv]),
                      wait=not args.no_wait)

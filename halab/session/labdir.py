@@ -121,8 +121,8 @@ class Resolved:
     topology: str
     lab: str | None = None  # the lab's name, when it is known without reading the file
     note: str | None = None
-    # The file given, read once when it was read (to know its lab); with a student, the file
-    # that student's copy is derived from.
+    # The file given, when it had to be read whole to know its lab (see `_from_file`); with a
+    # student, the file that student's copy is derived from.
     loaded: Loaded | None = field(default=None, compare=False)
 
 
@@ -156,21 +156,8 @@ def resolve(arg: str | None, student: int | None = None) -> Resolved:
     raise HalabError("several labs exist; say which one with --lab NAME", _listing(labs))
 
 
-# A topology's `name:` line at the top level, as `lab_name` reads it for the lock.
+# A topology's `name:` line at the top level: enough to know which lab a file is.
 NAME_LINE = re.compile(r"""^name:[ \t]*(['"]?)([^'"\s#]+)\1[ \t]*(?:#.*)?$""", re.MULTILINE)
-
-
-def lab_name(arg: str | None, student: int | None = None) -> str:
-    """The name of the lab `resolve` finds, for its lock, without reading a file whole: its
-    top-level `name:` line says it, and the command reads the file once, holding the lock. A
-    file whose name is not so plain is resolved whole, and refused here as the command would."""
-    if arg and is_file_arg(arg):
-        name = _name_line(arg)
-        if name is not None:
-            return name if student is None else students.lab_name(name, student, arg)
-    found = resolve(arg, student)
-    assert found.lab is not None  # resolve names the lab of every file and name
-    return found.lab
 
 
 def _name_line(path: str) -> str | None:
@@ -184,8 +171,14 @@ def _name_line(path: str) -> str | None:
 
 
 def _from_file(path: str, student: int | None) -> Resolved:
-    loaded = load(path)  # a file that is not valid is refused here, as ever
-    name = loaded.topology.name
+    """The file's lab, known from its `name:` line, so that the file is read whole once, by the
+    command, and not at all when the lab's own copy is its truth now. A file whose name is not
+    so plain is read whole here (and refused here when it is not valid)."""
+    loaded = None
+    name = _name_line(path)
+    if name is None:
+        loaded = load(path)
+        name = loaded.topology.name
     if student is not None:
         name = students.lab_name(name, student, path)
     state = read_state(lab_path(name))
