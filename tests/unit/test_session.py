@@ -52,20 +52,17 @@ def brought_up(name: str = "etcd-only", source: str = ETCD_ONLY) -> None:
                                                            provider="container"))
 
 
-def added_master(name: str = "etcd-only") -> str:
+def added_master() -> str:
     """What `halab add-master` leaves: the lab's own copy with master4, the state naming it."""
     topo = topology.load(ETCD_ONLY).topology
-    changed = replicas.with_master(topo, replicas.new_master(topo))
     change = "add-master master4 (192.168.43.24, zone a)"
-    d = labdir.lab_path(name)
-    copy = labdir.write_topology(d, replicas.lab_copy_text(changed, ETCD_ONLY, [change]))
-    state = labdir.read_state(d)
-    assert state is not None
-    state.topology, state.origin = str(copy), ETCD_ONLY
-    state.changes.append(change)
-    state.joined.append("master4")
-    labdir.write_state(d, state)
-    return str(copy)
+    text = replicas.lab_copy_text(replicas.with_master(topo, replicas.new_master(topo)),
+                                  ETCD_ONLY, [change])
+    copy = str(labdir.write_topology(labdir.lab_path("etcd-only"), text))
+    labdir.write_state(labdir.lab_path("etcd-only"), labdir.State(
+        topology=copy, accel="native", provider="container", joined=["master4"],
+        changes=[change], origin=ETCD_ONLY))
+    return copy
 
 
 def collect_only(monkeypatch: pytest.MonkeyPatch) -> None:
