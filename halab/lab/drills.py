@@ -341,7 +341,7 @@ def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, f
     steps = quorumloss.Steps(
         backup=lambda: take_backup(lab), power_off=power_off, start=start,
         restore=lambda path: do_restore(lab, path),
-        checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
+        checks=lambda: run.checked(lab, None, keep=labdir.junit_path(lab.dir))[1])
     try:
         return quorumloss.run(p, etcdclient.for_lab(lab), steps)
     finally:

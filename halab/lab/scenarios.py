@@ -33,7 +33,7 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
     lab = Lab.existing(arg)
     if chosen is None:
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
-        return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
+        return run.run_checks(lab, junit, keep=labdir.junit_path(lab.dir))
     chosen.check(lab.plan)
     lab.provider.prepare()
     ok, _ = chosen.run(lab, hard)
@@ -76,7 +76,7 @@ def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]
     steps = coldrestart.Steps(
         halt_all=halt_all, vm_states=machine_states, up=lambda: up(lab.topology),
         backends_missing=backends_missing,
-        checks=lambda: run.checked(p.lab, None, keep=labdir.junit_path(lab.dir))[1])
+        checks=lambda: run.checked(lab, None, keep=labdir.junit_path(lab.dir))[1])
     with lab:
         return coldrestart.cold_restart(p, etcdclient.for_lab(lab), hard, steps)
 

@@ -273,13 +273,15 @@ def test_render_a_student_lab(tmp_path: Path) -> None:
 
 def test_up_saves_the_students_topology_so_later_commands_find_that_lab(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What `halab up --student 3` does before it touches libvirt, then `Lab.existing` by name
-    (as `status`, `verify` and `down` call it) once the state names the saved file."""
-    from halab.lab import up
+    """What `halab up --student 3` does before it touches libvirt (opening its lab saves the
+    student's copy), then `Lab.existing` by name (as `status`, `verify` and `down` call it) once
+    the state names the saved file."""
+    from halab.session.choice import Asked
     from halab.session.context import Lab
 
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
-    saved = up._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)
+    opened = Lab.open(str(ROOT / "labs" / "seed.yaml"), 3, Asked("container", creating=True))
+    saved = opened.topology
     assert saved == str(tmp_path / "seed-s03" / labdir.TOPOLOGY_FILE)
     labdir.write_state(tmp_path / "seed-s03", labdir.State(topology=saved))
     found = Lab.existing("seed-s03")
