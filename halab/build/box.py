@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from halab import home, ui
 from halab.artifacts import boxes, sshkey
 from halab.artifacts.boxes import Recipe, Record
-from halab.build.command import SBIN_PATH, run_logged, tool_env
+from halab.build.command import SBIN_PATH, run_captured, run_logged, tool_env
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 
@@ -461,10 +460,10 @@ def _rm(path: Path) -> None:
 
 
 def _quiet(cmd: list[str]) -> bool:
+    """True when `cmd` ran and exited 0 (its output is not shown)."""
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=60,
-                              env={"PATH": SBIN_PATH}).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
+        return run_captured(cmd, timeout=60, env={"PATH": SBIN_PATH}, check=False).returncode == 0
+    except HalabError:
         return False
 
 
