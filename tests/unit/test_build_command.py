@@ -1,9 +1,10 @@
 """halab's two subprocess helpers (halab.build.command: run_logged for long commands, run_captured
-for short ones) on real short commands, and the deadlines of the builds' waits: the box build
-lock, the unmounts, a Go command."""
+for short ones) on real short commands, and the deadlines of the builds' waits: the host locks
+(a box build, `vagrant up`), the unmounts, a Go command."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from halab import hostlock
 from halab.artifacts import boxes
 from halab.build import box, gobuild
 from halab.build.command import run_captured, run_logged, wait_exit
@@ -240,8 +242,6 @@ def test_a_module_the_proxy_refuses_is_unavailable(tmp_path, monkeypatch):
 
 
 def test_the_box_build_lock_waits_with_a_deadline():
-    import fcntl
-
     recipe = boxes.load_recipe(boxes.DEFAULT_RECIPE)
     boxes.boxes_dir().mkdir(parents=True)
     t = FakeClock()
@@ -254,6 +254,31 @@ def test_the_box_build_lock_waits_with_a_deadline():
     with box._build_lock(recipe, timeout=30, clock=t.clock, sleep=t.sleep):
         pass  # free again: taken at once
     assert len(t.slept) == 30
+
+
+def test_a_held_lock_is_waited_for_until_the_deadline(tmp_path):
+    path, said, t = tmp_path / "sub" / "x.lock", [], FakeClock()
+    too_long = HalabError("another one held it", "look for it")
+    path.parent.mkdir()
+    with open(path, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(HalabError) as err:
+            with hostlock.exclusive(path, timeout=10, interval=2, on_wait=lambda: said.append(1),
+                                    held_too_long=too_long, clock=t.clock, sleep=t.sleep):
+                pytest.fail("the block ran without the lock")
+    assert err.value is too_long
+    assert said == [1] and t.slept == [2, 2, 2, 2, 2]  # said once; no sleep past the deadline
+
+
+def test_a_free_lock_is_taken_at_once_and_given_back_after_the_block(tmp_path):
+    path, said, t = tmp_path / "new" / "x.lock", [], FakeClock()
+    with hostlock.exclusive(path, timeout=10, interval=2, on_wait=lambda: said.append(1),
+                            held_too_long=HalabError("no"), clock=t.clock, sleep=t.sleep):
+        with open(path, "w") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by the block
+    with open(path, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+    assert said == [] and t.slept == []
 
 
 def test_unmounting_gives_up_at_its_deadline(tmp_path, monkeypatch):
