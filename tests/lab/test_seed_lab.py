@@ -17,7 +17,6 @@ from xml.etree import ElementTree
 
 import pytest
 from labcli import (
-    ROOT,
     assert_down_leaves_nothing,
     assert_up_changes_nothing,
     halab,
@@ -25,6 +24,7 @@ from labcli import (
     lab_objects,
     status_row,
 )
+from labfiles import lab_file
 
 from halab.facts import kube
 from halab.probes import etcdclient
@@ -33,7 +33,7 @@ from halab.verify.scenarios import coldrestart
 
 pytestmark = [pytest.mark.kube, pytest.mark.lab]
 
-TOPOLOGY = ROOT / "labs" / "seed.yaml"
+TOPOLOGY = lab_file("seed")
 LAB = "seed"
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import grimp
 import pytest
+from labfiles import ROOT
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

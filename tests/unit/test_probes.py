@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from labfiles import topology
 
 from halab.config import plan
-from halab.config.topology import load
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.poll import wait_until
@@ -22,13 +22,6 @@ from halab.remote.runner import RemoteError
 from halab.tiers import etcd as etcd_tier
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def lab(name: str) -> plan.Plan:
-    return plan.build(load(ROOT / "labs" / f"{name}.yaml").topology)
-
-
 def member(n: int) -> etcd.Member:
     return etcd.Member(n, f"master{n}", (f"https://192.168.43.2{n}:2380",),
                        (f"https://192.168.43.2{n}:2379",))
@@ -103,7 +96,7 @@ def etcdctl_answers(p: plan.Plan, answering: int) -> list:
 
 
 def test_the_etcd_tier_waits_for_a_healthy_cluster_over_ssh() -> None:
-    p = lab("etcd-only")
+    p = plan.build(topology("etcd-only"))
     r = RecordingRemote(etcdctl_answers(p, 3))
     found = etcd_tier.wait(p, r, 0)
     assert found.leader_name() == "master1"
@@ -111,7 +104,7 @@ def test_the_etcd_tier_waits_for_a_healthy_cluster_over_ssh() -> None:
 
 
 def test_the_etcd_tier_names_the_last_problem_when_the_wait_runs_out() -> None:
-    p = lab("etcd-only")
+    p = plan.build(topology("etcd-only"))
     with pytest.raises(RemoteError) as caught:
         etcd_tier.wait(p, RecordingRemote(etcdctl_answers(p, 2)), 0)
     assert "waiting 0s for etcd quorum" in caught.value.message
@@ -128,7 +121,7 @@ class FakeLab:
 
 
 def test_the_client_is_made_from_the_labs_plan_and_its_pki(tmp_path: Path) -> None:
-    p = lab("etcd-only")
+    p = plan.build(topology("etcd-only"))
     client = etcdclient.for_lab(FakeLab(p, tmp_path))
     assert client.plan is p and client.pki_dir == tmp_path / "pki"
     assert list(client.member_urls()) == [m.name for m in p.masters]
@@ -137,7 +130,7 @@ def test_the_client_is_made_from_the_labs_plan_and_its_pki(tmp_path: Path) -> No
 def test_the_clients_problems_within_asks_its_view_until_healthy(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
-    client = etcdclient.for_lab(FakeLab(lab("etcd-only"), tmp_path))
+    client = etcdclient.for_lab(FakeLab(plan.build(topology("etcd-only")), tmp_path))
     monkeypatch.setattr(client, "view", lambda: view(3, leader=0))
     assert client.problems_within(3, timeout=0) == ["members name 0 leaders"]
     monkeypatch.setattr(client, "view", lambda: view(3))
@@ -147,7 +140,7 @@ def test_the_clients_problems_within_asks_its_view_until_healthy(tmp_path: Path,
 def test_listed_problems_count_the_members_of_the_last_list(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    client = etcdclient.for_lab(FakeLab(lab("etcd-only"), tmp_path))
+    client = etcdclient.for_lab(FakeLab(plan.build(topology("etcd-only")), tmp_path))
     monkeypatch.setattr(client, "listed_view", lambda: view(3, of=4))
     listed, problems = client.listed_problems_within(timeout=0)
     assert listed == 4 and "3 of 4 members answered (silent: master4)" in problems
@@ -162,7 +155,7 @@ def test_wait_until_says_whether_the_condition_held() -> None:
 
 
 def test_reach_lists_the_masters_an_lb_opens_every_forwarded_port_to() -> None:
-    p = lab("seed")
+    p = plan.build(topology("seed"))
     open_ = "master1:2379\nmaster1:6443\nmaster2:2379\nmaster3:2379\nmaster3:6443\n"
     r = RecordingRemote([("lb1", "dev/tcp", Result(open_, "", 0))])
     assert lb.reach_by_service(p, r, "lb1") == {"etcd": ["master1", "master2", "master3"],
@@ -172,32 +165,32 @@ def test_reach_lists_the_masters_an_lb_opens_every_forwarded_port_to() -> None:
 
 
 def test_a_host_that_cannot_be_asked_answers_none() -> None:
-    p = lab("seed")
+    p = plan.build(topology("seed"))
     r = RecordingRemote([("lb1", "dev/tcp", Result("", "ssh: connect refused", 255))])
     assert lb.reach(p, r, "lb1") is None
     assert lb.proxy_reach(p, r, "lb1") is None
 
 
 def test_a_node_proxy_says_whether_it_listens_and_which_apiservers_it_reaches() -> None:
-    p = lab("seed")
+    p = plan.build(topology("seed"))
     r = RecordingRemote([("minion1", "dev/tcp", Result("self\nmaster2\n", "", 0))])
     assert lb.proxy_reach(p, r, "minion1") == (True, ["master2"])
     assert "/dev/tcp/127.0.0.1/6443" in r.commands("minion1")[0]
 
 
 def test_vip_holders_asks_only_the_running_lbs_and_none_without_a_vip() -> None:
-    p = lab("lb-pair")
+    p = plan.build(topology("lb-pair"))
     assert p.vip
     r = RecordingRemote([(p.lbs[0].name, "ip -o -4 addr", Result("holds\n", "", 0))])
     names = [h.name for h in p.lbs]
     assert lb.vip_holders(p, r, names) == [names[0]]
     assert lb.vip_holders(p, r, names[1:]) == []
     assert not [c for c in r.calls if c[0] not in names]
-    assert lb.vip_holders(lab("seed"), r, ["lb1"]) == []
+    assert lb.vip_holders(plan.build(topology("seed")), r, ["lb1"]) == []
 
 
 def test_lease_holders_are_asked_on_the_first_master_by_default() -> None:
-    p = lab("seed")
+    p = plan.build(topology("seed"))
     answer = {"items": [{"metadata": {"name": "kube-scheduler"},
                          "spec": {"holderIdentity": "master2_abc"}}]}
     r = RecordingRemote([(None, "get leases", Result(json.dumps(answer), "", 0))])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file
 
 from halab import providers
 from halab.cli import app
@@ -19,8 +20,7 @@ from halab.errors import HalabError
 from halab.session import choice, labdir
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
-ETCD_ONLY = str(ROOT / "labs" / "etcd-only.yaml")
+ETCD_ONLY = str(lab_file("etcd-only"))
 
 
 class Stopped(Exception):  # noqa: N818 - not an error: where the command would touch a host
