@@ -16,7 +16,7 @@ from halab.render.tierfiles.model import (
     TierFiles,
     kube_bin,
     secret,
-    unit,
+    service,
 )
 
 KP = layout.KUBE_PKI
@@ -33,19 +33,13 @@ def node_tokens(plan: Plan, host: HostPlan) -> bool:
     return plan.kube is not None and plan.kube.node_tokens
 
 
-def _service(name: str) -> tuple[File, ...]:
-    """A control-plane component's unit and binary: both restart it."""
-    return (File(unit(name), Template(f"{name}/{name}.service.j2"), (name,)),
-            File(kube_bin(name), Binary(name), (name,)))
-
-
 def _pki(name: str, cert: str) -> tuple[File, File]:
     return (File(f"{KP}/{name}.crt", Secret("cert", cert), SIGNERS),
             secret(f"{KP}/{name}.key", "key", cert, SIGNERS))
 
 
 KUBE_CONTROL = TierFiles("kube control plane", "master", (
-    *_service(APISERVER), *_service(CM), *_service(SCHEDULER),
+    *service(APISERVER), *service(CM), *service(SCHEDULER),
     File(kube_bin("kubectl"), Binary("kubectl")),
     File(f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml",
          Template("kube-scheduler/kube-scheduler.yaml.j2"), (SCHEDULER,)),

@@ -86,6 +86,13 @@ def secret(path: str, kind: Literal["key", "pem", "kubeconfig", "tokens"], name:
     return File(path, Secret(kind, name), restarts, **{"mode": 0o600, **kw})
 
 
+def service(name: str, template: str = "") -> tuple[File, File]:
+    """A Kubernetes component's systemd unit (template: `<name>/<name>.service.j2`) and its
+    binary, each restarting it."""
+    return (File(unit(name), Template(template or f"{name}/{name}.service.j2"), (name,)),
+            File(kube_bin(name), Binary(name), (name,)))
+
+
 @dataclass(frozen=True)
 class TierFiles:
     """One tier's declaration: its name (as `halab up` records it), the role of its hosts
