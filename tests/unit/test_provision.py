@@ -137,12 +137,12 @@ def test_kube_keys_and_kubeconfigs_are_0600_and_point_at_the_lb(seed_store) -> N
     for path in (f"{layout.KUBE_PKI}/apiserver.key", f"{layout.KUBE_PKI}/service-account.key",
                  f"{layout.KUBE_PKI}/ca.key", kube_control.CM_KUBECONFIG, kube.ADMIN_KUBECONFIG):
         assert m1[path].mode == 0o600, path
-    for path in (f"{node_files.KUBELET_PKI}/kubelet.key", node_files.KUBELET_KUBECONFIG,
+    for path in (f"{layout.KUBELET_PKI}/kubelet.key", layout.KUBELET_KUBECONFIG,
                  node_files.PROXY_KUBECONFIG):
         assert n1[path].mode == 0o600, path
     assert f"{layout.KUBE_PKI}/ca.key" not in n1  # only masters sign
     assert not any(path.startswith(layout.KUBE_PKI) for path in files["lb1"])
-    cfg = yaml.safe_load(n1[node_files.KUBELET_KUBECONFIG].content)
+    cfg = yaml.safe_load(n1[layout.KUBELET_KUBECONFIG].content)
     assert cfg["clusters"][0]["cluster"]["server"] == "https://192.168.33.11:6443"
     assert cfg["users"][0]["name"] == "system:node:minion1"
 
@@ -166,7 +166,7 @@ def test_kube_tiers_follow_etcd_and_the_lb_only_when_on() -> None:
 
 def test_a_changed_kubelet_certificate_restarts_the_kubelet_only() -> None:
     tier = kube_nodes.TIER
-    assert tier.services_for([f"{node_files.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
+    assert tier.services_for([f"{layout.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
     assert tier.services_for(["/usr/local/bin/kube-proxy"]) == ["kube-proxy"]
     assert tier.services_for([node_files.CONTAINERD_CONFIG]) == ["containerd"]
 

@@ -19,7 +19,6 @@ from halab.errors import HalabError
 from halab.remote.fake import RecordingRemote
 from halab.remote.protocol import Result
 from halab.remote.runner import RemoteError
-from halab.render.tierfiles.kube_nodes import KUBELET_PKI
 from halab.tiers import etcd, kube_control, kube_nodes, lb
 
 pytestmark = pytest.mark.unit
@@ -177,7 +176,8 @@ NODE = set(kube_nodes.TIER.services)
 
 def test_a_changed_kubelet_certificate_restarts_only_that_minions_kubelet() -> None:
     r = RecordingRemote([IMAGES_PRESENT], active={"minion1": NODE, "minion2": NODE})
-    changed = {"minion1": [f"{KUBELET_PKI}/kubelet.crt", f"{KUBELET_PKI}/kubelet.key"]}
+    changed = {"minion1": [f"{layout.KUBELET_PKI}/kubelet.crt",
+                           f"{layout.KUBELET_PKI}/kubelet.key"]}
     assert kube_nodes.apply(lab("seed"), r, kube_nodes.TIER, changed) == 1
     assert actions(r) == ["restart kubelet on minion1", "wait nodes"]
 

@@ -24,11 +24,10 @@ from halab.render.tierfiles.model import (
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 FLANNEL_ENV = "/etc/default/flanneld"
 FLANNEL_CNI = f"{layout.CNI_BIN_DIR}/flannel"
-KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"
-KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
 PROXY_KUBECONFIG = f"{layout.KUBE_PROXY_DIR}/kubeconfig"
 NODE_PROXY_PEM = f"{layout.POUND_PKI}/kube-apiserver-server.pem"
 KUBELET, PROXY = "kubelet", "kube-proxy"
+KUBELET_CERT = "kubernetes/kubelet-{host}"  # each minion's own, in the PKI store
 
 
 def node_proxy(plan: Plan, host: HostPlan) -> bool:
@@ -52,9 +51,9 @@ KUBE_NODES = TierFiles("kube nodes", "minion", (
          (KUBELET,)),
     *service(KUBELET),
     File(CA_CRT, Secret("cert", pki.KUBE_CA), (KUBELET,)),
-    File(f"{KUBELET_PKI}/kubelet.crt", Secret("cert", "kubernetes/kubelet-{host}"), (KUBELET,)),
-    secret(f"{KUBELET_PKI}/kubelet.key", "key", "kubernetes/kubelet-{host}", (KUBELET,)),
-    secret(KUBELET_KUBECONFIG, "kubeconfig", "kubelet-{host}", (KUBELET,)),
+    File(f"{layout.KUBELET_PKI}/kubelet.crt", Secret("cert", KUBELET_CERT), (KUBELET,)),
+    secret(f"{layout.KUBELET_PKI}/kubelet.key", "key", KUBELET_CERT, (KUBELET,)),
+    secret(layout.KUBELET_KUBECONFIG, "kubeconfig", "kubelet-{host}", (KUBELET,)),
     File(f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml",
          Template("kube-proxy/kube-proxy-config.yaml.j2"), (PROXY,)),
     *service(PROXY),
