@@ -35,7 +35,8 @@ APPLY: dict[str, tuple[Callable[[Plan], Tier], Apply]] = {
 
 
 def steps(plan: Plan, kube: bool = True) -> list[Step]:
-    """The listed tiers with services, in order; the kube ones only when the topology enables
-    them and `kube` is on (it is off while the kube binaries are missing)."""
+    """The listed tiers in order (but the common files, which no service of their own reads);
+    the kube ones only when the topology enables them and `kube` is on (it is off while the
+    kube binaries are missing)."""
     return [Step(APPLY[t.name][0](plan), APPLY[t.name][1])
-            for t in tierfiles.listed(plan, kube) if t.name in APPLY]
+            for t in tierfiles.listed(plan, kube) if t is not tierfiles.COMMON]

@@ -118,6 +118,8 @@ def test_the_tiers_follow_the_declarations_and_skipping_kube_leaves_its_tiers_ou
     assert [s.tier.name for s in tiers.steps(seed)] == names[1:]
     assert [t.name for t in tierfiles.listed(seed, kube=False)] == names[:3]
     assert [t.name for t in tierfiles.listed(etcd_only)] == names[:3]
+    # Every declared tier but the files common to all hosts is applied by a tier of halab.tiers.
+    assert set(tiers.APPLY) == {t.name for t in tierfiles.TIERS} - {tierfiles.COMMON.name}
 
 
 @pytest.fixture(scope="module")
