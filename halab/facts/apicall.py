@@ -10,8 +10,6 @@ import shlex
 from halab.config import layout
 from halab.config.plan import APISERVER_PORT
 
-KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"  # as render.desired writes them
-KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
 LOCAL = f"https://127.0.0.1:{APISERVER_PORT}"
 REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
 
@@ -21,8 +19,8 @@ def as_kubelet(tokens: bool) -> str:
     its kubeconfig, with per-node Pound) or its client certificate."""
     if tokens:
         return (f'-H "Authorization: Bearer $(sed -n "s/^ *token: *//p" '
-                f'{KUBELET_KUBECONFIG})"')
-    return f"--cert {KUBELET_PKI}/kubelet.crt --key {KUBELET_PKI}/kubelet.key"
+                f'{layout.KUBELET_KUBECONFIG})"')
+    return f"--cert {layout.KUBELET_PKI}/kubelet.crt --key {layout.KUBELET_PKI}/kubelet.key"
 
 
 def curl(path: str, auth: str = "", method: str = "GET", body: dict | None = None,

@@ -11,7 +11,6 @@ like a success without Kubernetes.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from pathlib import Path
@@ -221,12 +220,7 @@ def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: S
     p = lab.plan
     kube_reason = skip or kube_skip_reason(p)
     kube_on = p.kube is not None and kube_reason is None
-    wanted = desired.desired_files(p if kube_on else dataclasses.replace(p, kube=None),
-                                   rendered, store)
-    if p.kube and not kube_on:  # no kube certificates are read while the tier is skipped
-        roles = {h.name: h.role for h in p.hosts}
-        wanted = {h: {path: f for path, f in fs.items()
-                      if not files.is_kube_file(path, roles[h])} for h, fs in wanted.items()}
+    wanted = desired.desired_files(p, rendered, store, kube=kube_on)
     if kube_on:
         with ui.step("container images"):
             from halab.build import images as imagebuild

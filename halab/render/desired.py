@@ -8,19 +8,16 @@ lab changes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from halab.artifacts import images
-from halab.config import layout
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
-from halab.facts import kube
-from halab.render import pki, tokens
+from halab.render import pki, tierfiles, tokens
 from halab.render.files import Rendered
-
-UNIT_DIR = "/etc/systemd/system/"
+from halab.render.tierfiles.model import UNIT_DIR, Binary, Image, Secret, Template
 
 
 @dataclass(frozen=True)
@@ -35,33 +32,10 @@ class FileSpec:
         return hashlib.sha256(self.content).hexdigest()
 
 
-def kube_bin(name: str) -> str:
-    return f"{layout.KUBE_BIN}/{name}"
-
-
-KP = layout.KUBE_PKI
-CM_KUBECONFIG = f"{layout.KUBE_CONFIG_DIR}/kube-controller-manager.kubeconfig"
-SCHED_KUBECONFIG = f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.kubeconfig"
-KUBELET_KUBECONFIG = f"{layout.KUBELET_DIR}/kubeconfig"
-KUBELET_PKI = f"{layout.KUBELET_DIR}/pki"
-PROXY_KUBECONFIG = f"{layout.KUBE_PROXY_DIR}/kubeconfig"
-NODE_PROXY_PEM = f"{layout.POUND_PKI}/kube-apiserver-server.pem"
-CONTAINERD_CONFIG = "/etc/containerd/config.toml"
-FLANNEL_CNI = f"{layout.CNI_BIN_DIR}/flannel"
-
-MASTER_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-MINION_BINARIES = ("kubelet", "kube-proxy", "flanneld")
-
-
 def binaries_for(plan: Plan, host: HostPlan) -> dict[str, str]:
     """Remote path → file name in the binary cache, for the kube binaries this host runs."""
-    if plan.kube is None:
-        return {}
-    if host.role == "master":
-        return {kube_bin(n): n for n in MASTER_BINARIES}
-    if host.role == "minion":
-        return {**{kube_bin(n): n for n in MINION_BINARIES}, FLANNEL_CNI: "flannel"}
-    return {}
+    return {f.path: f.source.name for f in tierfiles.on_host(plan, host)
+            if isinstance(f.source, Binary)}
 
 
 BINARY_MANIFEST = "/var/lib/halab/kube-binaries.sha256"
@@ -86,10 +60,8 @@ def parse_binary_manifest(text: str) -> dict[str, str]:
 
 def image_files(plan: Plan, host: HostPlan, archives: dict[str, bytes]) -> dict[str, FileSpec]:
     """The container image archives (by image ref) a minion imports into containerd."""
-    if plan.kube is None or host.role != "minion":
-        return {}
-    by_ref = {spec.ref: spec for spec in images.IMAGES}
-    return {images.remote_archive(by_ref[ref]): FileSpec(data) for ref, data in archives.items()}
+    return {f.path: FileSpec(archives[f.source.ref]) for f in tierfiles.on_host(plan, host)
+            if isinstance(f.source, Image)}
 
 
 def pki_input(plan: Plan) -> pki.LabPKIInput:
@@ -125,101 +97,67 @@ def _node_tokens(plan: Plan, store: pki.PKIStore) -> dict[str, str] | None:
     return found
 
 
-def _secret(content: bytes, owner: str = "root", group: str = "root", mode: int = 0o600
-            ) -> FileSpec:
-    return FileSpec(content, mode, owner, group)
+class _Secrets:
+    """Reads the declared secrets from the PKI store, each once; the kubeconfigs and node tokens
+    only when a listed tier has one."""
+
+    def __init__(self, plan: Plan, store: pki.PKIStore):
+        self.plan, self.store = plan, store
+        self._read: dict[tuple[str, str], bytes] = {}
+
+    def __call__(self, secret: Secret, host: str) -> bytes:
+        key = (secret.kind, secret.named(host))
+        if key not in self._read:
+            self._read[key] = self._load(*key)
+        return self._read[key]
+
+    def _load(self, kind: str, name: str) -> bytes:
+        store = self.store
+        if kind == "cert":
+            return store.read_cert_pem(name)
+        if kind == "key":
+            return store.read_key_pem(name)
+        if kind == "pem":
+            return store.read_cert_pem(name) + store.read_key_pem(name)
+        if kind == "pub":
+            return store.pub_path(name).read_bytes()
+        if kind == "kubeconfig":
+            return self.kubeconfigs[name].encode()
+        assert kind == "tokens" and self.node_tokens is not None
+        return tokens.auth_file(self.node_tokens,
+                                pki.node_identities(pki_input(self.plan))).encode()
+
+    @functools.cached_property
+    def node_tokens(self) -> dict[str, str] | None:
+        return _node_tokens(self.plan, self.store)
+
+    @functools.cached_property
+    def kubeconfigs(self) -> dict[str, str]:
+        kube = self.plan.kube
+        assert kube is not None
+        return pki.lab_kubeconfigs(pki_input(self.plan), self.store, kube.master_api_url,
+                                   kube.node_api_url, self.node_tokens)
 
 
-def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore
+def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore, kube: bool = True
                   ) -> dict[str, dict[str, FileSpec]]:
-    """Every managed file on every host: rendered configs plus the certificates they name."""
+    """Every managed file on every host, as the listed tiers declare them: the rendered
+    templates and the secrets from the store (the binaries and images go up on their own).
+    With `kube` off the kube tiers are not listed: none of their files, no kube secret read."""
+    read = _Secrets(plan, store)
     out: dict[str, dict[str, FileSpec]] = {}
-    tls = plan.etcd.tls
-    node_tokens = _node_tokens(plan, store)
-    kubeconfigs = (pki.lab_kubeconfigs(pki_input(plan), store, plan.kube.master_api_url,
-                                       plan.kube.node_api_url, node_tokens)
-                   if plan.kube else {})
-    if tls:
-        ca = store.read_cert_pem(pki.ETCD_CA)
-        client = {
-            f"{layout.CLIENT_PKI}/etcd-ca.crt": FileSpec(ca),
-            f"{layout.CLIENT_PKI}/etcd-client.crt": FileSpec(store.read_cert_pem("etcd/client")),
-            f"{layout.CLIENT_PKI}/etcd-client.key": _secret(store.read_key_pem("etcd/client")),
-        }
     for host in plan.hosts:
-        files = {path: FileSpec(text.encode()) for path, text in rendered.hosts[host.name].items()}
-        if tls:
-            files.update(client)
-            if host.role == "master":
-                for kind in ("server", "peer"):
-                    name = f"etcd/{host.name}-{kind}"
-                    files[f"{layout.ETCD_PKI}/{kind}.crt"] = FileSpec(
-                        store.read_cert_pem(name), 0o644, "etcd", "etcd")
-                    files[f"{layout.ETCD_PKI}/{kind}.key"] = _secret(
-                        store.read_key_pem(name), "etcd", "etcd")
-                files[f"{layout.ETCD_PKI}/ca.crt"] = FileSpec(ca, 0o644, "etcd", "etcd")
-            if host.role == "lb" and plan.lb_kind == "pound":
-                # Pound reads one PEM with certificate and key, for listening and for backends.
-                lb_pem = (store.read_cert_pem("etcd/lb-server")
-                          + store.read_key_pem("etcd/lb-server"))
-                cl_pem = store.read_cert_pem("etcd/client") + store.read_key_pem("etcd/client")
-                files[f"{layout.POUND_PKI}/etcd-server.pem"] = _secret(lb_pem, group="www-data",
-                                                                       mode=0o640)
-                files[f"{layout.POUND_PKI}/etcd-client.pem"] = _secret(cl_pem, group="www-data",
-                                                                       mode=0o640)
-                files[f"{layout.POUND_PKI}/etcd-ca.crt"] = FileSpec(ca)
-        if plan.kube:
-            files.update(_kube_files(plan, host, store, kubeconfigs))
-            if host.role == "master" and node_tokens:
-                files[layout.KUBE_TOKEN_FILE] = _secret(tokens.auth_file(
-                    node_tokens, pki.node_identities(pki_input(plan))).encode())
-            if host in plan.node_proxies and plan.lb_kind == "pound":
-                # Pound serves the API on loopback with its own certificate (the lab's kube CA
-                # signs it for 127.0.0.1, so kubelets verify it as they would an apiserver).
-                pem = store.read_cert_pem(pki.NODE_PROXY) + store.read_key_pem(pki.NODE_PROXY)
-                files[NODE_PROXY_PEM] = _secret(pem, group="www-data", mode=0o640)
+        files: dict[str, FileSpec] = {}
+        for f in tierfiles.on_host(plan, host, kube):
+            if isinstance(f.source, Template):
+                content = rendered.hosts[host.name][f.path].encode()
+            elif isinstance(f.source, Secret):
+                content = read(f.source, host.name)
+            else:
+                continue
+            files[f.path] = FileSpec(content, f.mode, f.owner, f.group)
         out[host.name] = files
     return out
-
-
-def _kube_files(plan: Plan, host: HostPlan, store: pki.PKIStore,
-                kubeconfigs: dict[str, str]) -> dict[str, FileSpec]:
-    """Certificates, keys and kubeconfigs of the kube tier (keys and kubeconfigs 0600)."""
-    if host.role not in ("master", "minion"):
-        return {}
-
-    def cert(name: str) -> FileSpec:
-        return FileSpec(store.read_cert_pem(name))
-
-    def key(name: str) -> FileSpec:
-        return _secret(store.read_key_pem(name))
-
-    files = {f"{KP}/ca.crt": cert(pki.KUBE_CA)}
-    if host.role == "master":
-        files.update({
-            f"{KP}/ca.key": key(pki.KUBE_CA),
-            f"{KP}/apiserver.crt": cert("kubernetes/apiserver"),
-            f"{KP}/apiserver.key": key("kubernetes/apiserver"),
-            f"{KP}/apiserver-kubelet-client.crt": cert("kubernetes/apiserver-kubelet-client"),
-            f"{KP}/apiserver-kubelet-client.key": key("kubernetes/apiserver-kubelet-client"),
-            f"{KP}/front-proxy-ca.crt": cert(pki.FRONT_PROXY_CA),
-            f"{KP}/front-proxy-client.crt": cert("front-proxy/client"),
-            f"{KP}/front-proxy-client.key": key("front-proxy/client"),
-            f"{KP}/service-account.pub": FileSpec(store.pub_path(pki.SERVICE_ACCOUNT)
-                                                  .read_bytes()),
-            f"{KP}/service-account.key": key(pki.SERVICE_ACCOUNT),
-            CM_KUBECONFIG: _secret(kubeconfigs["kube-controller-manager"].encode()),
-            SCHED_KUBECONFIG: _secret(kubeconfigs["kube-scheduler"].encode()),
-            kube.ADMIN_KUBECONFIG: _secret(kubeconfigs["admin"].encode()),
-        })
-    else:
-        files.update({
-            f"{KUBELET_PKI}/kubelet.crt": cert(f"kubernetes/kubelet-{host.name}"),
-            f"{KUBELET_PKI}/kubelet.key": key(f"kubernetes/kubelet-{host.name}"),
-            KUBELET_KUBECONFIG: _secret(kubeconfigs[f"kubelet-{host.name}"].encode()),
-            PROXY_KUBECONFIG: _secret(kubeconfigs["kube-proxy"].encode()),
-        })
-    return files
 
 
 def is_unit(path: str) -> bool:

@@ -20,53 +20,10 @@ from halab.artifacts import images
 from halab.config import layout
 from halab.config.plan import APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HostPlan, Plan
 from halab.home import data_root
+from halab.render import tierfiles
+from halab.render.tierfiles.model import Template
 
 SANDBOX_IMAGE = images.PAUSE.ref
-
-LB_CONFIG = {
-    "nginx": (layout.NGINX_CONF, "nginx/nginx.conf.j2"),
-    "pound": (layout.POUND_CONF, "pound/pound.cfg.j2"),
-    "haproxy": (layout.HAPROXY_CONF, "haproxy/haproxy.cfg.j2"),
-}
-
-# (path on the VM, template) per role; the kube lists only when the kube tier is enabled.
-COMMON_FILES = [("/etc/hosts", "common/hosts.j2"),
-                (layout.ETCDCTL_PROFILE, "etcd/etcdctl.sh.j2")]
-MASTER_FILES = [(layout.ETCD_ENV, "etcd/etcd.env.j2"),
-                (layout.ETCD_UNIT, "etcd/etcd.service.j2"),
-                (layout.ETCD_HANDOVER, "etcd/etcd-handover.j2")]
-MASTER_KUBE_FILES = [
-    ("/etc/systemd/system/kube-apiserver.service", "kube-apiserver/kube-apiserver.service.j2"),
-    ("/etc/systemd/system/kube-controller-manager.service",
-     "kube-controller-manager/kube-controller-manager.service.j2"),
-    ("/etc/systemd/system/kube-scheduler.service", "kube-scheduler/kube-scheduler.service.j2"),
-    (f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml", "kube-scheduler/kube-scheduler.yaml.j2"),
-    (layout.FLANNEL_NETWORK_JSON, "flannel/network.json.j2"),
-]
-MINION_KUBE_FILES = [
-    (layout.NODE_MODULES, "node/modules.conf.j2"),
-    (layout.NODE_SYSCTL, "node/sysctl.conf.j2"),
-    ("/etc/default/flanneld", "flannel/flanneld.env.j2"),
-    ("/etc/systemd/system/flanneld.service", "flannel/flanneld.service.j2"),
-    (f"{layout.CNI_CONF_DIR}/10-flannel.conflist", "flannel/10-flannel.conflist.j2"),
-    ("/etc/containerd/config.toml", "containerd/config.toml.j2"),
-    (f"{layout.KUBELET_DIR}/kubelet-config.yaml", "kubelet/kubelet-config.yaml.j2"),
-    ("/etc/systemd/system/kubelet.service", "kubelet/kubelet.service.j2"),
-    (f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml", "kube-proxy/kube-proxy-config.yaml.j2"),
-    ("/etc/systemd/system/kube-proxy.service", "kube-proxy/kube-proxy.service.j2"),
-]
-
-
-KUBE_PATHS = frozenset(path for path, _ in MASTER_KUBE_FILES + MINION_KUBE_FILES)
-
-
-def is_kube_file(path: str, role: str = "") -> bool:
-    """Files only the kube tier uses (left off the hosts while that tier is skipped): on a
-    minion, the API proxy of lb.mode per-node too."""
-    return path in KUBE_PATHS or (role == "minion" and path in NODE_PROXY_PATHS)
-
-
-NODE_PROXY_PATHS = frozenset(path for path, _ in LB_CONFIG.values())
 
 
 @dataclass(frozen=True)
@@ -129,21 +86,6 @@ def flannel_etcd_endpoints(plan: Plan) -> str:
     return plan.etcd.client_url
 
 
-def _files_for(host: HostPlan, plan: Plan) -> list[tuple[str, str]]:
-    files = list(COMMON_FILES)
-    if host.role == "master":
-        files += MASTER_FILES + (MASTER_KUBE_FILES if plan.kube else [])
-    elif host.role == "minion" and plan.kube:
-        files += MINION_KUBE_FILES
-        if host in plan.node_proxies:
-            files.append(LB_CONFIG[plan.lb_kind])
-    elif host.role == "lb":
-        files.append(LB_CONFIG[plan.lb_kind])
-        if plan.vip:
-            files.append((layout.KEEPALIVED_CONF, "keepalived/keepalived.conf.j2"))
-    return files
-
-
 @dataclass(frozen=True)
 class Vrrp:
     """One LB host's part in the VIP pair: lb1 is preferred (highest priority), then lb2..."""
@@ -174,8 +116,8 @@ def context(plan: Plan) -> dict[str, object]:
 
 
 def render(plan: Plan, lab_files: dict[str, str] | None = None) -> Rendered:
-    """Every host's files; `lab_files` are the provider's own (`Provider.files`), kept as
-    they are."""
+    """Every host's templates, as its tiers declare them (`render.tierfiles`), for every tier
+    of the plan; `lab_files` are the provider's own (`Provider.files`), kept as they are."""
     env = environment()
     base = context(plan)
     hosts: dict[str, dict[str, str]] = {}
@@ -185,8 +127,9 @@ def render(plan: Plan, lab_files: dict[str, str] | None = None) -> Rendered:
             ctx["services"] = node_proxy_services()
         if host.role == "lb" and plan.vip:
             ctx["vrrp"] = vrrp(plan, host)
-        hosts[host.name] = {path: env.get_template(tpl).render(ctx)
-                            for path, tpl in _files_for(host, plan)}
+        hosts[host.name] = {f.path: env.get_template(f.source.name).render(ctx)
+                            for f in tierfiles.on_host(plan, host)
+                            if isinstance(f.source, Template)}
     return Rendered(hosts=hosts, lab_files=dict(lab_files or {}))
 
 

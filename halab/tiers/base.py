@@ -1,5 +1,6 @@
-"""A tier: one role's services, the files whose change restarts each, and the one way every
-tier starts and restarts services (`ensure`, and `roll` for clusters that must keep quorum).
+"""A tier: one role's services, restarted when a file declared to restart them changes
+(`render.tierfiles`), and the one way every tier starts and restarts services (`ensure`, and
+`roll` for services that must keep serving or keep quorum).
 
 The decisions here are made over the `Remote` protocol only, so they are unit-tested with
 `remote.fake.RecordingRemote`, and run over SSH by `remote.runner.Runner`.
@@ -8,31 +9,33 @@ The decisions here are made over the `Remote` protocol only, so they are unit-te
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from halab import ui
 from halab.remote.protocol import Remote
 from halab.remote.runner import parallel
-from halab.render.desired import UNIT_DIR
-
-
-def unit(name: str) -> str:
-    return f"{UNIT_DIR}{name}.service"
+from halab.render.tierfiles import RESTARTS
+from halab.render.tierfiles.model import TierFiles
 
 
 @dataclass(frozen=True)
 class Tier:
     """One provisioning step: a role's files and services, healthy before the next tier."""
 
-    name: str
-    role: str
-    services: tuple[str, ...]
-    # Files (path prefixes) whose change restarts a service; everything else restarts nothing.
-    triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    files: TierFiles  # its declaration: its name, role and files
+    services: tuple[str, ...]  # in the order they start
+
+    @property
+    def name(self) -> str:
+        return self.files.name
+
+    @property
+    def role(self) -> str | None:
+        return self.files.role
 
     def services_for(self, changed: list[str]) -> list[str]:
-        hit = [svc for svc, prefixes in self.triggers.items()
-               if any(p.startswith(prefix) for p in changed for prefix in prefixes)]
+        """Its services that a changed path is declared to restart (in start order)."""
+        hit = {svc for path in changed for svc in RESTARTS.get(path, ())}
         return [s for s in self.services if s in hit]
 
 
@@ -56,23 +59,24 @@ def ensure(remote: Remote, host: str, service: str, changed: bool, block: bool =
 
 
 def roll(remote: Remote, hosts: list[str], service: str, changed: Callable[[str], bool],
-         wait: Callable[[], object], first_alone: bool = False) -> int:
+         wait: Callable[[], object], first_alone: bool = False, block: bool = False) -> int:
     """Start every stopped instance at once, then `wait`; then restart the running instances
     whose files changed one host at a time, waiting after each, so the others keep serving
     (and a cluster keeps quorum). Returns the number of starts and restarts.
 
     With `first_alone`, a stopped first host starts and is waited for before the others: one
     instance then writes the cluster's bootstrap objects (the apiserver's RBAC roles) without
-    two more competing with it for a slow host's CPU and etcd."""
+    two more competing with it for a slow host's CPU and etcd. With `block`, a start returns
+    once the service is up (a service that fails to start fails here, not in `wait`)."""
     started: dict[str, int] = {}
     waited = False
-    if first_alone and hosts and ensure(remote, hosts[0], service, False):
+    if first_alone and hosts and ensure(remote, hosts[0], service, False, block):
         ui.info(f"  {service}: started on {hosts[0]} alone first")
         wait()
         started[hosts[0]] = 1
         waited = True
     rest = [h for h in hosts if h not in started]
-    started.update(parallel(rest, lambda h: ensure(remote, h, service, False)))
+    started.update(parallel(rest, lambda h: ensure(remote, h, service, False, block)))
     now = [h for h in rest if started[h]]
     if now:
         ui.info(f"  {service}: started on {', '.join(now)}")

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 
 from halab import ui
-from halab.config import layout
 from halab.config.plan import ETCD_CLIENT_PORT, Plan
 from halab.errors import HalabError
 from halab.facts import etcd
@@ -15,6 +14,7 @@ from halab.poll import Timeout, poll
 from halab.probes import etcd as etcd_probe
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
+from halab.render import tierfiles
 from halab.tiers.base import Tier, roll
 
 # etcd's --strict-reconfig-check (its default) refuses a member add or remove until every member
@@ -23,8 +23,7 @@ SETTLING = ("etcdserver: unhealthy cluster",
             "etcdserver: re-configuration failed due to not enough started members",
             "etcdserver: leader changed")
 RECONFIGURE_TIMEOUT = 60
-TIER = Tier("etcd", "master", ("etcd",),
-            {"etcd": (layout.ETCD_ENV, layout.ETCD_UNIT, layout.ETCD_PKI + "/")})
+TIER = Tier(tierfiles.ETCD, ("etcd",))
 
 
 def tier(plan: Plan) -> Tier:

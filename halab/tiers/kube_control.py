@@ -11,8 +11,8 @@ from halab.poll import Timeout, poll
 from halab.probes import leases
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
-from halab.render.desired import CM_KUBECONFIG, KP, SCHED_KUBECONFIG, kube_bin
-from halab.tiers.base import Tier, roll, unit
+from halab.render import tierfiles
+from halab.tiers.base import Tier, roll
 
 # The first apiserver writes the RBAC bootstrap roles alone; under TCG on a busy 2-core host
 # etcd answered reads in 7-13 s then, and three apiservers at once missed 420 s.
@@ -21,15 +21,8 @@ LEASE_TIMEOUT = 300
 FLANNEL_KEY = f"{layout.FLANNEL_ETCD_PREFIX}/config"
 
 
-TIER = Tier(
-    "kube control plane", "master",
-    ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
-    {"kube-apiserver": (unit("kube-apiserver"), KP + "/", kube_bin("kube-apiserver"),
-                        layout.CLIENT_PKI + "/"),
-     "kube-controller-manager": (unit("kube-controller-manager"), CM_KUBECONFIG, KP + "/",
-                                 kube_bin("kube-controller-manager")),
-     "kube-scheduler": (unit("kube-scheduler"), SCHED_KUBECONFIG, kube_bin("kube-scheduler"),
-                        f"{layout.KUBE_CONFIG_DIR}/kube-scheduler.yaml")})
+TIER = Tier(tierfiles.KUBE_CONTROL,
+            ("kube-apiserver", "kube-controller-manager", "kube-scheduler"))
 
 
 def tier(plan: Plan) -> Tier:

@@ -14,37 +14,19 @@ from halab.facts import kube
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
-from halab.render.desired import (
-    CONTAINERD_CONFIG,
-    KP,
-    KUBELET_KUBECONFIG,
-    KUBELET_PKI,
-    PROXY_KUBECONFIG,
-    kube_bin,
-)
-from halab.tiers import lb
-from halab.tiers.base import Tier, ensure, unit
+from halab.render import tierfiles
+from halab.tiers.base import Tier, ensure
 
 NODES_TIMEOUT = 420
 
-TIER = Tier(
-    "kube nodes", "minion", ("containerd", "flanneld", "kubelet", "kube-proxy"),
-    {"containerd": (CONTAINERD_CONFIG,),
-     "flanneld": ("/etc/default/flanneld", unit("flanneld"), kube_bin("flanneld"),
-                  layout.CLIENT_PKI + "/"),
-     "kubelet": (unit("kubelet"), f"{layout.KUBELET_DIR}/kubelet-config.yaml",
-                 KUBELET_KUBECONFIG, KUBELET_PKI + "/", KP + "/", kube_bin("kubelet")),
-     "kube-proxy": (unit("kube-proxy"), f"{layout.KUBE_PROXY_DIR}/kube-proxy-config.yaml",
-                    PROXY_KUBECONFIG, kube_bin("kube-proxy"))})
+TIER = Tier(tierfiles.KUBE_NODES, ("containerd", "flanneld", "kubelet", "kube-proxy"))
 
 
 def tier(plan: Plan) -> Tier:
     """TIER, and with lb.mode per-node the minions' API proxy (the LB kind), started first."""
     if not plan.node_proxies:
         return TIER
-    kind = plan.lb_kind
-    return Tier(TIER.name, TIER.role, (kind, *TIER.services),
-                {kind: lb.SERVICES[kind], **TIER.triggers})
+    return Tier(TIER.files, (plan.lb_kind, *TIER.services))
 
 
 def import_images(remote: Remote, host: str, changed: list[str]) -> int:

@@ -1,56 +1,47 @@
 """The load-balancer tier: nginx, Pound or HAProxy on every LB host (and keepalived beside it
-when they share a VIP), restarted one host at a time, then etcd checked through each."""
+when they share a VIP), started everywhere at once and restarted one host at a time (`roll`),
+with etcd checked through each LB host (and then the VIP) after every step."""
 
 from __future__ import annotations
 
 import time
 
 from halab import ui
-from halab.config import layout
 from halab.config.plan import ETCD_CLIENT_PORT, Plan
 from halab.facts import etcd
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
-from halab.tiers.base import Tier, is_active
+from halab.render import tierfiles
+from halab.tiers.base import Tier, roll
 
 TIMEOUT = 90
-SERVICES = {"nginx": (layout.NGINX_CONF,), "haproxy": (layout.HAPROXY_CONF,),
-            "pound": (layout.POUND_CONF, layout.POUND_PKI + "/")}
 
 
 def tier(plan: Plan) -> Tier:
     """The LB service on every LB host; with a VIP, keepalived beside it (started after it)."""
-    return make(plan.lb_kind, vip=plan.vip is not None)
-
-
-def make(kind: str, vip: bool = False) -> Tier:
-    triggers = {kind: SERVICES[kind]}
-    if vip:
-        triggers["keepalived"] = (layout.KEEPALIVED_CONF,)
-    return Tier("load balancer", "lb", tuple(triggers), triggers)
+    return Tier(tierfiles.LB, (plan.lb_kind,) + (("keepalived",) if plan.vip else ()))
 
 
 def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]]) -> int:
-    """One host at a time, so a VIP pair keeps serving while the other restarts."""
+    """Each service in turn: started where it is stopped (at once, blocking, so a bad config
+    fails here), then restarted where its files changed one host at a time, so a VIP pair
+    keeps serving. The VIP is waited for only once keepalived is up."""
     actions = 0
-    for lb in plan.lbs:
-        hit = tier.services_for(changed.get(lb.name, []))
-        for service in tier.services:
-            if service in hit or not is_active(remote, lb.name, service):
-                ui.info(f"  (re)starting {service} on {lb.name}")
-                remote.run(lb.name, f"systemctl enable {service} && systemctl restart {service}",
-                           what=f"starting {service}")
-                actions += 1
-    wait(plan, remote, TIMEOUT)
+    for service in tier.services:
+        actions += roll(remote, [h.name for h in plan.lbs], service,
+                        lambda h, svc=service: svc in tier.services_for(changed.get(h, [])),
+                        lambda svc=service: wait(plan, remote, TIMEOUT, vip=svc == "keepalived"),
+                        block=True)
     return actions
 
 
-def wait(plan: Plan, remote: Remote, timeout: float) -> None:
-    """Until etcd answers /health through every LB host's address, and then through the address
-    clients use (the VIP, when the LBs share one); `timeout` bounds them all together."""
+def wait(plan: Plan, remote: Remote, timeout: float, vip: bool = True) -> None:
+    """Until etcd answers /health through every LB host's address, and then (with `vip`)
+    through the address clients use (the VIP, when the LBs share one); `timeout` bounds them
+    all together."""
     targets = [(h.name, f"{plan.etcd.scheme}://{h.ip}:{ETCD_CLIENT_PORT}") for h in plan.lbs]
-    if plan.vip:
+    if plan.vip and vip:
         targets.append((plan.lbs[0].name, plan.etcd.client_url))
     left = Deadline(timeout)
     for name, url in targets:

@@ -12,6 +12,7 @@ from labfiles import lab_plan, topology
 
 from halab.config import layout, plan
 from halab.render import desired, files, lbconfig, pki, tokens
+from halab.render.tierfiles import kube_control, kube_nodes
 
 pytestmark = pytest.mark.unit
 
@@ -102,14 +103,14 @@ def test_kubelets_and_kube_proxy_authenticate_with_tokens_of_their_certificates_
     assert f"--token-auth-file={layout.KUBE_TOKEN_FILE}" in unit
     assert wanted["master1"][layout.KUBE_TOKEN_FILE].mode == 0o600
     # The masters' own clients keep their certificates, on their own apiserver.
-    cm = yaml.safe_load(wanted["master1"][desired.CM_KUBECONFIG].content)
+    cm = yaml.safe_load(wanted["master1"][kube_control.CM_KUBECONFIG].content)
     assert "client-certificate-data" in cm["users"][0]["user"]
     assert cm["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
 
 
 def test_pound_serves_loopback_with_a_certificate_the_kubelets_verify(built) -> None:
     p, store, wanted = built
-    spec = wanted["minion1"][desired.NODE_PROXY_PEM]
+    spec = wanted["minion1"][kube_nodes.NODE_PROXY_PEM]
     assert (spec.mode, spec.group) == (0o640, "www-data")
     cert = pki.cert_from_pem(spec.content)
     ca = pki.cert_from_pem(store.read_cert_pem(pki.KUBE_CA))
@@ -137,6 +138,9 @@ def test_a_missing_token_says_to_run_up(tmp_path: Path) -> None:
     assert "kubelet-minion1" in str(exc.value)
 
 
-def test_node_proxy_files_are_kube_files_only_on_minions() -> None:
-    assert files.is_kube_file(layout.POUND_CONF, "minion")
-    assert not files.is_kube_file(layout.POUND_CONF, "lb")
+def test_without_the_kube_tiers_the_minions_proxy_goes_but_the_lbs_pound_stays(built) -> None:
+    p, store, _ = built
+    off = desired.desired_files(p, files.render(p), store, kube=False)
+    assert layout.POUND_CONF in off["lb1"] and f"{layout.POUND_PKI}/etcd-server.pem" in off["lb1"]
+    assert layout.POUND_CONF not in off["minion1"]
+    assert kube_nodes.NODE_PROXY_PEM not in off["minion1"]

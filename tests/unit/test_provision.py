@@ -16,6 +16,8 @@ from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 from halab.render import desired as provision
 from halab.render import files as render
 from halab.render import pki
+from halab.render.tierfiles import kube_control
+from halab.render.tierfiles import kube_nodes as node_files
 from halab.tiers import etcd as etcd_tier
 from halab.tiers import kube_nodes
 from halab.tiers import lb as lb_tier
@@ -66,8 +68,9 @@ def test_a_changed_file_restarts_only_its_service() -> None:
     assert etcd_tier.TIER.services_for([layout.ETCD_ENV]) == ["etcd"]
     assert etcd_tier.TIER.services_for([f"{layout.ETCD_PKI}/peer.crt"]) == ["etcd"]
     assert etcd_tier.TIER.services_for(["/etc/hosts"]) == []
-    assert lb_tier.make("nginx").services_for([layout.NGINX_CONF]) == ["nginx"]
-    assert lb_tier.make("pound").services_for([f"{layout.POUND_PKI}/x.pem"]) == ["pound"]
+    assert lb_tier.tier(lab()).services_for([layout.NGINX_CONF]) == ["nginx"]
+    pound = lb_tier.tier(lab(kind="pound"))
+    assert pound.services_for([f"{layout.POUND_PKI}/etcd-server.pem"]) == ["pound"]
     assert provision.is_unit("/etc/systemd/system/etcd.service")
     assert not provision.is_unit("/etc/default/etcd")
 
@@ -131,14 +134,14 @@ def test_kube_keys_and_kubeconfigs_are_0600_and_point_at_the_lb(seed_store) -> N
     files = provision.desired_files(p, render.render(p), seed_store)
     m1, n1 = files["master1"], files["minion1"]
     for path in (f"{layout.KUBE_PKI}/apiserver.key", f"{layout.KUBE_PKI}/service-account.key",
-                 f"{layout.KUBE_PKI}/ca.key", provision.CM_KUBECONFIG, kube.ADMIN_KUBECONFIG):
+                 f"{layout.KUBE_PKI}/ca.key", kube_control.CM_KUBECONFIG, kube.ADMIN_KUBECONFIG):
         assert m1[path].mode == 0o600, path
-    for path in (f"{provision.KUBELET_PKI}/kubelet.key", provision.KUBELET_KUBECONFIG,
-                 provision.PROXY_KUBECONFIG):
+    for path in (f"{layout.KUBELET_PKI}/kubelet.key", layout.KUBELET_KUBECONFIG,
+                 node_files.PROXY_KUBECONFIG):
         assert n1[path].mode == 0o600, path
     assert f"{layout.KUBE_PKI}/ca.key" not in n1  # only masters sign
     assert not any(path.startswith(layout.KUBE_PKI) for path in files["lb1"])
-    cfg = yaml.safe_load(n1[provision.KUBELET_KUBECONFIG].content)
+    cfg = yaml.safe_load(n1[layout.KUBELET_KUBECONFIG].content)
     assert cfg["clusters"][0]["cluster"]["server"] == "https://192.168.33.11:6443"
     assert cfg["users"][0]["name"] == "system:node:minion1"
 
@@ -162,9 +165,9 @@ def test_kube_tiers_follow_etcd_and_the_lb_only_when_on() -> None:
 
 def test_a_changed_kubelet_certificate_restarts_the_kubelet_only() -> None:
     tier = kube_nodes.TIER
-    assert tier.services_for([f"{provision.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
+    assert tier.services_for([f"{layout.KUBELET_PKI}/kubelet.crt"]) == ["kubelet"]
     assert tier.services_for(["/usr/local/bin/kube-proxy"]) == ["kube-proxy"]
-    assert tier.services_for([provision.CONTAINERD_CONFIG]) == ["containerd"]
+    assert tier.services_for([node_files.CONTAINERD_CONFIG]) == ["containerd"]
 
 
 def test_minions_get_the_image_archives() -> None:

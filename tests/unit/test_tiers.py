@@ -18,7 +18,6 @@ from halab.errors import HalabError
 from halab.remote.fake import RecordingRemote
 from halab.remote.protocol import Result
 from halab.remote.runner import RemoteError
-from halab.render.desired import KUBELET_PKI
 from halab.tiers import etcd, kube_control, kube_nodes, lb
 
 pytestmark = pytest.mark.unit
@@ -43,7 +42,7 @@ def actions(remote: RecordingRemote) -> list[str]:
 def waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every tier's wait becomes a note in the record, so its place among the calls shows."""
     def stub(label: str):
-        return lambda plan, remote, timeout: remote.note(label)
+        return lambda plan, remote, timeout, **how: remote.note(label)
     monkeypatch.setattr(etcd, "wait", stub("wait"))
     monkeypatch.setattr(lb, "wait", stub("wait lb"))
     monkeypatch.setattr(kube_control, "wait_apiserver", stub("wait apiserver"))
@@ -120,19 +119,48 @@ def test_the_first_apiserver_starts_alone_and_is_ready_before_the_others() -> No
 # ── load balancer ───────────────────────────────────────────────────────────────────────────
 
 
-def test_a_vip_pair_starts_haproxy_then_keepalived_one_host_at_a_time() -> None:
+def lb_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LB's wait as a note that says whether it waited for the VIP too."""
+    monkeypatch.setattr(lb, "wait", lambda plan, remote, timeout, vip=True: remote.note(
+        "wait lb and vip" if vip else "wait lb"))
+
+
+def test_a_vip_pair_starts_haproxy_everywhere_then_keepalived_then_waits_for_the_vip(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lb_waits(monkeypatch)
     p = lab_plan("lb-pair")
     r = RecordingRemote()
     assert lb.apply(p, r, lb.tier(p), {}) == 4
-    assert actions(r) == ["restart haproxy on lb1", "restart keepalived on lb1",
-                          "restart haproxy on lb2", "restart keepalived on lb2", "wait lb"]
+    done = actions(r)
+    assert sorted(done[:2]) == ["start haproxy on lb1", "start haproxy on lb2"]
+    assert done[2] == "wait lb"
+    assert sorted(done[3:5]) == ["start keepalived on lb1", "start keepalived on lb2"]
+    assert done[5:] == ["wait lb and vip"]
+    # Blocking starts: an LB that cannot start fails the tier at once, not in the wait.
+    assert r.commands("lb1", r"systemctl start") == [
+        "systemctl enable haproxy && systemctl start haproxy",
+        "systemctl enable keepalived && systemctl start keepalived"]
 
 
-def test_a_changed_keepalived_conf_restarts_only_keepalived() -> None:
+def test_a_changed_lb_config_restarts_one_lb_at_a_time_with_a_wait_after_each(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lb_waits(monkeypatch)
+    p = lab_plan("lb-pair")
+    r = RecordingRemote(active={h: {"haproxy", "keepalived"} for h in ("lb1", "lb2")})
+    changed = {h: [layout.HAPROXY_CONF] for h in ("lb1", "lb2")}
+    assert lb.apply(p, r, lb.tier(p), changed) == 2
+    assert actions(r) == ["wait lb", "restart haproxy on lb1", "wait lb",
+                          "restart haproxy on lb2", "wait lb", "wait lb and vip"]
+
+
+def test_a_changed_keepalived_conf_restarts_only_keepalived(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lb_waits(monkeypatch)
     p = lab_plan("lb-pair")
     r = RecordingRemote(active={h: {"haproxy", "keepalived"} for h in ("lb1", "lb2")})
     assert lb.apply(p, r, lb.tier(p), {"lb2": [layout.KEEPALIVED_CONF]}) == 1
-    assert actions(r) == ["restart keepalived on lb2", "wait lb"]
+    assert actions(r) == ["wait lb", "wait lb and vip", "restart keepalived on lb2",
+                          "wait lb and vip"]
 
 
 # ── kube nodes ──────────────────────────────────────────────────────────────────────────────
@@ -142,7 +170,8 @@ NODE = set(kube_nodes.TIER.services)
 
 def test_a_changed_kubelet_certificate_restarts_only_that_minions_kubelet() -> None:
     r = RecordingRemote([IMAGES_PRESENT], active={"minion1": NODE, "minion2": NODE})
-    changed = {"minion1": [f"{KUBELET_PKI}/kubelet.crt", f"{KUBELET_PKI}/kubelet.key"]}
+    changed = {"minion1": [f"{layout.KUBELET_PKI}/kubelet.crt",
+                           f"{layout.KUBELET_PKI}/kubelet.key"]}
     assert kube_nodes.apply(lab_plan("seed"), r, kube_nodes.TIER, changed) == 1
     assert actions(r) == ["restart kubelet on minion1", "wait nodes"]
 
