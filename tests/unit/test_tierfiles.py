@@ -3,9 +3,8 @@ triggers, the upload list with the kube tiers skipped, and one owner for every p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from labfiles import LABS, lab_plan
 
 from halab import tiers
 from halab.config import layout, plan
@@ -14,14 +13,13 @@ from halab.render import desired, files, pki, tierfiles
 from halab.render.tierfiles.model import File, Secret, Template, TierFiles
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("nginx", "haproxy", "pound")
 
 
 def plans() -> list[plan.Plan]:
     """Every lab of labs/, and each with every LB kind it accepts."""
     out = []
-    for path in sorted((ROOT / "labs").glob("*.yaml")):
+    for path in sorted(LABS.glob("*.yaml")):
         topo = load(path).topology
         out.append(plan.build(topo))
         for kind in KINDS if topo.lb else ():
@@ -73,7 +71,7 @@ def test_the_restarts_of_a_path_are_what_its_declarations_say() -> None:
 
 
 def test_a_shared_file_restarts_the_services_of_the_host_it_is_on() -> None:
-    p = plan.build(load(ROOT / "labs" / "seed.yaml").topology)
+    p = lab_plan("seed")
     etcd, lb, control, nodes = (s.tier for s in tiers.steps(p))
     client_key = f"{layout.CLIENT_PKI}/etcd-client.key"
     assert etcd.services_for([client_key]) == []  # etcd is a server, not a client
@@ -111,8 +109,8 @@ def test_secrets_that_hold_a_key_are_not_world_readable() -> None:
 
 
 def test_the_tiers_follow_the_declarations_and_skipping_kube_leaves_its_tiers_out() -> None:
-    seed = plan.build(load(ROOT / "labs" / "seed.yaml").topology)
-    etcd_only = plan.build(load(ROOT / "labs" / "etcd-only.yaml").topology)
+    seed = lab_plan("seed")
+    etcd_only = lab_plan("etcd-only")
     names = [t.name for t in tierfiles.listed(seed)]
     assert names == ["common", "etcd", "load balancer", "kube control plane", "kube nodes"]
     assert [s.tier.name for s in tiers.steps(seed)] == names[1:]
@@ -124,7 +122,7 @@ def test_the_tiers_follow_the_declarations_and_skipping_kube_leaves_its_tiers_ou
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory: pytest.TempPathFactory):
-    p = plan.build(load(ROOT / "labs" / "pound-per-node.yaml").topology)
+    p = lab_plan("pound-per-node")
     store = pki.PKIStore(tmp_path_factory.mktemp("pki"))
     desired.sync_secrets(p, store)
     rendered = files.render(p)
