@@ -10,6 +10,7 @@ and validated first, and etcd must have a leader (and, to add a member, every me
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from halab import ui
 from halab.config import replicas
@@ -138,6 +139,18 @@ def remove_master(arg: str | None, name: str, force: bool) -> int:
     return up(path)
 
 
+def _member_step(lab: Lab, among: list[str], title: str, change: Callable[..., None],
+                 name: str, ip: str) -> None:
+    """One etcd membership change through a member of `among` that answers, as a step; the
+    SSH connections are closed after it (the host is destroyed or booted next)."""
+    try:
+        with ui.step(title):
+            via, view = _view(lab, among, all_healthy=False)
+            change(lab, via, view, name, ip)
+    finally:
+        lab.close()
+
+
 def replace(arg: str | None, name: str) -> int:
     """The seeds' recipe for a failed replica: remove it from etcd, destroy its VM, add a fresh
     VM with the same name, address and zone as a new member."""
@@ -152,18 +165,9 @@ def replace(arg: str | None, name: str) -> int:
             + (f" in zone {h.zone}" if h.zone else ""))
     lab.provider.prepare()
     others = [m.name for m in lab.plan.masters if m.name != name]
-    try:
-        with ui.step(f"etcd member remove {name}"):
-            via, view = _view(lab, others, all_healthy=False)
-            _member_remove(lab, via, view, name, h.ip)
-    finally:
-        lab.close()
+    _member_step(lab, others, f"etcd member remove {name}", _member_remove, name, h.ip)
     _destroy(lab, name)
-    try:
-        with ui.step(f"etcd member add {name} (a fresh member)"):
-            via, view = _view(lab, others, all_healthy=False)
-            _member_add(lab, via, view, name, h.ip)
-    finally:
-        lab.close()
+    _member_step(lab, others, f"etcd member add {name} (a fresh member)", _member_add, name,
+                 h.ip)
     path = _record(lab, f"replace {name}", joined=name)
     return up(path)
