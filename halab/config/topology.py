@@ -398,9 +398,19 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     """Checks that span fields: names, addresses, quorum, overlaps."""
     problems: list[Problem] = []
     warnings: list[str] = []
-    p = problems.append
-    net = topo.network.subnet
+    p, warn = problems.append, warnings.append
+    _check_names_and_network(doc, topo, p, warn)
+    ips = _check_hosts(doc, topo, p)
+    minions = _check_roles(doc, topo, ips, p, warn)
+    _check_etcd(doc, topo, p)
+    _check_kube(doc, topo, minions, p, warn)
+    return problems, warnings
 
+
+def _check_names_and_network(doc: _Located, topo: Topology, p: Callable[[Problem], None],
+                             warn: Callable[[str], None]) -> None:
+    """The lab's name, its box, and its two networks."""
+    net = topo.network.subnet
     if not LAB_NAME_RE.fullmatch(topo.name):
         p(doc.problem(("name",), f"{topo.name!r} is not safe in libvirt names: use 2–24 lowercase "
                                  "letters, digits and single '-', starting with a letter "
@@ -411,10 +421,15 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     if net.prefixlen > 29:
         p(doc.problem(("network", "subnet"), f"{net} is too small for a lab; use /24 or similar"))
     mgmt = topo.network.management
-    _check_private(doc, topo.network, p, warnings.append)
+    _check_private(doc, topo.network, p, warn)
     if mgmt.overlaps(net):
         p(doc.problem(("network", "management"), f"{mgmt} overlaps the lab subnet {net}"))
 
+
+def _check_hosts(doc: _Located, topo: Topology,
+                 p: Callable[[Problem], None]) -> dict[IPv4Address, int]:
+    """Each host's name, address and zone; returns the addresses taken (by host index)."""
+    net = topo.network.subnet
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
     for i, host in enumerate(topo.hosts):
@@ -441,18 +456,23 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
         if host.zone is not None and not ZONE_RE.fullmatch(host.zone):
             p(doc.problem(("hosts", i, "zone"), f"{host.zone!r}: use lowercase letters, digits "
                                                 "and '-'"))
+    return ips
 
+
+def _check_roles(doc: _Located, topo: Topology, ips: dict[IPv4Address, int],
+                 p: Callable[[Problem], None], warn: Callable[[str], None]) -> list[Host]:
+    """Masters (quorum), load balancers and their mode; returns the minions."""
     masters, lbs, minions = (topo.by_role(r) for r in ("master", "lb", "minion"))
     if not masters:
         p(doc.problem(("hosts",), "at least one host needs role: master (etcd runs there)"))
     elif len(masters) == 2 and not topo.etcd.accept_two_members:
         p(doc.problem(("hosts",), TWO_MASTERS_REASON))
     elif len(masters) == 2:
-        warnings.append(f"{doc.file}: 2 masters (etcd.accept_two_members): losing either one "
-                        "loses quorum; add a third with `halab add-master`")
+        warn(f"{doc.file}: 2 masters (etcd.accept_two_members): losing either one "
+             "loses quorum; add a third with `halab add-master`")
     elif len(masters) > 2 and len(masters) % 2 == 0:
-        warnings.append(f"{doc.file}: {len(masters)} masters: an even count tolerates no more "
-                        f"failures than {len(masters) - 1}; an odd number is better")
+        warn(f"{doc.file}: {len(masters)} masters: an even count tolerates no more "
+             f"failures than {len(masters) - 1}; an odd number is better")
     if len(masters) > 1 and not lbs:
         # With lb.mode per-node too: the nodes then bypass the LB, but etcd's clients (flanneld
         # aside), users' kubectl and the failover scenario's writes still need one address.
@@ -460,14 +480,18 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
                                   "role: lb so clients survive a master going down"))
     _check_lb_pair(doc, topo, lbs, ips, p)
     if topo.lb.mode == "per-node":
-        _check_per_node(doc, topo, masters, lbs, p, warnings.append)
+        _check_per_node(doc, topo, masters, lbs, p, warn)
     elif lbs and topo.lb.kind == "pound" and topo.kubernetes.enabled:
         p(doc.problem(("lb", "kind"), "pound in front of a kube lab needs lb.mode: per-node: "
                                       "Pound terminates TLS, so kubelets cannot authenticate "
                                       "with their certificates through a central Pound; per "
                                       "node, they use bearer tokens (labs/pound-per-node.yaml). "
                                       "Or use kind nginx or haproxy"))
+    return minions
 
+
+def _check_etcd(doc: _Located, topo: Topology, p: Callable[[Problem], None]) -> None:
+    """etcd's timings: both or neither, and an election timeout etcd accepts."""
     etcd = topo.etcd
     if etcd.heartbeat_ms is not None and etcd.election_timeout_ms is not None:
         if etcd.election_timeout_ms < 5 * etcd.heartbeat_ms:
@@ -478,14 +502,19 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
         p(doc.problem(("etcd", given), "set heartbeat_ms and election_timeout_ms together, or "
                                        "neither (halab then picks values for the accelerator)"))
 
+
+def _check_kube(doc: _Located, topo: Topology, minions: list[Host],
+                p: Callable[[Problem], None], warn: Callable[[str], None]) -> None:
+    """The kube tier: minions, its domain, version and address ranges."""
+    net, mgmt = topo.network.subnet, topo.network.management
     kube = topo.kubernetes
     if minions and not kube.enabled:
         first = topo.hosts.index(minions[0])
         idle = ", ".join(h.name for h in minions)
-        warnings.append(str(doc.problem(
-            ("hosts", first, "role"),
-            f"minion{'s' if len(minions) > 1 else ''} {idle} will boot and run nothing: the kube "
-            "tier is off (kubernetes.enabled: false); set it to true, or remove the minions")))
+        warn(str(doc.problem(
+ ("hosts", first, "role"),
+ f"minion{'s' if len(minions) > 1 else ''} {idle} will boot and run nothing: the kube "
+ "tier is off (kubernetes.enabled: false); set it to true, or remove the minions")))
     if not DOMAIN_RE.fullmatch(kube.cluster_domain):
         p(doc.problem(("kubernetes", "cluster_domain"), f"{kube.cluster_domain!r} is not a DNS "
                       "name: use lowercase labels of letters, digits and '-' joined by '.', "
@@ -510,7 +539,6 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
                                                       "CIDR must be /22 or larger"))
         if kube.service_cidr.prefixlen > 28:
             p(doc.problem(("kubernetes", "service_cidr"), "too small; use /24 or larger"))
-    return problems, warnings
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
