@@ -50,7 +50,8 @@ def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = 
             power_off(lab, h, hard)()
         return 0
     with ui.step(f"failover demo: halt {h.name} ({how})"):
-        report = demo.halt_master(lab.plan, lab.dir / "pki", h, hard, power_off(lab, h, hard))
+        report = demo.halt_master(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), h, hard,
+                                     power_off(lab, h, hard))
     for line in report.lines():
         ui.info(f"  {line}")
     ui.info("  member list now:")
@@ -138,7 +139,8 @@ def start(arg: str | None, host_name: str | None, zone: str | None = None,
                 boot(lab, h)()
             return 0
         with ui.step(f"start {h.name} and wait until it catches up"):
-            report = demo.start_master(lab.plan, lab.dir / "pki", h, boot(lab, h))
+            report = demo.start_master(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), h,
+                                      boot(lab, h))
         for line in report.lines():
             ui.info(f"  {line}")
         return 0 if report.rejoin_seconds is not None else 1

@@ -303,10 +303,9 @@ def member_rows(view: etcd.ClusterView) -> list[str]:
     return rows
 
 
-def halt_master(plan: Plan, pki_dir: Path, host: HostPlan, hard: bool,
+def halt_master(plan: Plan, cluster: Cluster, host: HostPlan, hard: bool,
                 power_off: Callable[[], None]) -> HaltReport:
     """Write through the LB, halt `host` with `power_off`, and measure what the cluster did."""
-    cluster = Cluster(plan, pki_dir)
     before = cluster.view()
     old_leader = before.leader_name()
     if old_leader is None:
@@ -392,9 +391,8 @@ class RejoinReport:
         return out
 
 
-def start_master(plan: Plan, pki_dir: Path, host: HostPlan,
+def start_master(plan: Plan, cluster: Cluster, host: HostPlan,
                  boot: Callable[[], None]) -> RejoinReport:
-    cluster = Cluster(plan, pki_dir)
     t0 = time.monotonic()
     boot()
     booted = time.monotonic()

@@ -10,9 +10,7 @@ each minion's longest gap between its kubelet's node-lease renewals (its API gap
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from halab import ui
 from halab.config.plan import HostPlan, Plan
@@ -27,6 +25,7 @@ from halab.verify.figures import (
     holder_moved,
     renewal_gap,
 )
+from halab.verify.scenarios.actions import LabActions, Outcome
 
 KUBECTL_GAP_LIMIT = 30.0  # seconds without an answer to kubectl through the LB
 LEASE_MARGIN = 10.0  # seconds on top of lease duration + retry period: polling and the halt
@@ -145,11 +144,10 @@ def judge_rejoin(report: demo.RejoinReport, after: list[str], masters: int) -> l
     ]
 
 
-def _target(plan: Plan, pki_dir: Path, kube: kubedemo.KubeProbe | None
-            ) -> tuple[HostPlan | None, dict[str, str]]:
+def _target(plan: Plan, cluster: demo.Cluster, kube: kubedemo.KubeProbe | None
+             ) -> tuple[HostPlan | None, dict[str, str]]:
     """The master to halt: the etcd leader, or with the kube tier the controller-manager's lease
     holder, made etcd leader first so that one halt tests both elections."""
-    cluster = demo.Cluster(plan, pki_dir)
     leader = cluster.view().leader_name()
     if leader is None:
         ui.error("etcd has no single leader to halt; run `halab status`")
@@ -203,13 +201,11 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     return report
 
 
-def failover(plan: Plan, pki_dir: Path, hard: bool,
-             power_off: Callable[[HostPlan], Callable[[], None]],
-             boot: Callable[[HostPlan], Callable[[], None]],
-             kube: kubedemo.KubeProbe | None = None) -> tuple[bool, dict[str, float]]:
-    """Run the scenario; returns whether every verdict held, and the figures measured."""
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Halt the leader, judge, start it again, judge; whether every verdict held, the figures."""
     masters = len(plan.masters)
-    target, holders = _target(plan, pki_dir, kube)
+    cluster, kube = actions.etcd(), actions.kube()
+    target, holders = _target(plan, cluster, kube)
     if target is None:
         return False, {}
     survivor = next(m.name for m in plan.masters if m.name != target.name)
@@ -219,7 +215,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
     def halt() -> None:
         nonlocal halt_started
         halt_started = time.monotonic()
-        power_off(target)()
+        actions.halt([target.name], hard)
 
     verdicts: list[Verdict] = []
     with ui.step(f"scenario failover: halt {target.name} "
@@ -227,7 +223,7 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
         if watcher:
             watcher.start()
         try:
-            halted = demo.halt_master(plan, pki_dir, target, hard, halt)
+            halted = demo.halt_master(plan, cluster, target, hard, halt)
         except BaseException:
             if watcher:
                 watcher.finish()
@@ -247,10 +243,10 @@ def failover(plan: Plan, pki_dir: Path, hard: bool,
             verdicts.append(Verdict("the kube tier answered while a master was down", False,
                                     exc.message.splitlines()[-1]))
     with ui.step(f"start {target.name} again"):
-        rejoined = demo.start_master(plan, pki_dir, target, boot(target))
+        rejoined = demo.start_master(plan, cluster, target, lambda: actions.start([target.name]))
     for line in rejoined.lines():
         ui.info(f"  {line}")
-    after = demo.Cluster(plan, pki_dir).problems_within(masters)
+    after = cluster.problems_within(masters)
     verdicts += judge_rejoin(rejoined, after, masters)
     back = None
     if kube:
