@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from halab.config.plan import Plan
 from halab.errors import HalabError
@@ -54,7 +55,7 @@ class Scenario:
     help: str  # what it does and asserts, for `halab verify --help`
     needs: tuple[Need, ...]
     run: Callable[[LabActions, Plan, bool], Outcome]  # acts out its steps, then judges
-    judge: Callable[..., list[Verdict]]  # pure: the verdicts from what the run recorded
+    judge: Callable[[Any], list[Verdict]]  # pure: the verdicts from the record its run kept
 
     def check(self, plan: Plan) -> None:
         """Refuse, before anything runs, a lab that lacks what this scenario needs."""
@@ -69,7 +70,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "halts whichever master leads while writing through the LB, and asserts: a new leader "
         "within 2 × the election timeout, no acknowledged write lost, a healthy 2-of-3 "
         "cluster, and 3 healthy members after the restart. Exit status 1 if anything failed.",
-        (THREE_MASTERS,), failover.run, failover.judge_halt),
+        (THREE_MASTERS,), failover.run, failover.judge),
     Scenario(
         "cold-restart", "every host off, `halab up`, every tier healthy again",
         "writes keys through the LB, halts every host at once, runs `halab up`, and asserts: "

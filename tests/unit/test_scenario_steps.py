@@ -42,9 +42,10 @@ def failed(out: str) -> list[str]:
     return [line.split("✗ ", 1)[1].split(" — ")[0] for line in out.splitlines() if "✗ " in line]
 
 
-def test_every_scenario_runs_as_run_actions_plan_hard() -> None:
+def test_every_scenario_runs_as_run_actions_plan_hard_and_judges_its_record_alone() -> None:
     for s in SCENARIOS.values():
         assert list(inspect.signature(s.run).parameters) == ["actions", "plan", "hard"], s.name
+        assert len(inspect.signature(s.judge).parameters) == 1, s.name
 
 
 def test_the_lab_and_the_fake_implement_every_action_of_the_protocol() -> None:

@@ -28,6 +28,8 @@ class ColdRestart:
     """What happened, as measured; `judge` turns it into verdicts."""
 
     hard: bool
+    masters: int  # as the topology counts them
+    lb: bool  # the lab has a load balancer: its backends are judged
     written: list[int] = field(default_factory=list)
     halt_s: float = 0.0
     forced: list[str] = field(default_factory=list)
@@ -51,11 +53,11 @@ def still_on(states: dict[str, str]) -> list[str]:
     return sorted(name for name, state in states.items() if state not in OFF)
 
 
-def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
+def judge(r: ColdRestart) -> list[Verdict]:
     """The verdicts, from what the provider and etcd reported rather than from the topology, so
     a host the topology left out fails them instead of being skipped."""
     lost = sorted(set(r.written) - set(r.found))
-    members = r.members or len(plan.masters)
+    members = r.members or r.masters
     out = [
         Verdict(f"every host was off ({'power off' if r.hard else 'guest shutdown'})",
                 r.vms > 0 and not r.still_on,
@@ -74,7 +76,7 @@ def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
                 + (f", lost {lost[:10]}" if lost else "")
                 + (f"; {r.readback_error}" if r.readback_error else "")),
     ]
-    if plan.lb is not None:
+    if r.lb:
         out.append(Verdict("the load balancer reaches every master",
                            not r.up_error and not r.backends_missing,
                            f"missing: {', '.join(r.backends_missing)}" if r.backends_missing
@@ -112,7 +114,7 @@ def backends_missing(actions: LabActions, plan: Plan) -> list[str]:
 
 def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
     """Write, halt every host, `halab up`, judge; whether every verdict held, the figures."""
-    r = ColdRestart(hard)
+    r = ColdRestart(hard, len(plan.masters), plan.lb is not None)
     cluster = actions.etcd()
     prefix = f"/halab/cold-restart/{time.strftime('%Y%m%d-%H%M%S')}/"
     with ui.step(f"write {MARKS} keys through {plan.etcd.client_url}"):
@@ -139,6 +141,6 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             r.backends_missing = backends_missing(actions, plan) if plan.lb else []
         with ui.step("halab verify"):
             r.checks = actions.checks()
-    ok = announce(judge(r, plan))
+    ok = announce(judge(r))
     return ok, {"halt_s": r.halt_s, "up_s": r.up_s,
                 "keys_lost": float(len(set(r.written) - set(r.found)))}

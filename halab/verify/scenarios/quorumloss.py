@@ -27,6 +27,7 @@ FAIL_WAIT = 60.0  # how long the writer may go on after the power-off without a 
 
 @dataclass
 class QuorumLoss:
+    masters: int = 0  # as the topology counts them
     halted: list[str] = field(default_factory=list)
     before: list[int] = field(default_factory=list)  # acknowledged
     after: list[int] = field(default_factory=list)
@@ -48,7 +49,8 @@ class QuorumLoss:
         return min(failed) - self.halt_at if failed else None
 
 
-def judge(r: QuorumLoss, masters: int) -> list[Verdict]:
+def judge(r: QuorumLoss) -> list[Verdict]:
+    masters = r.masters
     fail = r.first_failure_s()
     missing = sorted(set(r.before) - set(r.found_before))
     came_back = sorted(set(r.found_after))
@@ -90,7 +92,7 @@ def majority(plan: Plan) -> list[str]:
 def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
     """Back up, lose a majority (always by a power cut), restore, judge; whether every verdict
     held, and the figures."""
-    r, cluster = QuorumLoss(), actions.etcd()
+    r, cluster = QuorumLoss(len(plan.masters)), actions.etcd()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     before, after = f"/halab/quorum-loss/{stamp}/before/", f"/halab/quorum-loss/{stamp}/after/"
     with ui.step(f"write {BEFORE} keys, back up etcd, write {AFTER} more"):
@@ -130,6 +132,6 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             r.readback_error = "; ".join(e for e in (err1, err2) if e)
             r.members, r.etcd_problems = cluster.listed_problems_within(60)
             r.checks = actions.checks()
-    ok = announce(judge(r, len(plan.masters)))
+    ok = announce(judge(r))
     return ok, {"writes_fail_s": fail if fail is not None else float("nan"),
                 "restore_s": r.restore_s}

@@ -61,10 +61,18 @@ def figures(p: Phase) -> dict[str, float]:
             "failed": float(len(p.writes.failed()))}
 
 
-def judge(phases: list[Phase], election_timeout_ms: int) -> list[Verdict]:
-    limit = 2 * election_timeout_ms / 1000
+@dataclass
+class SlowZone:
+    """The phases measured, with the election timeout they are held to."""
+
+    election_timeout_ms: int
+    phases: list[Phase]
+
+
+def judge(r: SlowZone) -> list[Verdict]:
+    limit = 2 * r.election_timeout_ms / 1000
     out = []
-    for p in phases:
+    for p in r.phases:
         gap = p.writes.longest_gap()
         out.append(Verdict(f"no quorum lost {p.label} (no gap between acknowledged writes over "
                            f"{limit:.1f}s)", bool(p.writes.acked()) and gap <= limit,
@@ -114,7 +122,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
     with ui.step(f"the same with the link cleared, {seconds:.0f}s"):
         phases.append(measure(plan, cluster, "without", seconds))
         ui.info(f"  {line(phases[-1])}")
-    ok = announce(judge(phases, plan.etcd.election_timeout_ms))
+    ok = announce(judge(SlowZone(plan.etcd.election_timeout_ms, phases)))
     slow, fast = (figures(p) for p in phases)
     return ok, {"slow_p50_ms": slow["p50_ms"], "slow_p99_ms": slow["p99_ms"],
                 "fast_p50_ms": fast["p50_ms"], "fast_p99_ms": fast["p99_ms"],
