@@ -16,8 +16,8 @@ from halab.session.context import Lab
 from halab.verify.scenarios import coldrestart, failover, lb, partition, quorumloss, slowzone
 from halab.verify.scenarios import needs as scenario_needs
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict
 from halab.verify.scenarios.needs import THREE_MASTERS, VIP_PAIR, ZONES, Need
+from halab.verify.scenarios.verdicts import Verdict
 
 
 def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:

@@ -18,7 +18,7 @@ from halab.errors import HalabError
 from halab.verify import demo
 from halab.verify.gateway import GatewayError
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 MARKS = 20  # keys written through the LB before the halt
 

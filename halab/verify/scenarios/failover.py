@@ -26,29 +26,13 @@ from halab.verify.figures import (
     renewal_gap,
 )
 from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 KUBECTL_GAP_LIMIT = 30.0  # seconds without an answer to kubectl through the LB
 LEASE_MARGIN = 10.0  # seconds on top of lease duration + retry period: polling and the halt
 # kubelet's nodeLeaseDurationSeconds (the default): a kubelet that cannot renew its node lease
 # for longer loses it, and its node goes NotReady.
 NODE_LEASE_S = 40
-
-
-@dataclass(frozen=True)
-class Verdict:
-    title: str
-    ok: bool
-    detail: str
-
-
-def announce(verdicts: list[Verdict]) -> bool:
-    """Print one line per verdict and the total; True when every verdict holds."""
-    for v in verdicts:
-        ui.info(f"{'[green]✓[/]' if v.ok else '[red]✗[/]'} {v.title} — {v.detail}")
-    ok = all(v.ok for v in verdicts)
-    passed = sum(v.ok for v in verdicts)
-    ui.info(f"[bold {'green' if ok else 'red'}]{passed} of {len(verdicts)} verdicts hold[/]")
-    return ok
 
 
 def judge_halt(report: demo.HaltReport, masters: int) -> list[Verdict]:

@@ -20,7 +20,7 @@ from halab.poll import Reason, Timeout, poll
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 # VRRP with a 1 s advert declares the holder dead after ~3 s; a guest shutdown stops keepalived,
 # which hands the address over at once. Software emulation adds seconds of scheduling delay.

@@ -20,7 +20,7 @@ from halab.facts.etcd import EndpointStatus
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 POLL = 0.2  # seconds between status polls of each member
 CATCH_UP_TIMEOUT = 120.0

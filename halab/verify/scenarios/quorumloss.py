@@ -19,7 +19,7 @@ from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios import coldrestart
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 BEFORE, AFTER = 20, 10  # keys written before and after the backup
 FAIL_WAIT = 60.0  # how long the writer may go on after the power-off without a failure

@@ -17,7 +17,7 @@ from halab.facts.etcd import EndpointStatus
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 SECONDS = 60.0  # each phase (bench/drills --seconds shortens it)
 DELAY_MS = 100
