@@ -51,7 +51,9 @@ class FakeEtcd:
             self.leader = None
 
     def serving(self) -> bool:
-        return self.leader is not None and self.leader not in self.down
+        """A leader runs, with a majority of the members running: writes commit."""
+        up = [n for n in self.names if n not in self.down]
+        return self.leader is not None and self.leader in up and 2 * len(up) > len(self.names)
 
     def status(self, name: str, url: str) -> etcd.EndpointStatus:
         if name in self.down:
@@ -120,6 +122,9 @@ class FakeCluster(demo.Cluster):
         return FakeGateway(self.state, url)
 
 
+BACKUP = Path("/fake/.halab/lab/backups/etcd-20260101-000000.db")
+
+
 @dataclass
 class Script:
     """What the fake lab does unlike a healthy one, to make a verdict fail."""
@@ -127,6 +132,7 @@ class Script:
     forget_on_halt: bool = False  # a halt loses every key (acknowledged writes lost)
     stays_on: tuple[str, ...] = ()  # hosts a halt of every host leaves running
     catches_up: bool = True  # after a heal the isolated member catches up
+    restores: bool = True  # a restore brings back the backup (else it fails)
     checks: dict[str, int] = field(default_factory=lambda: {"passed": 12, "failed": 0,
                                                              "skipped": 1})
 
@@ -140,6 +146,7 @@ class FakeLab:
         self.state = FakeEtcd(masters, list(plan.etcd.member_client_urls))
         self.cluster = FakeCluster(plan, self.state)
         self.off: set[str] = set()
+        self.snapshot: dict[str, str] = {}
         self.calls: list[tuple] = []
 
     def _record(self, *call: object) -> None:
@@ -225,8 +232,15 @@ class FakeLab:
 
     def backup(self) -> tuple[Path, SnapshotStatus]:
         self._record("backup")
-        raise HalabError("the fake lab takes no backup")
+        with self.state.lock:
+            self.snapshot = dict(self.state.store)
+            return BACKUP, SnapshotStatus(0x1234, self.state.index, len(self.snapshot), 20480)
 
     def restore(self, snapshot: Path) -> float:
         self._record("restore", snapshot)
-        raise HalabError("the fake lab restores nothing")
+        if not self.script.restores:
+            raise HalabError("etcd did not come back after the restore: 1 of 3 members answered")
+        with self.state.lock:
+            self.state.store = dict(self.snapshot)
+            self.state.elect(set())
+        return 2.0

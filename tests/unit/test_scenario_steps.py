@@ -1,7 +1,8 @@
 """Scenarios driven through a fake `LabActions` (issue 30), with no host: each acts in the
 order it must (the failover halts the leader, then starts it; a cold restart runs `halab up`
-only once every host is off; the partition cuts the leader off, then heals), and its verdicts
-hold on a lab that behaves, and fail on one that does not."""
+only once every host is off; the partition cuts the leader off, then heals; the quorum loss
+backs up before it powers off, and restores after the start), and its verdicts hold on a lab
+that behaves, and fail on one that does not."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import math
 from pathlib import Path
 
 import pytest
-from fakelab import FakeLab, Script
+from fakelab import BACKUP, FakeLab, Script
 
 from halab.config import plan
 from halab.config.topology import load
 from halab.lab.actions import OnLab
 from halab.lab.scenarios import SCENARIOS
 from halab.verify import demo
-from halab.verify.scenarios import coldrestart, failover, partition
+from halab.verify.scenarios import coldrestart, failover, lb, partition, quorumloss, slowzone
 from halab.verify.scenarios.actions import LabActions
 
 pytestmark = pytest.mark.unit
@@ -134,3 +135,47 @@ def test_an_isolated_member_that_never_catches_up_fails_that_verdict(
     assert failed(capsys.readouterr().out) == ["after heal, master1 catches up to the leader's "
                                                "raft index"]
     assert math.isnan(figures["catch_up_s"])
+
+
+# ── the other three: quorum loss, the LB pair, a slow zone ─────────────────────────────────
+
+
+def test_quorum_loss_backs_up_powers_off_a_majority_starts_it_then_restores(
+        lab: plan.Plan, capsys: pytest.CaptureFixture) -> None:
+    fake = FakeLab(lab)
+    ok, figures = quorumloss.run(fake, lab, hard=False)
+    assert fake.calls == [("backup",), ("halt", ("master2", "master3"), True),
+                          ("start", ("master2", "master3")), ("restore", BACKUP), ("checks",)]
+    assert failed(capsys.readouterr().out) == []
+    assert ok
+    assert figures["restore_s"] == 2.0
+
+
+def test_a_failed_restore_fails_the_quorum_loss_and_skips_the_checks(
+        lab: plan.Plan, capsys: pytest.CaptureFixture) -> None:
+    fake = FakeLab(lab, Script(restores=False))
+    ok, _ = quorumloss.run(fake, lab, hard=False)
+    assert "checks" not in fake.actions()
+    assert not ok
+    assert failed(capsys.readouterr().out)[0] == "`halab restore` brought etcd back"
+
+
+def test_lb_halts_the_vip_holder_then_starts_it(capsys: pytest.CaptureFixture) -> None:
+    pair = plan.build(load(LABS / "lb-pair.yaml").topology)
+    fake = FakeLab(pair)
+    ok, figures = lb.run(fake, pair, hard=True)
+    acts = [c for c in fake.calls if c[0] != "vip_holders"]
+    assert acts == [("halt", ("lb1",), True), ("start", ("lb1",))]
+    assert failed(capsys.readouterr().out) == []
+    assert ok
+    assert figures["lost"] == 0
+
+
+def test_slow_zone_shapes_zone_b_then_clears_it(lab: plan.Plan, capsys: pytest.CaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slowzone, "SECONDS", 0.5)
+    fake = FakeLab(lab)
+    ok, _ = slowzone.run(fake, lab, hard=False)
+    assert fake.calls == [("shape", "b", slowzone.DELAY_MS), ("shape", None, 0)]
+    assert failed(capsys.readouterr().out) == []
+    assert ok
