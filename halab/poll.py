@@ -74,3 +74,13 @@ def poll(attempt: Callable[[Reason], T | None], *, timeout: float, interval: flo
         if left <= 0:
             raise Timeout(what, timeout, why.text, hint, tries)
         sleep(min(interval, left))
+
+
+def wait_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Ask `done` every `interval` seconds until it holds or `timeout` passes (asked once more
+    then); whether it held. `poll` for a wait that needs no reason and ends quietly."""
+    try:
+        return poll(lambda why: True if done() else None, timeout=timeout, interval=interval,
+                    what="a condition")
+    except Timeout:
+        return False

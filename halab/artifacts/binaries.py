@@ -2,8 +2,9 @@
 
 Pure logic only (no subprocess, no network): the component list, Go module / ldflags generation for
 `halab binaries build`, release URLs for `halab binaries fetch`, the cache layout under
-`home()/binaries/<version>/` and its `SHA256SUMS`. The providers in `halab/providers/gobuild.py`
-and `halab/providers/download.py` do the running and the downloading.
+`home()/binaries/<version>/` and its `SHA256SUMS`. The builds in `halab/build/gobuild.py` and
+`halab/build/download.py` do the running and the downloading (`halab/build/install.py` puts what
+they made into the cache).
 
 A version directory holds one file per component, `SHA256SUMS` (sha256sum format, one line per
 component) and `MANIFEST.json` (how and from what it was made). A directory counts as usable only

@@ -9,23 +9,21 @@ failing step shows the last lines of the command that failed (the full log is ke
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 import shutil
 import signal
-import subprocess
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from halab import home, ui
+from halab import home, hostlock, ui
 from halab.artifacts import boxes, sshkey
 from halab.artifacts.boxes import Recipe, Record
-from halab.build.command import SBIN_PATH, run_logged, tool_env
+from halab.build.command import SBIN_PATH, run_captured, run_logged, tool_env
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 
@@ -72,37 +70,16 @@ def ensure_box(recipe_arg: str | None = None, force: bool = False) -> tuple[Reco
         return record, "built"
 
 
-@contextmanager
 def _build_lock(recipe: Recipe, timeout: float = 1800, clock: Callable[[], float] = time.monotonic,
-                sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+                sleep: Callable[[float], None] = time.sleep) -> AbstractContextManager[None]:
     """One build of a recipe at a time (two labs may start together); others wait, bounded."""
-    root = boxes.boxes_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{recipe.name}.lock", "w") as fh:
-        waiting: list[bool] = []
-
-        def locked(why: Reason) -> bool | None:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if not waiting:
-                    ui.info(f"waiting for another build of {recipe.box_name} to finish")
-                    waiting.append(True)
-                why("another build holds the lock")
-                return None
-
-        try:
-            poll(locked, timeout=timeout, interval=1, what=f"the build lock of {recipe.box_name}",
-                 clock=clock, sleep=sleep)
-        except Timeout:
-            raise HalabError(f"another build of {recipe.box_name} held the lock for "
-                             f"{timeout:.0f}s", f"check for a stuck `halab box build`"
-                             f" ({root / ('.' + recipe.name + '.lock')})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    path = boxes.boxes_dir() / f".{recipe.name}.lock"
+    return hostlock.exclusive(
+        path, timeout=timeout, interval=1, clock=clock, sleep=sleep,
+        on_wait=lambda: ui.info(f"waiting for another build of {recipe.box_name} to finish"),
+        held_too_long=HalabError(
+            f"another build of {recipe.box_name} held the lock for {timeout:.0f}s",
+            f"check for a stuck `halab box build` ({path})"))
 
 
 def build(recipe: Recipe, key: str, public_key: str) -> Record:
@@ -461,10 +438,10 @@ def _rm(path: Path) -> None:
 
 
 def _quiet(cmd: list[str]) -> bool:
+    """True when `cmd` ran and exited 0 (its output is not shown)."""
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=60,
-                              env={"PATH": SBIN_PATH}).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
+        return run_captured(cmd, timeout=60, env={"PATH": SBIN_PATH}, check=False).returncode == 0
+    except HalabError:
         return False
 
 

@@ -1,9 +1,11 @@
-"""The one way the builds run a long command: bounded in time, its output in a log file, and the
-last lines of that output in the error when it fails.
+"""The two ways halab runs a command on this machine, both bounded in time and both quoting
+the last lines of the command's output in the error when it fails.
 
-The box (debootstrap, mkfs, qemu-img, vagrant), the images (apt-get, umoci) and the Go builds
-all go through `run_logged`. The child gets its own process group, which is killed when we are
-interrupted or the deadline passes, so nothing it started outlives the build.
+`run_logged`, for a long command: the box (debootstrap, mkfs, qemu-img, vagrant), the images
+(apt-get, umoci) and the Go builds. Its output goes to a log file; the child gets its own process
+group, which is killed when we are interrupted or the deadline passes, so nothing it started
+outlives the build. `run_captured`, for a short one whose output we read (ip, virsh, mount,
+`go env`, dpkg-query): the providers use it too.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def run_logged(cmd: Sequence[str], *, log: Path, what: str, timeout: float,
                                     stdin=stdin if input is not None else subprocess.DEVNULL,
                                     stdout=out if capture else fh, stderr=fh,
                                     start_new_session=True)
-        except FileNotFoundError as exc:
-            raise HalabError(f"{what}: {cmd[0]} not found", "run `make deps`") from exc
+        except OSError as exc:
+            raise _not_started(what, cmd, exc) from exc
         rc: int | None = None
         try:
             rc = wait_exit(proc, what=what, timeout=timeout, heartbeat=heartbeat, log=log)
@@ -64,12 +66,36 @@ def run_logged(cmd: Sequence[str], *, log: Path, what: str, timeout: float,
         stdout = out.read()
         fh.write(stdout[-KEEP_STDOUT:])
     if rc is None:
-        raise HalabError(f"{what} did not finish in {timeout:.0f}s and was stopped; last lines "
-                         "of its output:\n" + tail(log, start), f"full log: {log}")
+        raise HalabError(f"{what} did not finish in {timeout:g}s and was stopped"
+                         + _quoted(_written(log, start)), f"full log: {log}")
     if rc != 0:
-        raise HalabError(f"{what} failed (exit {rc}); last lines of its output:\n"
-                         + tail(log, start), f"full log: {log}")
+        raise HalabError(f"{what} failed (exit {rc})" + _quoted(_written(log, start)),
+                         f"full log: {log}")
     return stdout.decode(errors="replace")
+
+
+def run_captured(cmd: Sequence[str], *, timeout: float, what: str | None = None,
+                 check: bool = True, env: Mapping[str, str] | None = None,
+                 cwd: Path | None = None, hint: str | None = None,
+                 ) -> subprocess.CompletedProcess[str]:
+    """Run the short command `cmd`, its stdout and stderr captured as text, for at most
+    `timeout` seconds. HalabError when it cannot start, when the deadline passes (it is killed)
+    or, with `check`, when it exits non-zero: naming `what` (default: the command line), with
+    the last lines of its output and `hint`. Without `check` the caller reads the exit status."""
+    what = what or f"`{' '.join(cmd)}`"
+    try:
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
+                              env=None if env is None else dict(env), cwd=cwd)
+    except subprocess.TimeoutExpired as exc:
+        output = b"".join(o for o in (exc.stdout, exc.stderr) if isinstance(o, bytes))
+        raise HalabError(f"{what} did not finish in {timeout:g}s and was stopped"
+                         + _quoted(output.decode(errors="replace")), hint) from None
+    except OSError as exc:
+        raise _not_started(what, cmd, exc) from None
+    if check and proc.returncode != 0:
+        raise HalabError(f"{what} failed (exit {proc.returncode})"
+                         + _quoted(proc.stdout + proc.stderr), hint)
+    return proc
 
 
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -104,12 +130,25 @@ def wait_exit(proc: subprocess.Popen[bytes], *, what: str, timeout: float,
                 sleep=until_exit)
 
 
-def tail(path: Path, start: int, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines written to `path` from byte `start` on, indented."""
+def _written(path: Path, start: int) -> str:
+    """What was written to `path` from byte `start` on."""
     with open(path, "rb") as fh:
         fh.seek(start)
-        text = fh.read().decode(errors="replace")
-    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
+        return fh.read().decode(errors="replace")
+
+
+def _quoted(output: str) -> str:
+    """The end of an error message: the last TAIL_LINES lines of `output`, indented."""
+    if not output.strip():
+        return "; it printed nothing"
+    lines = output.rstrip().splitlines()[-TAIL_LINES:]
+    return "; last lines of its output:\n" + "\n".join("    " + line for line in lines)
+
+
+def _not_started(what: str, cmd: Sequence[str], exc: OSError) -> HalabError:
+    if isinstance(exc, FileNotFoundError):
+        return HalabError(f"{what}: {cmd[0]} not found", "run `make deps`")
+    return HalabError(f"{what}: cannot run {cmd[0]}: {exc.strerror or exc}")
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from halab import ui
 from halab.artifacts import binaries as b
+from halab.build.install import install
 from halab.config import versions
 from halab.errors import HalabError
 
@@ -147,24 +148,20 @@ def fetch(
     check_versions: bool = True,
 ) -> Path:
     """Download and verify every component of `version` into the cache."""
-    from halab.build.gobuild import probe_versions  # runs the binaries: provider code
-
     version = b.normalize_version(version)
     cached = None if force else b.cached(version)
     if cached is not None:
         ui.info(f"Kubernetes {version} binaries already cached in {cached} (--force fetches again)")
         return cached
     artifacts = b.release_artifacts(version, mirror=mirror)
-    staging = b.staging_dir(version)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    published: dict[str, str] = {}
-    try:
+
+    def make(staging: Path) -> dict[str, object]:
+        published: dict[str, str] = {}
         with tempfile.TemporaryDirectory(dir=b.cache_root(), prefix=".download-") as tmpd:
             for art in artifacts:
                 with ui.step(f"fetch {art.component} ({art.url})"):
                     published[art.component] = fetch_artifact(art, staging, Path(tmpd), timeout)
-        manifest = {
+        return {
             "kubernetes": version,
             "flannel": versions.FLANNEL_VERSION,
             "flannel_cni": {
@@ -177,14 +174,5 @@ def fetch(
             "made_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "published_sha256": published,
         }
-        if check_versions:
-            for name in b.COMPONENT_NAMES:
-                (staging / name).chmod(0o755)
-            with ui.step("check that each binary reports its version"):
-                manifest["reported_versions"] = probe_versions(staging, manifest)
-        final = b.commit_staging(staging, version, manifest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    ui.info(f"Kubernetes {version} binaries in {final}")
-    return final
+
+    return install(version, make, check_versions)

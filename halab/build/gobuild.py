@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,7 +22,8 @@ from pathlib import Path
 
 from halab import ui
 from halab.artifacts import binaries as b
-from halab.build.command import run_logged
+from halab.build.command import run_captured, run_logged
+from halab.build.install import install
 from halab.config import versions
 from halab.errors import HalabError
 
@@ -36,6 +36,10 @@ FLANNEL_STUB_REPLACES = {
 GO_CANDIDATES = ("go", "/usr/local/go/bin/go")
 # One go command at most this long: a cold Kubernetes build took 13 min on a free 2-core machine.
 GO_TIMEOUT = 2 * 3600
+GO_QUERY_TIMEOUT = 60  # `go env`: no network
+# `go mod download` of one module through the proxy: the Kubernetes zip is the largest.
+GO_DOWNLOAD_TIMEOUT = 1800
+GOPROXY_HINT = "check GOPROXY (`go env GOPROXY`) and network access to it"
 
 
 class ModuleUnavailable(HalabError):
@@ -98,22 +102,16 @@ def run_go(
 
 
 def go_version(env: Mapping[str, str]) -> str:
-    out = subprocess.run(
-        [find_go(), "env", "GOVERSION"], env=dict(env), capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip()
+    return run_captured([find_go(), "env", "GOVERSION"], env=env, timeout=GO_QUERY_TIMEOUT,
+                        what="go env GOVERSION").stdout.strip()
 
 
 def resolve_module(module: str, version: str, env: Mapping[str, str], workdir: Path) -> dict:
     """`go mod download -json module@version`: fetches its .info/.mod (and zip) through the proxy;
     returns the JSON with `GoModText` added. Raises ModuleUnavailable if the proxy refuses it."""
-    proc = subprocess.run(
-        [find_go(), "mod", "download", "-json", f"{module}@{version}"],
-        cwd=workdir,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-    )
+    proc = run_captured([find_go(), "mod", "download", "-json", f"{module}@{version}"],
+                        cwd=workdir, env=env, timeout=GO_DOWNLOAD_TIMEOUT, check=False,
+                        what=f"go mod download {module}@{version}", hint=GOPROXY_HINT)
     try:
         info = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except ValueError:
@@ -122,7 +120,7 @@ def resolve_module(module: str, version: str, env: Mapping[str, str], workdir: P
     if err:
         raise ModuleUnavailable(
             f"the Go proxy does not serve {module}@{version}: {err.splitlines()[0]}",
-            hint="check GOPROXY (`go env GOPROXY`) and network access to it",
+            hint=GOPROXY_HINT,
         )
     info["GoModText"] = Path(info["GoMod"]).read_text()
     try:
@@ -159,32 +157,6 @@ def build_date(module_time: str) -> str:
     if module_time:
         return module_time.replace(".000Z", "Z")
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def probe_versions(directory: Path, manifest: Mapping[str, object]) -> dict[str, str]:
-    """Run each binary's version command; every one must print the version it was made for.
-    Returns {component: first line of its output}."""
-    out: dict[str, str] = {}
-    for c in b.COMPONENTS:
-        path = directory / c.name
-        try:
-            proc = subprocess.run(
-                [str(path), *b.version_probe(c)],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise HalabError(f"{c.name} does not run: {e}") from None
-        text = (proc.stdout + proc.stderr).strip()
-        want = b.expected_version_text(c, manifest)
-        line = b.reported_version_line(text, want)
-        if line is None:
-            first = text.splitlines()[0] if text else "nothing"
-            raise HalabError(f"{c.name} reports {first!r}, expected {want}")
-        out[c.name] = line
-    return out
 
 
 def build_kubernetes(version: str, staging: Path, env: Mapping[str, str], work: Path, log: Path):
@@ -316,11 +288,9 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
     log.write_text(f"halab binaries build {version}, {go_version(env)}\n")
-    staging = b.staging_dir(version)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     timings: dict[str, float] = {}
-    try:
+
+    def make(staging: Path) -> dict[str, object]:
         t0 = time.monotonic()
         build_flanneld(staging, env, work, log)
         timings["flanneld"] = time.monotonic() - t0
@@ -330,7 +300,7 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
         t0 = time.monotonic()
         build_kubernetes(version, staging, env, work, log)
         timings["kubernetes"] = time.monotonic() - t0
-        manifest = {
+        return {
             "kubernetes": version,
             "flannel": versions.FLANNEL_VERSION,
             "flannel_cni": cni,
@@ -344,11 +314,5 @@ def build(version: str = versions.KUBERNETES_VERSION, force: bool = False) -> Pa
                 "cgo + static glibc like upstream's amd64 build (UDP backend is C)",
             ],
         }
-        with ui.step("check that each binary reports its version"):
-            manifest["reported_versions"] = probe_versions(staging, manifest)
-        final = b.commit_staging(staging, version, manifest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    ui.info(f"Kubernetes {version} binaries in {final}")
-    return final
+
+    return install(version, make)

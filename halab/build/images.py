@@ -9,14 +9,13 @@ the spec and package versions it was built from; a matching key means the archiv
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from halab import home, ui
 from halab.artifacts import images
 from halab.artifacts.images import ImageSpec
-from halab.build.command import run_logged, tool_env
+from halab.build.command import run_captured, run_logged, tool_env
 from halab.errors import HalabError
 
 TOOLS = {"umoci": "umoci", "apt-get": "apt", "dpkg-deb": "dpkg"}
@@ -28,8 +27,7 @@ def _log() -> Path:
 
 def deb_version(package: str) -> str:
     """The candidate version apt would download (no network: apt's package lists)."""
-    out = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True,
-                         timeout=60).stdout
+    out = run_captured(["apt-cache", "policy", package], timeout=60, check=False).stdout
     for line in out.splitlines():
         if line.strip().startswith("Candidate:"):
             version = line.split(":", 1)[1].strip()

@@ -11,11 +11,13 @@ from halab.facts import faults
 from halab.facts.snapshots import SnapshotStatus
 from halab.lab import drills, power
 from halab.lab.up import kube_skip_reason, up
+from halab.probes import etcdclient
+from halab.probes import lb as lb_probe
+from halab.probes.etcdclient import Cluster
 from halab.remote.runner import parallel
 from halab.session import labdir
 from halab.session.context import SSH_TIMEOUT, Lab
-from halab.tiers import lb as lb_tier
-from halab.verify import demo, kubedemo
+from halab.verify import kubedemo
 
 
 class OnLab:
@@ -23,9 +25,9 @@ class OnLab:
 
     def __init__(self, lab: Lab):
         self.lab = lab
-        self._etcd = demo.Cluster(lab.plan, lab.dir / "pki")
+        self._etcd = etcdclient.for_lab(lab)
 
-    def etcd(self) -> demo.Cluster:
+    def etcd(self) -> Cluster:
         return self._etcd
 
     def kube(self) -> kubedemo.KubeProbe | None:
@@ -40,15 +42,15 @@ class OnLab:
             self.lab.close()
 
     def vip_holders(self, lbs: list[str]) -> list[str]:
-        return lb_tier.vip_holders(self.lab.plan, self.lab.runner, lbs)
+        return lb_probe.vip_holders(self.lab.plan, self.lab.runner, lbs)
 
     def lb_reach(self, lb: str) -> list[str]:
-        return lb_tier.reach(self.lab.plan, self.lab.runner, lb) or []
+        return lb_probe.reach(self.lab.plan, self.lab.runner, lb) or []
 
     def checks(self) -> dict[str, int]:
         from halab.verify import run  # pytest: only when the checks run
 
-        return run.checked(self.lab.plan.lab, None, keep=labdir.junit_path(self.lab.dir))[1]
+        return run.checked(self.lab, None, keep=labdir.junit_path(self.lab.dir))[1]
 
     def halt(self, hosts: list[str], hard: bool) -> None:
         parallel(hosts, lambda n: power.power_off(self.lab, self.lab.host(n), hard)())

@@ -15,6 +15,19 @@ from halab.config import preflight
 from halab.config.plan import Plan
 
 OK, WARN, BLOCK = "ok", "warning", "blocking"
+
+
+def doctor(path: str, student: int | None) -> int:
+    """`halab doctor`: the lab planned as `up` would plan it (its provider decided the same
+    way), then every finding."""
+    from halab.session.context import Lab, read
+
+    lab = Lab.planned(path, read(path, student))
+    p = lab.plan
+    ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} "
+            f"{'containers' if p.containers else 'VMs'})?")
+    return report(p, [provider(p.provider, lab.why), *gather(p)])
+
 MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", BLOCK: "[red]✗[/]"}
 
 # What `halab up` runs on the host (the rest of `make deps` is for building and testing).

@@ -23,7 +23,7 @@ def ssh(arg: str | None, host_name: str, command: list[str]) -> int:
 
 
 def down(arg: str | None, yes: bool) -> int:
-    with Lab.resolved(arg) as lab:
+    with Lab.open(arg) as lab:
         p = lab.plan
         lab.provider.prepare()
         recorded = lab.recorded()  # exactly what this lab created: never by name prefix

@@ -18,12 +18,12 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
+from halab.probes import etcdclient
+from halab.probes.etcd import HEALTH_TIMEOUT
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
 from halab.session.context import Lab
 from halab.tiers import kube_control, kube_nodes
-from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
-from halab.verify import demo
 
 
 def running(lab: Lab) -> list[str]:
@@ -160,7 +160,7 @@ def netem(arg: str | None, zone: str | None, between: bool, delay: str | None,
 
 
 def _healthy_master(lab: Lab) -> str:
-    statuses = demo.Cluster(lab.plan, lab.dir / "pki").statuses()
+    statuses = etcdclient.for_lab(lab).statuses()
     for m in lab.plan.masters:
         if statuses.get(m.name) is not None:
             return m.name
@@ -196,7 +196,7 @@ def backup(arg: str | None) -> int:
 
 
 def _current_revision(lab: Lab) -> int | None:
-    found = [s.revision for s in demo.Cluster(lab.plan, lab.dir / "pki").statuses().values()
+    found = [s.revision for s in etcdclient.for_lab(lab).statuses().values()
              if s is not None]
     return max(found) if found else None
 
@@ -243,7 +243,7 @@ def do_restore(lab: Lab, snapshot: Path) -> float:
     with ui.step("start etcd on every master and wait for one leader"):
         parallel(masters, lambda m: lab.runner.run(m, "systemctl start --no-block etcd",
                                                    what="starting etcd"))
-        left = demo.Cluster(p, lab.dir / "pki").problems_within(len(masters), ETCD_TIMEOUT)
+        left = etcdclient.for_lab(lab).problems_within(len(masters), HEALTH_TIMEOUT)
         if left:
             raise HalabError("etcd did not come back after the restore: " + "; ".join(left),
                              "`halab ssh MASTER sudo journalctl -u etcd` shows why")

@@ -4,10 +4,31 @@ the other labs' networks, judged by the same pure rule as `halab up`'s preflight
 
 from __future__ import annotations
 
+from halab import ui
 from halab.config import plan, preflight
-from halab.config.topology import Loaded, Problem
+from halab.config.topology import Loaded, Problem, TopologyError
 from halab.providers import hostfacts
-from halab.session import labdir
+from halab.session import context, labdir
+
+
+def validate(path: str, student: int | None, host_check: bool) -> int:
+    """`halab validate`: the file, then (unless not `host_check`) its networks against this
+    host, as `up` would."""
+    loaded = context.read(path, student)
+    topo = loaded.topology
+    if not host_check:
+        looked = "not done (--no-host-check)"
+    else:
+        found, looked = subnet_problems(loaded)
+        if found:
+            raise TopologyError(found)
+        looked = f"done, no collision ({looked})"
+    roles = {r: len(topo.by_role(r)) for r in ("lb", "master", "minion")}
+    kube = "on" if topo.kubernetes.enabled else "off"
+    ui.info(f"{path}: lab {topo.name!r} is valid — {roles['lb']} lb, {roles['master']} "
+            f"master, {roles['minion']} minion; LB {topo.lb.kind}; kube tier {kube}\n"
+            f"  host check: {looked}")
+    return 0
 
 
 def subnet_problems(loaded: Loaded) -> tuple[list[Problem], str]:

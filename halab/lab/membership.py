@@ -18,6 +18,7 @@ from halab.config.topology import Host, Topology, loads
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.lab.up import up
+from halab.probes import etcd as etcd_probe
 from halab.remote.runner import RemoteError
 from halab.session import labdir
 from halab.session.context import Lab
@@ -30,7 +31,7 @@ def _view(lab: Lab, among: list[str], all_healthy: bool) -> tuple[str, etcd.Clus
     why = "no master answered"
     for name in among:
         try:
-            view = etcd_tier.view(lab.plan, lab.runner, via=name)
+            view = etcd_probe.view(lab.plan, lab.runner, via=name)
         except (RemoteError, ValueError) as exc:
             why = str(exc).splitlines()[-1]
             continue

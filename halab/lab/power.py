@@ -8,9 +8,10 @@ from collections.abc import Callable
 from halab import ui
 from halab.config import groups, plan
 from halab.errors import HalabError
+from halab.probes import etcdclient
+from halab.probes.etcd import HEALTH_TIMEOUT
 from halab.remote.runner import RemoteError, parallel
 from halab.session.context import SSH_TIMEOUT, Lab
-from halab.tiers.etcd import TIMEOUT as ETCD_TIMEOUT
 from halab.verify import demo
 
 
@@ -50,8 +51,7 @@ def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = 
             power_off(lab, h, hard)()
         return 0
     with ui.step(f"failover demo: halt {h.name} ({how})"):
-        report = demo.halt_master(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), h, hard,
-                                     power_off(lab, h, hard))
+        report = demo.halt_master(etcdclient.for_lab(lab), h, hard, power_off(lab, h, hard))
     for line in report.lines():
         ui.info(f"  {line}")
     ui.info("  member list now:")
@@ -103,7 +103,7 @@ def _halt_group(lab: Lab, chosen: groups.Selection, hard: bool) -> int:
     lab.close()
     survivors = [m.name for m in p.masters if m.name not in names]
     if survivors and len(survivors) < len(p.masters):
-        cluster = demo.Cluster(p, lab.dir / "pki")
+        cluster = etcdclient.for_lab(lab)
         if quorum.kept:
             still = cluster.problems_within(quorum.left, GROUP_SETTLE)
             ui.info("  etcd: " + ("; ".join(still) if still else
@@ -139,8 +139,7 @@ def start(arg: str | None, host_name: str | None, zone: str | None = None,
                 boot(lab, h)()
             return 0
         with ui.step(f"start {h.name} and wait until it catches up"):
-            report = demo.start_master(lab.plan, demo.Cluster(lab.plan, lab.dir / "pki"), h,
-                                      boot(lab, h))
+            report = demo.start_master(etcdclient.for_lab(lab), h, boot(lab, h))
         for line in report.lines():
             ui.info(f"  {line}")
         return 0 if report.rejoin_seconds is not None else 1
@@ -158,7 +157,7 @@ def _start_group(lab: Lab, chosen: groups.Selection) -> int:
     if not any(h.role == "master" for h in chosen.hosts):
         return 0
     with ui.step("wait for every etcd member"):
-        still = demo.Cluster(p, lab.dir / "pki").problems_within(len(p.masters), ETCD_TIMEOUT)
+        still = etcdclient.for_lab(lab).problems_within(len(p.masters), HEALTH_TIMEOUT)
         ui.info("  etcd: " + ("; ".join(still) if still else
                               f"{len(p.masters)} members healthy"))
     if still:

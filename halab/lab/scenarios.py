@@ -29,7 +29,7 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
     lab = Lab.existing(arg)
     if chosen is None:
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
-        return run.run_checks(lab.plan.lab, junit, keep=labdir.junit_path(lab.dir))
+        return run.run_checks(lab, junit, keep=labdir.junit_path(lab.dir))
     chosen.check(lab.plan)
     lab.provider.prepare()
     ok, _ = conduct(lab, chosen, hard)

@@ -10,12 +10,13 @@ from halab import home, ui
 from halab.config import owned
 from halab.errors import HalabError
 from halab.facts import faults, kube
+from halab.probes import etcd as etcd_probe
+from halab.probes import lb, leases
 from halab.remote.runner import RemoteError, parallel
 from halab.render.files import lb_services
 from halab.session import labdir
 from halab.session.context import Lab
-from halab.tiers import etcd as etcd_tier
-from halab.tiers import kube_control, kube_nodes, lb
+from halab.tiers import kube_control, kube_nodes
 from halab.workshop import diagram
 
 
@@ -25,8 +26,8 @@ def status(arg: str | None) -> int:
         lab.provider.prepare()
         states = lab.provider.states(p)
         running = [h.name for h in p.hosts if states[h.name] == "running"]
-        view = etcd_tier.first_view(p, lab.runner,
-                                    [m.name for m in p.masters if m.name in running])
+        view = etcd_probe.first_view(p, lab.runner,
+                                     [m.name for m in p.masters if m.name in running])
         services, backends = _lb_cells(lab, running)
         proxies = _proxy_cells(lab, running)
         cut = partition_view(lab, running)
@@ -142,7 +143,7 @@ def _proxy_cells(lab: Lab, running: list[str]) -> dict[str, str]:
     kube_up = lab.state is not None and kube_nodes.TIER.name in lab.state.tiers_done
 
     def cell(name: str) -> str:
-        got = kube_nodes.proxy_reach(p, lab.runner, name)
+        got = lb.proxy_reach(p, lab.runner, name)
         if got is None:
             return "?"
         listening, reached = got
@@ -190,7 +191,7 @@ def live_state(lab: Lab) -> diagram.LiveState:
     masters_up = [m.name for m in p.masters if m.name not in halted]
     notes: list[str] = []
 
-    view = etcd_tier.first_view(p, lab.runner, masters_up)
+    view = etcd_probe.first_view(p, lab.runner, masters_up)
     leader = view.leader_name() if view else None
     if leader is None:
         notes.append("etcd: no master answered" if view is None else "etcd: no agreed leader")
@@ -206,7 +207,7 @@ def live_state(lab: Lab) -> diagram.LiveState:
     holders: dict[str, str] = {}
     if p.kube and masters_up:
         try:
-            raw = kube_control.lease_holders(p, lab.runner, via=masters_up[0])
+            raw = leases.holders(p, lab.runner, via=masters_up[0])
             holders = {name: kube.holder_host(raw[name]) for name in kube.LEASES if raw.get(name)}
         except (HalabError, ValueError):
             notes.append("kube leases: no answer (is the kube tier up?)")

@@ -16,15 +16,15 @@ import re
 import time
 from pathlib import Path
 
-from halab import home, providers, tiers, ui
+from halab import home, tiers, ui
 from halab.artifacts import binaries
-from halab.config import owned, plan, preflight, students
-from halab.config.topology import load
+from halab.config import owned, plan, preflight
 from halab.errors import HalabError
 from halab.providers import hostfacts, sshconfig
 from halab.remote.runner import RemoteError, Runner, parallel
 from halab.render import desired, files, hostkeys, pki
 from halab.session import labdir
+from halab.session.choice import Asked
 from halab.session.context import Lab, ssh_timeout
 from halab.session.labdir import State
 
@@ -33,13 +33,9 @@ def up(topology: str, student: int | None = None, provider: str | None = None,
        kube: bool = True) -> int:
     """Bring the lab up; 1 when its kube tier was wanted but could not be provisioned."""
     started = time.monotonic()
-    found = resolve_for_up(topology, student)
-    lab = Lab.open(found.topology, found.loaded)
-    lab = lab.with_provider(choose_provider(lab, provider))
-    try:
-        lab, changes, kube_missing = _up(lab, kube)
-    finally:
-        lab.close()
+    with Lab.open(topology, student, Asked(provider, creating=True)) as lab:
+        ui.info(f"provider: {lab.plan.provider} ({lab.why})")
+        changes, kube_missing = _up(lab, kube)
     p = lab.plan
     took = time.monotonic() - started
     counted = f"{changes} change{'s' if changes != 1 else ''}, {took:.0f}s"
@@ -56,8 +52,8 @@ def up(topology: str, student: int | None = None, provider: str | None = None,
     return 0
 
 
-def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
-    """The steps; returns the lab, the changes made and why a wanted kube tier is missing."""
+def _up(lab: Lab, kube: bool = True) -> tuple[int, list[str]]:
+    """The steps; returns the changes made and why a wanted kube tier is missing."""
     p = lab.plan
     ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {lab.topology} — {len(p.hosts)} "
             f"{lab.provider.kind}s ({len(p.masters)} masters, LB {p.lb_kind if p.lb else 'none'})")
@@ -70,13 +66,11 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
     with ui.step(f"box halab/{p.box}"):
         ui.info(f"  {lab.provider.ensure_image(p.box)}")
     kube_missing = kube_binaries_step(p) if p.kube and kube else []
-    accel = lab.provider.acceleration()
+    accel = p.accel
     ui.info(ACCEL_LINES.get(accel, ACCEL_LINES["tcg"]))
     too_small = preflight.kube_capacity(p, accel, facts.cores)
     if too_small:
         ui.info(f"  [yellow]warning[/]: {too_small}; use {preflight.KUBE_CAPACITY_FIX}")
-    lab = lab.with_accel(accel)
-    p = lab.plan
     where = str(Path(lab.topology).resolve())
     state = lab.state or State(topology=where, accel=accel)
     state.accel, state.topology, state.provider = accel, where, p.provider
@@ -104,7 +98,7 @@ def _up(lab: Lab, kube: bool = True) -> tuple[Lab, int, list[str]]:
     skip = ("left out (--no-kube)" if not kube else
              "its binaries could not be had (see the end)" if kube_missing else None)
     changes += _provision(lab, rendered, store, state, skip)
-    return lab, changes, kube_missing
+    return changes, kube_missing
 
 
 def kube_binaries_step(p: plan.Plan) -> list[str]:
@@ -118,25 +112,6 @@ def kube_binaries_step(p: plan.Plan) -> list[str]:
             ui.info(f"  in {got.directory}")
             return []
     return [f"Kubernetes {p.kube.version} binaries: {r}" for r in got.reasons]
-
-
-def choose_provider(lab: Lab, asked: str | None) -> str:
-    """The provider `up` uses, said in one line with why: the one the lab was created with
-    (switching needs a `down` first), else `--provider`, else the topology's (auto: VMs where
-    KVM works, containers otherwise)."""
-    had = lab.state.created_with if lab.state else None
-    setting = asked or lab.loaded.topology.provider
-    if had is not None:
-        if setting != "auto" and setting != had:
-            raise HalabError(
-                f"lab {lab.plan.lab!r} was created with provider {had!r}, not {setting!r}",
-                f"a lab keeps its provider: `halab down {lab.plan.lab}` first, then `halab up "
-                f"{lab.topology} --provider {setting}`")
-        ui.info(f"provider: {had} (the lab was created with it)")
-        return had
-    kind, why = providers.choose(setting)
-    ui.info(f"provider: {kind} ({why})")
-    return kind
 
 
 ACCEL_LINES = {
@@ -238,27 +213,6 @@ def _stopped_during_boot(lab: Lab) -> None:
     raise HalabError(f"{', '.join(down)}: stopped while booting ({states[down[0]]}); the end of "
                      f"{log}:\n{tail}",
                      "fix what the log says, then `halab up` again resumes") from None
-
-
-def resolve_for_up(topology: str, student: int | None = None) -> labdir.Resolved:
-    """The file `up` reads: as `labdir.resolve` finds it, and with `student` (until that lab is
-    changed) student N's copy of the file given, saved anew."""
-    found = labdir.resolve(topology, student)
-    if found.note:
-        ui.warn(found.note)
-        return found
-    if student is None:
-        return found
-    return labdir.Resolved(_student_topology(topology, student))
-
-
-def _student_topology(topology: str, student: int) -> str:
-    """Save student N's copy of the file in its lab directory and bring up that copy: the state
-    then names it, so `status`, `verify` and `down` by the student lab's name see that lab."""
-    derived = students.derive_lab(load(topology), student)
-    path = labdir.write_topology(labdir.lab_path(derived.topology.name), derived.text)
-    ui.info(f"{derived.summary()}; saved as {path}")
-    return str(path)
 
 
 def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State,

@@ -19,16 +19,26 @@ KINDS = ("vm", "container")
 
 
 def for_lab(lab_dir: Path, plan: Plan) -> Provider:
-    """The provider of a lab: VMs through Vagrant and libvirt, or systemd-nspawn containers.
-    Imported here, not at the top, so commands that never touch a host work without
+    """The provider of a lab: VMs through Vagrant and libvirt, or systemd-nspawn containers."""
+    return _kind(plan.provider)(lab_dir, plan)
+
+
+def acceleration(kind: str) -> str:
+    """What a kind of provider can do here ("kvm", "tcg" or "native"), asked before its lab is
+    planned."""
+    return _kind(kind).acceleration()
+
+
+def _kind(kind: str) -> type[Provider]:
+    """Imported here, not at the top, so commands that never touch a host work without
     libvirt-python."""
-    if plan.provider == "container":
+    if kind == "container":
         from halab.providers.nspawn.provider import Nspawn
 
-        return Nspawn(lab_dir, plan)
+        return Nspawn
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
-    return VagrantLibvirt(lab_dir, plan)
+    return VagrantLibvirt
 
 
 def ensure_box(recipe: str | None = None, force: bool = False) -> tuple[Record, str]:

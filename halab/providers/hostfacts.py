@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
+from halab.build.command import run_captured
 from halab.config.preflight import HostFacts
 from halab.errors import HalabError
 
@@ -23,7 +23,7 @@ def mem_available_mib() -> int:
 
 
 def _ip_json(*args: str) -> list[dict]:
-    out = subprocess.run(["ip", "-j", "-4", *args], capture_output=True, text=True, timeout=10)
+    out = run_captured(["ip", "-j", "-4", *args], timeout=10, check=False)
     return json.loads(out.stdout or "[]")
 
 
@@ -72,8 +72,8 @@ def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:
 
 def missing_packages(names: list[str]) -> list[str]:
     """The Debian packages among `names` that are not installed (dpkg's own answer)."""
-    out = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *names],
-                         capture_output=True, text=True, timeout=30)
+    out = run_captured(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *names],
+                       timeout=30, check=False)  # exit 1 when one of them is unknown to dpkg
     installed = {line.split()[0] for line in out.stdout.splitlines()
                  if line.endswith(" installed")}
     return [n for n in names if n not in installed]

@@ -26,8 +26,11 @@ class Provider(Protocol):
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
         """Every network this provider already has on the machine: name → (subnet, bridge)."""
 
-    def acceleration(self) -> str:
-        """"kvm" when hardware virtualisation really works, else "tcg"."""
+    @staticmethod
+    def acceleration() -> str:
+        """"kvm" when hardware virtualisation really works, "tcg" when VMs are emulated,
+        "native" for containers: what this kind of host can do here, asked before a lab is
+        planned (its etcd timings follow it)."""
 
     def ensure_image(self, box: str) -> str:
         """Build or reuse the image hosts boot from; returns one line saying which."""

@@ -18,7 +18,6 @@ from typing import BinaryIO
 
 from halab.remote import staging
 from halab.remote.protocol import Result
-from halab.remote.runner import RemoteError
 from halab.render.desired import FileSpec
 
 Answer = Result | Callable[[str, str], Result]  # a callable gets (host, command)
@@ -62,10 +61,7 @@ class RecordingRemote:
             if not sudo:
                 self.as_login.append(command)
             result = self._answer(host, command)
-        if check and not result.ok:
-            raise RemoteError(host, what or f"{command!r} (exit {result.exited})",
-                              result.stdout + result.stderr)
-        return result
+        return result.checked(host, command, what) if check else result
 
     def wait_reachable(self, host: str, timeout: float) -> None:
         self.note(f"wait_reachable {host}")

@@ -28,6 +28,14 @@ class Result:
     def ok(self) -> bool:
         return self.exited == 0
 
+    def checked(self, host: str, command: str, what: str | None) -> Result:
+        """This result, or RemoteError when the command exited non-zero: the one rule for
+        `run(check=True)`, the runner's and the fake's."""
+        if not self.ok:
+            raise RemoteError(host, what or f"{command!r} (exit {self.exited})",
+                              self.stdout + self.stderr)
+        return self
+
 
 class RemoteError(HalabError):
     """A command or the connection failed on a host: names it, the step and the last output."""

@@ -144,10 +144,7 @@ class Runner:
             raise self._failure(host, f"SSH connection ({what or 'command'})", exc,
                                 "is the host running? `halab status` shows it") from None
         result = Result(r.stdout, r.stderr, r.exited)
-        if check and not result.ok:
-            raise RemoteError(host, what or f"{command!r} (exit {r.exited})",
-                              result.stdout + result.stderr)
-        return result
+        return result.checked(host, command, what) if check else result
 
     def wait_reachable(self, host: str, timeout: float) -> None:
         def login(why) -> bool | None:

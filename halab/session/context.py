@@ -6,16 +6,18 @@ The timeouts of waiting for hosts are here, since every command that boots hosts
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from halab import providers, ui
-from halab.config import owned, plan
+from halab.config import owned, plan, students
 from halab.config.topology import Loaded, load
 from halab.errors import HalabError
 from halab.providers.protocol import Provider
 from halab.remote.runner import Runner
-from halab.session import labdir
+from halab.session import choice, labdir
+from halab.session.choice import Asked
 from halab.session.labdir import State
 
 SSH_TIMEOUT = 420  # a TCG VM takes 1–3 minutes to boot when several boot at once
@@ -26,8 +28,37 @@ def ssh_timeout(accel: str) -> int:
     return SSH_TIMEOUT if accel == "tcg" else NATIVE_SSH_TIMEOUT
 
 
-def load_warned(topology: str) -> Loaded:
-    loaded = load(topology)
+def read(path: str, student: int | None = None) -> Loaded:
+    """A topology file as written, or with `student` that student's copy (validated the same
+    way), for the commands that read a file and not a lab (`validate`, `doctor`)."""
+    return _warned(load(path), student)
+
+
+def resolved(arg: str | None, student: int | None = None, save: bool = False
+             ) -> tuple[str, Loaded]:
+    """The file a command reads for the lab it was given (`labdir.resolve`; said in one line
+    when that is not the file given), read once; with `student` student N's copy of the file
+    given, saved in its lab directory when `save` (by `up`, so its state names that copy)."""
+    found = labdir.resolve(arg, student)
+    if found.note:
+        ui.warn(found.note)
+    derive = student if found.note is None else None
+    loaded = _warned(found.loaded or load(found.topology), derive, save)
+    return (str(loaded.path) if derive is not None and save else found.topology), loaded
+
+
+def _warned(loaded: Loaded, student: int | None = None, save: bool = False) -> Loaded:
+    """Student N's copy, said in one line (saved in its lab directory when `save`), then the
+    topology's warnings: the one place they are printed."""
+    if student is not None:
+        derived = students.derive_lab(loaded, student)
+        if save:
+            path = labdir.write_topology(labdir.lab_path(derived.topology.name), derived.text)
+            loaded = dataclasses.replace(derived.loaded, path=path)
+            ui.info(f"{derived.summary()}; saved as {path}")
+        else:
+            loaded = derived.loaded
+            ui.info(derived.summary())
     for w in loaded.warnings:
         ui.warn(w)
     return loaded
@@ -42,68 +73,47 @@ class Lab:
     plan: plan.Plan
     dir: Path
     state: State | None
+    why: str = ""  # why its provider (`choice.decide`), said by `up` and `doctor`
     _runner: Runner | None = field(default=None, repr=False)
     _provider: Provider | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, topology: str, loaded: Loaded | None = None) -> Lab:
-        """`loaded` is the file already read (by `labdir.resolve`): it is not read again."""
-        if loaded is None:
-            loaded = load_warned(topology)
-        else:
-            for w in loaded.warnings:
-                ui.warn(w)
-        d = labdir.lab_path(loaded.topology.name)
+    def open(cls, arg: str | None, student: int | None = None, asked: Asked | None = None
+             ) -> Lab:
+        """The lab a command means (by name, topology path, or as the only one; with `student`
+        student N's copy of the file given), read once from the file that is its truth (said
+        in one line when that is not the file given), planned once for the provider and
+        acceleration decided here. `up` (asked.creating) saves a student's copy first, and
+        the lab's directory then names it."""
+        asked = asked or Asked()
+        topology, loaded = resolved(arg, student, save=asked.creating)
+        return cls.planned(topology, loaded, asked)
+
+    @classmethod
+    def planned(cls, topology: str, loaded: Loaded, asked: Asked | None = None) -> Lab:
+        """The lab of a file already read: its state read, its provider and acceleration
+        decided (`choice.decide`), its one plan built."""
+        asked = asked or Asked()
+        topo = loaded.topology
+        d = labdir.lab_path(topo.name)
         state = labdir.read_state(d)
-        kind = state.created_with if state else providers.choose(loaded.topology.provider)[0]
-        accel = state.accel if state else ("native" if kind == "container" else "tcg")
+        chosen = choice.decide(topo.provider, state.created_with if state else None,
+                               state.accel if state else None, asked, topo.name, topology)
         joined = tuple(state.joined) if state else ()
         legacy = state is not None and state.naming < labdir.NAMING
         return cls(topology, loaded,
-                   plan.build(loaded.topology, accel, joined, kind,  # type: ignore[arg-type]
+                   plan.build(topo, chosen.accel, joined, chosen.provider,  # type: ignore[arg-type]
                               legacy),
-                   d, state)
-
-    @classmethod
-    def resolved(cls, arg: str | None) -> Lab:
-        """The lab a command means (by name, topology path, or as the only one), read from the
-        file that is its truth; said in one line when that is not the file given."""
-        found = labdir.resolve(arg)
-        if found.note:
-            ui.warn(found.note)
-        return cls.open(found.topology, found.loaded)
+                   d, state, chosen.why)
 
     @classmethod
     def existing(cls, arg: str | None) -> Lab:
-        """A lab that `up` has created, as `resolved` finds it."""
-        lab = cls.resolved(arg)
+        """A lab that `up` has created, as `open` finds it."""
+        lab = cls.open(arg)
         if lab.state is None:
             raise HalabError(f"lab {lab.plan.lab!r} has not been brought up",
                              f"run `halab up {lab.topology}` first")
         return lab
-
-    def with_accel(self, accel: str) -> Lab:
-        """The same lab planned for another acceleration (etcd's timings follow it)."""
-        if accel == self.plan.accel:
-            return self
-        joined = tuple(self.state.joined) if self.state else ()
-        self.close()
-        return Lab(self.topology, self.loaded,
-                   plan.build(self.loaded.topology, accel, joined,  # type: ignore[arg-type]
-                              self.plan.provider, self.plan.legacy_names),
-                   self.dir, self.state)
-
-    def with_provider(self, kind: str) -> Lab:
-        """The same lab on another provider (before it is created: `up --provider`)."""
-        if kind == self.plan.provider:
-            return self
-        self.close()
-        accel = "native" if kind == "container" else "tcg"
-        joined = tuple(self.state.joined) if self.state else ()
-        return Lab(self.topology, self.loaded,
-                   plan.build(self.loaded.topology, accel, joined, kind,  # type: ignore[arg-type]
-                              self.plan.legacy_names),
-                   self.dir, self.state)
 
     @property
     def ssh_config(self) -> Path:

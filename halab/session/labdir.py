@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from halab.config import students
-from halab.config.topology import Loaded, load
+from halab.config.topology import LAB_NAME_RE, Loaded, load
 from halab.errors import HalabError
 from halab.home import labs_dir
 
+# The lab a command that takes a topology file reads when it is given none.
+DEFAULT_LAB = "labs/seed.yaml"
 # A student lab's topology (`halab up --student N`) is saved here, and its state points at it, so
 # `halab status <lab>-sNN` finds the student's lab, not the file it was derived from.
 TOPOLOGY_FILE = "topology.yaml"
@@ -118,7 +121,9 @@ class Resolved:
     topology: str
     lab: str | None = None  # the lab's name, when it is known without reading the file
     note: str | None = None
-    loaded: Loaded | None = field(default=None, compare=False)  # read once, when it was read
+    # The file given, when it had to be read whole to know its lab (see `_from_file`); with a
+    # student, the file that student's copy is derived from.
+    loaded: Loaded | None = field(default=None, compare=False)
 
 
 def is_file_arg(arg: str) -> bool:
@@ -151,9 +156,29 @@ def resolve(arg: str | None, student: int | None = None) -> Resolved:
     raise HalabError("several labs exist; say which one with --lab NAME", _listing(labs))
 
 
+# A topology's `name:` line at the top level: enough to know which lab a file is.
+NAME_LINE = re.compile(r"""^name:[ \t]*(['"]?)([^'"\s#]+)\1[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def _name_line(path: str) -> str | None:
+    try:
+        match = NAME_LINE.search(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if match is None or not LAB_NAME_RE.fullmatch(match.group(2)):
+        return None
+    return match.group(2)
+
+
 def _from_file(path: str, student: int | None) -> Resolved:
-    loaded = load(path)  # a file that is not valid is refused here, as ever
-    name = loaded.topology.name
+    """The file's lab, known from its `name:` line, so that the file is read whole once, by the
+    command, and not at all when the lab's own copy is its truth now. A file whose name is not
+    so plain is read whole here (and refused here when it is not valid)."""
+    loaded = None
+    name = _name_line(path)
+    if name is None:
+        loaded = load(path)
+        name = loaded.topology.name
     if student is not None:
         name = students.lab_name(name, student, path)
     state = read_state(lab_path(name))
@@ -162,7 +187,8 @@ def _from_file(path: str, student: int | None) -> Resolved:
                         f"lab {name!r} was changed since it came up ({state.changes[-1]}); its "
                         f"own copy {state.topology} is the lab now and is read instead of "
                         f"{path}")
-    return Resolved(path, name, loaded=None if student is not None else loaded)
+    # With `student`, `loaded` is the file given, which student N's copy is derived from.
+    return Resolved(path, name, loaded=loaded)
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -12,11 +12,11 @@ from halab.config.plan import ETCD_CLIENT_PORT, Plan
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.poll import Timeout, poll
+from halab.probes import etcd as etcd_probe
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
 from halab.tiers.base import Tier, roll
 
-TIMEOUT = 240
 # etcd's --strict-reconfig-check (its default) refuses a member add or remove until every member
 # has been connected to the leader for 5 s (HealthInterval); these answers mean "not yet".
 SETTLING = ("etcdserver: unhealthy cluster",
@@ -35,49 +35,20 @@ def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]])
     """Start a new cluster all at once; restart changed members one at a time (keeps quorum)."""
     return roll(remote, [m.name for m in plan.masters], "etcd",
                 lambda m: bool(tier.services_for(changed.get(m, []))),
-                lambda: wait(plan, remote, TIMEOUT))
-
-
-def view(plan: Plan, remote: Remote, via: str | None = None) -> etcd.ClusterView:
-    """Members and per-member status, asked from one reachable master."""
-    via = via or plan.masters[0].name
-    members = etcd.parse_member_list(remote.run(
-        via, etcd.etcdctl(plan, "member list -w json"), what="etcdctl member list").stdout)
-    statuses = etcd.parse_endpoint_status(remote.run(
-        via, etcd.etcdctl(plan, "endpoint status -w json"), check=False,
-        what="etcdctl endpoint status").stdout or "[]")
-    return etcd.ClusterView(tuple(members), tuple(statuses))
-
-
-def first_view(plan: Plan, remote: Remote, masters: list[str]) -> etcd.ClusterView | None:
-    """The view from the first of `masters` that answers (None: none did)."""
-    for m in masters:
-        try:
-            return view(plan, remote, via=m)
-        except (RemoteError, ValueError):
-            continue
-    return None
+                lambda: wait(plan, remote, etcd_probe.HEALTH_TIMEOUT))
 
 
 def wait(plan: Plan, remote: Remote, timeout: float) -> etcd.ClusterView:
     """Until every member answers and all agree on one leader (bounded by `timeout`)."""
     expected = len(plan.masters)
-
-    def healthy(why) -> etcd.ClusterView | None:
-        found = view(plan, remote)
-        issues = found.problems(expected)
-        if issues:
-            why("; ".join(issues))
-            return None
-        return found
-    try:
-        found = poll(healthy, timeout=timeout, interval=3, what="etcd quorum",
-                     retry_on=(RemoteError, ValueError))
-    except Timeout as exc:
+    health = etcd_probe.wait_healthy(lambda: etcd_probe.view(plan, remote),
+                                     lambda view: view.problems(expected),
+                                     timeout=timeout, interval=3)
+    found = health.view
+    if health.problems or found is None:  # a wait that ran out has a reason: its last problem
         raise RemoteError(plan.masters[0].name, f"waiting {timeout:.0f}s for etcd quorum",
-                          exc.last or "no answer yet",
-                          "look at `journalctl -u etcd` on the masters (`halab ssh master1`)"
-                          ) from None
+                          "; ".join(health.problems),
+                          "look at `journalctl -u etcd` on the masters (`halab ssh master1`)")
     ui.info(f"  etcd: {expected} members healthy, leader {found.leader_name()}, "
             f"term {max(found.terms())}")
     return found

@@ -8,6 +8,7 @@ from halab.config import layout
 from halab.config.plan import Plan
 from halab.facts import etcd, kube
 from halab.poll import Timeout, poll
+from halab.probes import leases
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
 from halab.render.desired import CM_KUBECONFIG, KP, SCHED_KUBECONFIG, kube_bin
@@ -85,16 +86,9 @@ def wait_apiserver(plan: Plan, remote: Remote, timeout: float) -> None:
             + (f" on {first}" if plan.kube.master_api_url != plan.kube.api_url else ""))
 
 
-def lease_holders(plan: Plan, remote: Remote, via: str | None = None) -> dict[str, str]:
-    via = via or plan.masters[0].name
-    r = remote.run(via, kube.kubectl("-n kube-system get leases -o json"),
-                   what="kubectl get leases", timeout=60)
-    return kube.parse_lease_holders(r.stdout)
-
-
 def wait_leases(plan: Plan, remote: Remote, timeout: float) -> dict[str, str]:
     def held(why) -> dict[str, str] | None:
-        holders = lease_holders(plan, remote)
+        holders = leases.holders(plan, remote)
         why(str(holders))
         return holders if all(holders.get(name) for name in kube.LEASES) else None
     try:

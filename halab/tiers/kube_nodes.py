@@ -9,7 +9,7 @@ import shlex
 from halab import ui
 from halab.artifacts import images
 from halab.config import layout
-from halab.config.plan import APISERVER_PORT, Plan
+from halab.config.plan import Plan
 from halab.facts import kube
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
@@ -111,13 +111,3 @@ def wait_nodes(plan: Plan, remote: Remote, timeout: float) -> list[kube.Node]:
                           "look at `journalctl -u kubelet -u flanneld` on the minions") from None
     ui.info(f"  nodes Ready: {', '.join(minions)}")
     return found
-
-
-def proxy_reach(plan: Plan, remote: Remote, host: str) -> tuple[bool, list[str]] | None:
-    """A minion's own API proxy (lb.mode per-node): whether it listens on 127.0.0.1, and the
-    masters whose apiserver port the minion opens a TCP connection to (None: no answer)."""
-    out = lb.open_ports(remote, host, [("self", "127.0.0.1", APISERVER_PORT)]
-                        + [(m.name, m.ip, APISERVER_PORT) for m in plan.masters])
-    if out is None:
-        return None
-    return "self" in out, [m.name for m in plan.masters if m.name in out]

@@ -11,8 +11,7 @@ from halab.config.plan import ETCD_CLIENT_PORT, Plan
 from halab.facts import etcd
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
-from halab.remote.runner import RemoteError, parallel
-from halab.render.files import lb_services
+from halab.remote.runner import RemoteError
 from halab.tiers.base import Tier, is_active
 
 TIMEOUT = 90
@@ -79,51 +78,3 @@ class Deadline:
 
     def __call__(self) -> float:
         return max(0.0, self._end - time.monotonic())
-
-
-def reach(plan: Plan, remote: Remote, lb: str) -> list[str] | None:
-    """The masters LB host `lb` reaches on every forwarded port (None: it could not be asked)."""
-    by_port = reach_by_service(plan, remote, lb)
-    if by_port is None:
-        return None
-    return [m.name for m in plan.masters if all(m.name in got for got in by_port.values())]
-
-
-def reach_by_service(plan: Plan, remote: Remote, lb: str) -> dict[str, list[str]] | None:
-    """Per forwarded service (etcd, kube-apiserver), the masters whose port LB host `lb` opens
-    a TCP connection to (None: it could not be asked)."""
-    services = lb_services(plan)
-    out = open_ports(remote, lb, [(f"{m.name}:{s.port}", m.ip, s.port)
-                                  for m in plan.masters for s in services])
-    if out is None:
-        return None
-    return {s.name: [m.name for m in plan.masters if f"{m.name}:{s.port}" in out]
-            for s in services}
-
-
-def open_ports(remote: Remote, host: str, targets: list[tuple[str, str, int]]) -> set[str] | None:
-    """The labels of the (label, ip, port) targets `host` opens a TCP connection to, each tried
-    for 2 s (None: the host could not be asked)."""
-    probes = " ; ".join(f"timeout 2 bash -c '</dev/tcp/{ip}/{port}' 2>/dev/null && echo {label}"
-                        for label, ip, port in targets)
-    try:
-        return set(remote.run(host, probes + " ; true", sudo=False, timeout=60).stdout.split())
-    except RemoteError:
-        return None
-
-
-def vip_holders(plan: Plan, remote: Remote, running: list[str]) -> list[str]:
-    """The running LB hosts that hold the VIP on their private NIC (one, when all is well)."""
-    if not plan.vip:
-        return []
-    command = (f"ip -o -4 addr show dev {plan.nic} | grep -q ' {plan.vip}/' "
-               "&& echo holds")
-
-    def holds(name: str) -> bool:
-        try:
-            return "holds" in remote.run(name, command + " ; true", sudo=False,
-                                         timeout=30).stdout
-        except RemoteError:
-            return False
-    found = parallel([h.name for h in plan.lbs if h.name in running], holds)
-    return [name for name, yes in found.items() if yes]

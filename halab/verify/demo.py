@@ -11,16 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from halab import ui
-from halab.config.plan import HostPlan, Plan
+from halab.config.plan import HostPlan
 from halab.errors import HalabError
 from halab.facts import etcd
-from halab.poll import Reason, Timeout, poll
+from halab.poll import Reason, Timeout, poll, wait_until
+from halab.probes.etcdclient import Cluster
+from halab.probes.gateway import Gateway, GatewayError
 from halab.verify import figures as failover
 from halab.verify.figures import LeaderChange, Sample, Write, WriteLog
-from halab.verify.gateway import Gateway, GatewayError
 
 WRITE_INTERVAL = 0.1  # seconds between writes (one writer, so at most ~10 writes a second)
 POLL_INTERVAL = 0.25  # seconds between status polls of each member
@@ -115,134 +115,6 @@ class Watcher:
             gw.close()
 
 
-@dataclass
-class Cluster:
-    """The lab's etcd as seen from this host through the JSON gateway."""
-
-    plan: Plan
-    pki_dir: Path
-
-    def gateway(self, url: str, timeout: float = 2.0) -> Gateway:
-        return Gateway.for_lab(self.plan, self.pki_dir, url, timeout)
-
-    def member_urls(self) -> dict[str, str]:
-        names = (m.name for m in self.plan.masters)
-        return dict(zip(names, self.plan.etcd.member_client_urls, strict=True))
-
-    def member_gateways(self, timeout: float = 1.0) -> dict[str, Gateway]:
-        return {name: self.gateway(url, timeout) for name, url in self.member_urls().items()}
-
-    def status_at(self, url: str) -> etcd.EndpointStatus | None:
-        """One member's status at its client URL, or None when it does not answer within 1 s."""
-        gw = self.gateway(url, timeout=1.0)
-        try:
-            return gw.status()
-        except GatewayError:
-            return None
-        finally:
-            gw.close()
-
-    def statuses(self) -> dict[str, etcd.EndpointStatus | None]:
-        return {name: self.status_at(url) for name, url in self.member_urls().items()}
-
-    def problems_within(self, members: int, timeout: float = 60) -> list[str]:
-        """Why the cluster is not `members` healthy members, asked until it is or `timeout`
-        passes (under load a member can miss one status poll's 1 s deadline)."""
-        def ask() -> list[str]:
-            try:
-                return self.view().problems(members)
-            except HalabError as exc:  # no member answers yet, e.g. right after a start
-                return [exc.message]
-        return _until_none(ask, timeout)
-
-    def listed_problems_within(self, timeout: float = 60) -> tuple[int, list[str]]:
-        """How many members etcd lists, and why they are not all healthy with one leader or
-        differ from the topology (`etcd.ClusterView.listed_problems`), asked until they are or
-        `timeout` passes."""
-        listed = [0]
-
-        def ask() -> list[str]:
-            try:
-                view = self.listed_view()
-            except HalabError as exc:
-                return [exc.message]
-            listed[0] = len(view.members)
-            return view.listed_problems([m.name for m in self.plan.masters])
-        found = _until_none(ask, timeout)
-        return listed[0], found
-
-    def listed_view(self) -> etcd.ClusterView:
-        """etcd's member list, each member asked for its status at its own client URL, so a
-        member the topology does not know is counted too."""
-        members = self.members([m.name for m in self.plan.masters])
-        # a member added but not started yet has no client URL: it answers nothing
-        found = (self.status_at(m.client_urls[0]) for m in members if m.client_urls)
-        statuses = [st for st in found if st is not None]
-        return etcd.ClusterView(tuple(members), tuple(statuses))
-
-    def move_leader(self, to: str, timeout: float = 30) -> bool:
-        """Hand etcd's leadership to member `to`, and wait until it leads; False if it did not."""
-        statuses = self.statuses()
-        leader = next((n for n, s in statuses.items() if s and s.is_leader), None)
-        target = statuses.get(to)
-        if leader is None or target is None:
-            return False
-        if leader != to:
-            gw = self.gateway(self.member_urls()[leader], timeout=10)
-            try:
-                gw.move_leader(target.member_id)
-            except GatewayError:
-                return False
-            finally:
-                gw.close()
-        def leads() -> bool:
-            now = self.statuses().get(to)
-            return now is not None and now.is_leader
-        return wait_until(leads, timeout, 0.5)
-
-    def members(self, via: list[str]) -> list[etcd.Member]:
-        """The member list, asked of the first of `via` (member names) that answers."""
-        urls = self.member_urls()
-        last = ""
-        for name in via:
-            gw = self.gateway(urls[name])
-            try:
-                return gw.members()
-            except GatewayError as exc:
-                last = str(exc)
-            finally:
-                gw.close()
-        raise HalabError(f"no etcd member answered the member list ({last})",
-                         "`halab status` shows which hosts run")
-
-    def view(self, via: list[str] | None = None) -> etcd.ClusterView:
-        statuses = self.statuses()
-        answering = [n for n, s in statuses.items() if s is not None]
-        members = self.members(via or answering or [m.name for m in self.plan.masters])
-        return etcd.ClusterView(tuple(members), tuple(s for s in statuses.values() if s))
-
-
-def wait_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
-    """Ask `done` every `interval` seconds until it holds or `timeout` passes (asked once more
-    then); whether it held. `poll` for a wait that needs no reason and ends quietly."""
-    try:
-        return poll(lambda why: True if done() else None, timeout=timeout, interval=interval,
-                    what="a condition")
-    except Timeout:
-        return False
-
-
-def _until_none(ask: Callable[[], list[str]], timeout: float) -> list[str]:
-    """`ask` again every 2 s until it finds no problem or `timeout` passes; its last answer."""
-    last: list[str] = []
-
-    def done() -> bool:
-        last[:] = ask()
-        return not last
-    wait_until(done, timeout, 2)
-    return last
-
-
 def name_of(members: list[etcd.Member] | tuple[etcd.Member, ...], member_id: int | None) -> str:
     return next((m.name for m in members if m.id == member_id), f"{member_id or 0:x}")
 
@@ -303,9 +175,10 @@ def member_rows(view: etcd.ClusterView) -> list[str]:
     return rows
 
 
-def halt_master(plan: Plan, cluster: Cluster, host: HostPlan, hard: bool,
+def halt_master(cluster: Cluster, host: HostPlan, hard: bool,
                 power_off: Callable[[], None]) -> HaltReport:
     """Write through the LB, halt `host` with `power_off`, and measure what the cluster did."""
+    plan = cluster.plan
     before = cluster.view()
     old_leader = before.leader_name()
     if old_leader is None:
@@ -391,8 +264,7 @@ class RejoinReport:
         return out
 
 
-def start_master(plan: Plan, cluster: Cluster, host: HostPlan,
-                 boot: Callable[[], None]) -> RejoinReport:
+def start_master(cluster: Cluster, host: HostPlan, boot: Callable[[], None]) -> RejoinReport:
     t0 = time.monotonic()
     boot()
     booted = time.monotonic()

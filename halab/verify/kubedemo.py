@@ -22,7 +22,9 @@ POLL_LIMIT = 900  # no polling for longer than this, whatever happens
 PODS_TIMEOUT = 240  # a Deployment created while a master is down, until its pods run
 APISERVER_TIMEOUT = 300  # the halted master's apiserver, after its VM booted again
 NEXT = "web-next"
-APPLY_ATTEMPTS = 6  # the seeds' `nginx-next`: a Deployment created while the master is down
+# the seeds' `nginx-next`: a Deployment created while the master is down, its `kubectl apply`
+# retried 5 s apart for this long (six tries or more)
+APPLY_TIMEOUT = 25
 
 
 class LeaseWatcher(threading.Thread):
@@ -93,16 +95,17 @@ class KubeProbe:
         report = PodsReport(name, None)
         # An apiserver whose etcd connection went to the halted member can fail a request or
         # two ("keepalive ping failed") until its client moves on: retry, as a user would.
-        for attempt in range(1, APPLY_ATTEMPTS + 1):
+        def applied(why: Reason) -> bool | None:
             r = self.runner.run(via, kube.kubectl_stdin("apply -f -", manifest), check=False,
                                 timeout=120)
-            if r.ok:
-                break
-            lines = (r.stderr or r.stdout).strip().splitlines() or ["no output"]
-            report.why = f"kubectl apply failed {attempt} time(s): {lines[-1]}"
-            if attempt == APPLY_ATTEMPTS:
-                return report
-            time.sleep(5)
+            if not r.ok:
+                why(((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1])
+            return True if r.ok else None
+        try:
+            poll(applied, timeout=APPLY_TIMEOUT, interval=5, what=f"kubectl apply of {name}")
+        except Timeout as exc:
+            report.why = f"kubectl apply failed {exc.tries} time(s): {exc.last}"
+            return report
         t0 = time.monotonic()
 
         def running(why: Reason) -> PodsReport | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from halab import ui
+from halab.session.context import Lab
 
 CHECKS = Path(__file__).resolve().parent / "checks"
 MARK = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
@@ -84,25 +85,33 @@ def junit_options(path: str | Path) -> list[str]:
             "-o", "junit_suite_name=halab-verify"]
 
 
-def run_checks(lab_arg: str, junit: str | None, keep: Path | None = None) -> int:
+class OpenLab:
+    """A pytest plugin that hands the checks the lab `halab verify` opened, so they do not read
+    its topology again (`checks/conftest.py` opens `--halab-lab` itself only when run alone)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+
+def run_checks(lab: Lab, junit: str | None, keep: Path | None = None) -> int:
     """Run every check; exit status 0 only when none failed (skips are reported, not failures).
 
     `keep` also gets the JUnit XML (the lab's latest results, for `halab report`).
     """
-    return checked(lab_arg, junit, keep)[0]
+    return checked(lab, junit, keep)[0]
 
 
-def checked(lab_arg: str, junit: str | None, keep: Path | None = None
+def checked(lab: Lab, junit: str | None, keep: Path | None = None
             ) -> tuple[int, dict[str, int]]:
     """`run_checks`, also returning the totals (passed, failed, skipped) for a scenario."""
-    summary = Summary(lab_arg)
-    args = [str(CHECKS), f"--halab-lab={lab_arg}", f"--rootdir={CHECKS}",
+    summary = Summary(lab.plan.lab)
+    args = [str(CHECKS), f"--halab-lab={lab.plan.lab}", f"--rootdir={CHECKS}",
             "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings",
             "-o", "python_files=check_*.py", "-o", "addopts="]
     target = junit or keep
     if target:
         args += junit_options(target)
-    code = pytest.main(args, plugins=[summary])
+    code = pytest.main(args, plugins=[summary, OpenLab(lab)])
     if junit and keep and Path(junit).is_file():
         shutil.copyfile(junit, keep)
     t = summary.totals()

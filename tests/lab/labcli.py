@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import testinfra
+from labfiles import ROOT
 
 from halab.config import plan
 from halab.home import labs_dir
 from halab.remote.runner import testinfra_host
 
-ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 PROVIDER = os.environ.get("PROVIDER") or "container"
 

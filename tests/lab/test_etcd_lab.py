@@ -16,16 +16,16 @@ from xml.etree import ElementTree
 import labcli
 import pytest
 import testinfra
-from labcli import ROOT, halab
+from labcli import halab
+from labfiles import lab_file, lab_plan
 
 from halab.config import plan
-from halab.config.topology import load
 from halab.facts import etcd
 from halab.home import labs_dir
 
 pytestmark = pytest.mark.lab
 
-TOPOLOGY = ROOT / "labs" / "etcd-only.yaml"
+TOPOLOGY = lab_file("etcd-only")
 LAB = "etcd-only"
 
 
@@ -49,7 +49,7 @@ def lab_up() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def p() -> plan.Plan:
-    return plan.build(load(TOPOLOGY).topology)
+    return lab_plan("etcd-only")
 
 
 def test_up_brings_the_lab_up(lab_up: dict) -> None:
@@ -288,7 +288,7 @@ def test_quorum_loss_scenario_recovers_from_the_backup(lab_up: dict) -> None:
 
 def members(via: str = "master1") -> dict[str, str]:
     """etcd's member list, name → hex ID, asked on a master with etcdctl."""
-    out = host(via).check_output(etcd.etcdctl(plan.build(load(TOPOLOGY).topology),
+    out = host(via).check_output(etcd.etcdctl(lab_plan("etcd-only"),
                                               "member list -w json"))
     return {m.name: m.hex_id for m in etcd.parse_member_list(out)}
 

@@ -9,11 +9,12 @@ import re
 
 import labcli
 import pytest
-from labcli import ROOT, halab
+from labcli import halab
+from labfiles import lab_file
 
 pytestmark = [pytest.mark.lab, pytest.mark.ha]
 
-TOPOLOGY = ROOT / "labs" / "lb-pair.yaml"
+TOPOLOGY = lab_file("lb-pair")
 LAB = "lb-pair"
 VIP = "192.168.47.10"
 

@@ -11,11 +11,12 @@ import re
 
 import labcli
 import pytest
-from labcli import ROOT, halab
+from labcli import halab
+from labfiles import lab_file
 
 pytestmark = pytest.mark.lab
 
-TOPOLOGY = str(ROOT / "labs" / "etcd-only.yaml")
+TOPOLOGY = str(lab_file("etcd-only"))
 LAB = "etcd-only"
 
 

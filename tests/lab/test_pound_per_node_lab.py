@@ -17,7 +17,6 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 from labcli import (
-    ROOT,
     assert_down_leaves_nothing,
     assert_up_changes_nothing,
     halab,
@@ -25,6 +24,7 @@ from labcli import (
     lab_objects,
     status_row,
 )
+from labfiles import lab_file
 
 from halab.config.layout import KUBE_PKI
 from halab.facts import kube
@@ -32,7 +32,7 @@ from halab.home import labs_dir
 
 pytestmark = [pytest.mark.kube, pytest.mark.lab]
 
-TOPOLOGY = ROOT / "labs" / "pound-per-node.yaml"
+TOPOLOGY = lab_file("pound-per-node")
 LAB = "pound-per-node"
 MASTERS = ("192.168.35.21", "192.168.35.22", "192.168.35.23")
 KUBE_CA = f"{KUBE_PKI}/ca.crt"

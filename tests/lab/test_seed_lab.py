@@ -17,7 +17,6 @@ from xml.etree import ElementTree
 
 import pytest
 from labcli import (
-    ROOT,
     assert_down_leaves_nothing,
     assert_up_changes_nothing,
     halab,
@@ -25,15 +24,16 @@ from labcli import (
     lab_objects,
     status_row,
 )
+from labfiles import lab_file
 
 from halab.facts import kube
+from halab.probes import etcdclient
 from halab.session.context import Lab
-from halab.verify import demo
 from halab.verify.scenarios import coldrestart
 
 pytestmark = [pytest.mark.kube, pytest.mark.lab]
 
-TOPOLOGY = ROOT / "labs" / "seed.yaml"
+TOPOLOGY = lab_file("seed")
 LAB = "seed"
 
 
@@ -180,7 +180,7 @@ def test_restore_then_verify_passes_at_once(lab_up: dict) -> None:
     # A cluster that ran on after its backup is many revisions ahead of it (leases, events):
     # 1500 writes stand for that. On the old restore, verify then failed as in the issue.
     with Lab.existing(LAB) as lab:
-        cluster = demo.Cluster(lab.plan, lab.dir / "pki")
+        cluster = etcdclient.for_lab(lab)
     gap = coldrestart.write_marks(cluster, "/halab/gap/", 1500)
     assert len(gap) == 1500
     restore = halab("restore", "--lab", LAB, snapshot.group(1), "--yes")

@@ -13,7 +13,8 @@ import re
 import time
 
 import pytest
-from labcli import ROOT, halab, lab_objects
+from labcli import halab, lab_objects
+from labfiles import lab_file
 
 from halab.facts import etcd, kube
 from halab.remote.runner import RemoteError
@@ -22,7 +23,7 @@ from halab.verify.kubedemo import KubeProbe
 
 pytestmark = pytest.mark.zones
 
-TOPOLOGY = ROOT / "labs" / "zones.yaml"
+TOPOLOGY = lab_file("zones")
 LAB = "zones"
 NOT_READY_WITHIN = 300  # the node controller's grace period, under emulation
 

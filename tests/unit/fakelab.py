@@ -1,7 +1,8 @@
 """A fake `LabActions` for driving scenarios without a host: it records every action in order
 and answers from a small in-memory etcd (members that go down, an elected leader, a raft index
-that grows with each write, a partition and its heal), through the same `demo.Cluster` code the
-scenarios use on a real lab; only the gateway under it is fake."""
+that grows with each write, a partition and its heal), through the real etcd client
+(`halab.probes.etcdclient.for_lab`) the scenarios use on a real lab; only the gateway under it
+is fake."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.facts.snapshots import SnapshotStatus
-from halab.verify import demo, kubedemo
-from halab.verify.gateway import GatewayError
+from halab.probes import etcdclient
+from halab.probes.etcdclient import Cluster
+from halab.probes.gateway import GatewayError
+from halab.verify import kubedemo
 
 
 @dataclass
@@ -70,7 +73,7 @@ class FakeEtcd:
 
 
 class FakeGateway:
-    """`halab.verify.gateway.Gateway` on a `FakeEtcd`: a member's URL, or the LB's."""
+    """`halab.probes.gateway.Gateway` on a `FakeEtcd`: a member's URL, or the LB's."""
 
     def __init__(self, state: FakeEtcd, url: str):
         self.state, self.url = state, url
@@ -111,17 +114,6 @@ class FakeGateway:
         pass
 
 
-class FakeCluster(demo.Cluster):
-    """The scenarios' etcd client with the fake gateway under it."""
-
-    def __init__(self, plan: Plan, state: FakeEtcd):
-        super().__init__(plan, Path("/nonexistent/pki"))
-        self.state = state
-
-    def gateway(self, url: str, timeout: float = 2.0) -> FakeGateway:  # type: ignore[override]
-        return FakeGateway(self.state, url)
-
-
 BACKUP = Path("/fake/.halab/lab/backups/etcd-20260101-000000.db")
 
 
@@ -144,7 +136,9 @@ class FakeLab:
         self.plan, self.script = plan, script or Script()
         masters = [m.name for m in plan.masters]
         self.state = FakeEtcd(masters, list(plan.etcd.member_client_urls))
-        self.cluster = FakeCluster(plan, self.state)
+        self.dir = Path("/nonexistent")  # no certificates: the gateway under the client is fake
+        self.cluster = etcdclient.for_lab(self)
+        self.cluster.gateway = self._gateway  # type: ignore[method-assign]
         self.off: set[str] = set()
         self.snapshot: dict[str, str] = {}
         self.calls: list[tuple] = []
@@ -156,7 +150,10 @@ class FakeLab:
         """The names of the calls, in order."""
         return [c[0] for c in self.calls]
 
-    def etcd(self) -> demo.Cluster:
+    def _gateway(self, url: str, timeout: float = 2.0) -> FakeGateway:
+        return FakeGateway(self.state, url)
+
+    def etcd(self) -> Cluster:
         return self.cluster
 
     def kube(self) -> kubedemo.KubeProbe | None:

@@ -12,16 +12,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from labfiles import lab_plan, topology
 
 from halab.artifacts import boxes
 from halab.config import layout, plan
-from halab.config.topology import load
 from halab.render import desired as provision
 from halab.render import files as render
 from halab.render import pki
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def rootfs() -> Path:
 
 
 def lab_with(kind: str, tls: bool = True) -> plan.Plan:
-    topo = load(ROOT / "labs" / "etcd-only.yaml").topology
+    topo = topology("etcd-only")
     topo = topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind}),
                                    "etcd": topo.etcd.model_copy(update={"tls": tls})})
     return plan.build(topo)
@@ -87,7 +86,7 @@ def test_pound_check_says_only_that_it_skips_the_ip_san(rootfs: Path) -> None:
 def test_pound_accepts_every_per_node_config(rootfs: Path) -> None:
     """labs/pound-per-node.yaml: Pound on each minion (loopback, its own certificate, HTTPS
     backends without a client certificate) and on lb1 (etcd only)."""
-    p = plan.build(load(ROOT / "labs" / "pound-per-node.yaml").topology)
+    p = lab_plan("pound-per-node")
     for host in [*p.node_proxies, p.lb]:
         r = check_in_box(rootfs, p, layout.POUND_CONF, ["/usr/sbin/pound", "-c", "-f", "CONF"],
                          host.name)

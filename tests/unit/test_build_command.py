@@ -1,8 +1,10 @@
-"""The builds' one subprocess helper (halab.build.command) on real short commands, and the
-deadlines of the builds' waits: the box build lock, the unmounts, a Go command."""
+"""halab's two subprocess helpers (halab.build.command: run_logged for long commands, run_captured
+for short ones) on real short commands, and the deadlines of the builds' waits: the host locks
+(a box build, `vagrant up`), the unmounts, a Go command."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import time
@@ -10,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from halab import hostlock
 from halab.artifacts import boxes
 from halab.build import box, gobuild
-from halab.build.command import run_logged, wait_exit
+from halab.build.command import run_captured, run_logged, wait_exit
 from halab.errors import HalabError
 from halab.poll import Timeout, poll
 
@@ -139,6 +142,56 @@ def test_wait_exit_has_a_deadline():
     assert wait_exit(subprocess.Popen(["true"]), what="true", timeout=10) == 0
 
 
+# ---------------------------------------------------------------------------- run_captured
+
+
+def test_captured_output_is_returned_as_text(tmp_path):
+    proc = run_captured(["sh", "-c", "echo out; echo err >&2; pwd; echo $HALAB_X"], timeout=10,
+                        cwd=tmp_path, env={"PATH": os.environ["PATH"], "HALAB_X": "from-env"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"out\n{tmp_path}\nfrom-env\n",
+                                                           "err\n")
+
+
+def test_a_captured_failure_names_the_command_its_exit_and_its_last_lines():
+    with pytest.raises(HalabError) as err:
+        run_captured(["sh", "-c", "echo x; exit 3"], timeout=10, hint="try again")
+    assert err.value.message == ("`sh -c echo x; exit 3` failed (exit 3); last lines of its "
+                                 "output:\n    x")
+    assert err.value.hint == "try again"
+    with pytest.raises(HalabError) as err:
+        run_captured(["sh", "-c", "seq 1 40 >&2; exit 3"], timeout=10, what="seq")
+    assert err.value.message.splitlines()[0] == "seq failed (exit 3); last lines of its output:"
+    assert err.value.message.splitlines()[1:] == [f"    {n}" for n in range(16, 41)]
+    with pytest.raises(HalabError, match=r"^false failed \(exit 1\); it printed nothing$"):
+        run_captured(["false"], timeout=10, what="false")
+
+
+def test_without_check_the_caller_reads_the_exit_status():
+    proc = run_captured(["sh", "-c", "echo x; exit 3"], timeout=10, check=False)
+    assert (proc.returncode, proc.stdout) == (3, "x\n")
+
+
+def test_a_captured_command_past_its_deadline_is_stopped():
+    start = time.monotonic()
+    with pytest.raises(HalabError) as err:
+        run_captured(["sh", "-c", "echo started; exec sleep 30"], timeout=0.5, what="a nap")
+    assert time.monotonic() - start < 10
+    assert err.value.message == ("a nap did not finish in 0.5s and was stopped; last lines of "
+                                 "its output:\n    started")
+    with pytest.raises(HalabError, match=r"^`sleep 30` did not finish in 0.2s"):
+        run_captured(["sleep", "30"], timeout=0.2, check=False)  # a deadline even unchecked
+
+
+def test_a_captured_command_that_cannot_start_is_a_clear_error(tmp_path):
+    with pytest.raises(HalabError) as err:
+        run_captured(["ip-halab-missing"], timeout=10)
+    assert err.value.message == "`ip-halab-missing`: ip-halab-missing not found"
+    assert err.value.hint == "run `make deps`"
+    with pytest.raises(HalabError) as err:
+        run_captured([str(tmp_path)], timeout=10, what="x")  # a directory does not run
+    assert err.value.message == f"x: cannot run {tmp_path}: Permission denied"
+
+
 # ---------------------------------------------------------------------------- the waits
 
 
@@ -153,9 +206,42 @@ def test_a_go_command_has_a_deadline(tmp_path, monkeypatch, log):
     assert "    compiling" in err.value.message
 
 
-def test_the_box_build_lock_waits_with_a_deadline():
-    import fcntl
+def _fake_go(tmp_path: Path, monkeypatch, script: str) -> None:
+    fake_go = tmp_path / "go"
+    fake_go.write_text("#!/bin/sh\n" + script)
+    fake_go.chmod(0o755)
+    monkeypatch.setattr(gobuild, "find_go", lambda: str(fake_go))
 
+
+def test_the_go_queries_have_deadlines(tmp_path, monkeypatch):
+    """Before, `go env GOVERSION` and `go mod download` waited with no deadline at all."""
+    _fake_go(tmp_path, monkeypatch, "echo working; exec sleep 30\n")
+    monkeypatch.setattr(gobuild, "GO_QUERY_TIMEOUT", 0.3)
+    monkeypatch.setattr(gobuild, "GO_DOWNLOAD_TIMEOUT", 0.3)
+    start = time.monotonic()
+    with pytest.raises(HalabError, match=r"^go env GOVERSION did not finish in 0.3s"):
+        gobuild.go_version(dict(os.environ))
+    with pytest.raises(HalabError) as err:
+        gobuild.resolve_module("k8s.io/kubernetes", "v1.35.0", dict(os.environ), tmp_path)
+    assert not isinstance(err.value, gobuild.ModuleUnavailable)  # a stall is not a refusal
+    assert err.value.message.startswith("go mod download k8s.io/kubernetes@v1.35.0 did not "
+                                        "finish in 0.3s")
+    assert err.value.hint == gobuild.GOPROXY_HINT
+    assert time.monotonic() - start < 10
+
+
+def test_a_module_the_proxy_refuses_is_unavailable(tmp_path, monkeypatch):
+    _fake_go(tmp_path, monkeypatch,
+             'printf "%s\\n" \'{"Error": "410 Gone\\nmore"}\'; echo "go: error" >&2; exit 1\n')
+    with pytest.raises(gobuild.ModuleUnavailable) as err:
+        gobuild.resolve_module("example.com/m", "v1.0.0", dict(os.environ), tmp_path)
+    assert err.value.message == "the Go proxy does not serve example.com/m@v1.0.0: 410 Gone"
+    _fake_go(tmp_path, monkeypatch, 'echo "go: no such host" >&2; exit 1\n')
+    with pytest.raises(gobuild.ModuleUnavailable, match="serve example.com/m@v1.0.0: go: no such"):
+        gobuild.resolve_module("example.com/m", "v1.0.0", dict(os.environ), tmp_path)
+
+
+def test_the_box_build_lock_waits_with_a_deadline():
     recipe = boxes.load_recipe(boxes.DEFAULT_RECIPE)
     boxes.boxes_dir().mkdir(parents=True)
     t = FakeClock()
@@ -168,6 +254,31 @@ def test_the_box_build_lock_waits_with_a_deadline():
     with box._build_lock(recipe, timeout=30, clock=t.clock, sleep=t.sleep):
         pass  # free again: taken at once
     assert len(t.slept) == 30
+
+
+def test_a_held_lock_is_waited_for_until_the_deadline(tmp_path):
+    path, said, t = tmp_path / "sub" / "x.lock", [], FakeClock()
+    too_long = HalabError("another one held it", "look for it")
+    path.parent.mkdir()
+    with open(path, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(HalabError) as err:
+            with hostlock.exclusive(path, timeout=10, interval=2, on_wait=lambda: said.append(1),
+                                    held_too_long=too_long, clock=t.clock, sleep=t.sleep):
+                pytest.fail("the block ran without the lock")
+    assert err.value is too_long
+    assert said == [1] and t.slept == [2, 2, 2, 2, 2]  # said once; no sleep past the deadline
+
+
+def test_a_free_lock_is_taken_at_once_and_given_back_after_the_block(tmp_path):
+    path, said, t = tmp_path / "new" / "x.lock", [], FakeClock()
+    with hostlock.exclusive(path, timeout=10, interval=2, on_wait=lambda: said.append(1),
+                            held_too_long=HalabError("no"), clock=t.clock, sleep=t.sleep):
+        with open(path, "w") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by the block
+    with open(path, "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+    assert said == [] and t.slept == []
 
 
 def test_unmounting_gives_up_at_its_deadline(tmp_path, monkeypatch):

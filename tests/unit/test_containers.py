@@ -6,23 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from labfiles import lab_plan
 
 from halab import providers
 from halab.config import plan
-from halab.config.topology import load
-from halab.home import PROJECT_ROOT
 from halab.providers.nspawn import checks, guest, limits, machines, names
 from halab.render import files as render
 from halab.session import labdir
-
-LABS = PROJECT_ROOT / "labs"
 
 pytestmark = pytest.mark.unit
 
 
 def seed(provider: str = "container") -> plan.Plan:
     accel = "native" if provider == "container" else "tcg"
-    return plan.build(load(LABS / "seed.yaml").topology, accel, (), provider)  # type: ignore[arg-type]
+    return lab_plan("seed", accel, provider)  # type: ignore[arg-type]
 
 
 def test_bridge_names_fit_an_interface_name_and_differ_per_lab() -> None:

@@ -8,16 +8,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file, lab_plan
 
 from halab.cli.app import main
 from halab.config import plan
-from halab.config.topology import load, loads
+from halab.config.topology import loads
 from halab.errors import HalabError
 from halab.workshop import diagram
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 LABS = ["seed", "zones", "etcd-only"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -43,10 +43,6 @@ hosts:
   - {name: m1, role: master, ip: 10.9.0.21}
   - {name: w1, role: minion, ip: 10.9.0.31}
 """
-
-
-def lab_plan(lab: str) -> plan.Plan:
-    return plan.build(load(ROOT / "labs" / f"{lab}.yaml").topology)
 
 
 def _name(host: str) -> str:
@@ -164,10 +160,10 @@ def test_out_suffix_picks_the_format(tmp_path: Path) -> None:
 
 def test_cli_draws_a_lab_never_brought_up(tmp_path: Path) -> None:
     out = tmp_path / "pictures" / "etcd"
-    assert main(["diagram", str(ROOT / "labs" / "etcd-only.yaml"), "--out", str(out)]) == 0
+    assert main(["diagram", str(lab_file("etcd-only")), "--out", str(out)]) == 0
     assert (tmp_path / "pictures" / "etcd.png").read_bytes().startswith(PNG_MAGIC)
     assert "master3" in (tmp_path / "pictures" / "etcd.svg").read_text()
-    assert main(["diagram", str(ROOT / "labs" / "seed.yaml"), "--out", str(out) + ".pdf"]) == 1
+    assert main(["diagram", str(lab_file("seed")), "--out", str(out) + ".pdf"]) == 1
 
 
 def test_missing_dot_says_how_to_install_it(tmp_path: Path,

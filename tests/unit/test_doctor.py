@@ -5,16 +5,12 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 import pytest
+from labfiles import lab_plan
 
-from halab.config import plan, preflight
-from halab.config.topology import load
+from halab.config import preflight
 from halab.lab import doctor
 
 pytestmark = pytest.mark.unit
-
-
-def seed(root) -> plan.Plan:  # noqa: ANN001
-    return plan.build(load(root / "labs" / "seed.yaml").topology)
 
 
 def facts(mib: int = 20000, nets: dict | None = None) -> preflight.HostFacts:
@@ -27,8 +23,8 @@ def test_missing_packages_block_and_say_make_deps() -> None:
     assert doctor.packages([]).status == doctor.OK
 
 
-def test_emulation_no_box_and_no_binaries_only_warn(root) -> None:  # noqa: ANN001
-    p = seed(root)
+def test_emulation_no_box_and_no_binaries_only_warn() -> None:
+    p = lab_plan("seed")
     warnings = [doctor.accel("tcg"), doctor.box(p, built=False, registered=False),
                 doctor.kube_binaries(p, (False, "Kubernetes v1.36.3 binaries are not in /x: "
                                                 "run `halab binaries build`"))]
@@ -38,8 +34,8 @@ def test_emulation_no_box_and_no_binaries_only_warn(root) -> None:  # noqa: ANN0
     assert doctor.box(p, built=True, registered=True).status == doctor.OK
 
 
-def test_resources_are_judged_like_ups_preflight(root) -> None:  # noqa: ANN001
-    p = seed(root)
+def test_resources_are_judged_like_ups_preflight() -> None:
+    p = lab_plan("seed")
     ok = doctor.resources(p, facts(), running=set())
     assert [f.status for f in ok] == [doctor.OK] and "MiB of RAM needed" in ok[0].detail
     other = {"halab-other": (IPv4Network("192.168.33.0/24"), "virbr9")}
@@ -48,8 +44,8 @@ def test_resources_are_judged_like_ups_preflight(root) -> None:  # noqa: ANN001
     assert "RAM" in short[0].detail and "halab-other" in short[1].detail
 
 
-def test_the_exit_status_is_1_only_with_a_blocking_finding(root, capsys) -> None:  # noqa: ANN001
-    p = seed(root)
+def test_the_exit_status_is_1_only_with_a_blocking_finding(capsys) -> None:  # noqa: ANN001
+    p = lab_plan("seed")
     assert doctor.report(p, [doctor.accel("tcg"), doctor.packages([])]) == 0
     assert "can come up here (1 warning(s) above)" in capsys.readouterr().out
     assert doctor.report(p, [doctor.packages(["qemu-utils"])]) == 1
@@ -57,8 +53,8 @@ def test_the_exit_status_is_1_only_with_a_blocking_finding(root, capsys) -> None
     assert "cannot come up here" in out and "fix: `make deps`" in out
 
 
-def test_the_kube_tier_on_two_emulated_cores_only_warns(root) -> None:  # noqa: ANN001
-    p = seed(root)
+def test_the_kube_tier_on_two_emulated_cores_only_warns() -> None:
+    p = lab_plan("seed")
     small = doctor.capacity(p, "tcg", 2)
     assert small.status == doctor.WARN
     assert "wants 4+ cores and this host has 2" in small.detail and "3 masters" in small.detail
@@ -66,5 +62,5 @@ def test_the_kube_tier_on_two_emulated_cores_only_warns(root) -> None:  # noqa: 
     assert doctor.capacity(p, "tcg", 4).status == doctor.OK
     assert doctor.capacity(p, "kvm", 2).status == doctor.OK
     assert doctor.capacity(p, "tcg", 0).status == doctor.OK  # unknown: no guess
-    no_kube = plan.build(load(root / "labs" / "etcd-only.yaml").topology)
+    no_kube = lab_plan("etcd-only")
     assert preflight.kube_capacity(no_kube, "tcg", 1) is None

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
+from labfiles import ROOT, lab_plan, topology
 
 from halab.config import plan
-from halab.config.topology import load
 from halab.facts import etcd, kube
 from halab.render import files as render
 from halab.render import lbconfig
@@ -19,7 +18,6 @@ from halab.verify import figures as failover
 from halab.verify.figures import LeasePoll, Sample, Write, WriteLog
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "unit" / "testdata" / "etcd"
 
 
@@ -114,14 +112,10 @@ def test_median() -> None:
 # ── etcdctl and gateway output, as recorded from a lab ──────────────────────────────────────
 
 
-def etcd_only() -> plan.Plan:
-    return plan.build(load(ROOT / "labs" / "etcd-only.yaml").topology)
-
-
 def test_member_list_from_etcdctl_matches_the_topology() -> None:
     members = etcd.parse_member_list((DATA / "member-list.json").read_text())
     got = {m.name: (m.peer_urls, m.client_urls) for m in members}
-    assert got == etcd.expected_members(etcd_only())
+    assert got == etcd.expected_members(lab_plan("etcd-only"))
 
 
 def test_gateway_member_list_reads_like_etcdctls() -> None:
@@ -172,7 +166,7 @@ def test_lb_config_names_exactly_the_masters(kind: str) -> None:
     for mode in ("central", "per-node"):
         if kind == "pound" and mode == "central":
             continue  # refused with the kube tier (tests/unit/test_topology.py)
-        topo = load(ROOT / "labs" / "seed.yaml").topology
+        topo = topology("seed")
         topo = topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind,
                                                                        "mode": mode})})
         p = plan.build(topo)

@@ -3,12 +3,11 @@ partition, slow-zone and quorum-loss judges (pure; no VMs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from labfiles import lab_plan
 
 from halab.config import plan
-from halab.config.topology import load, loads
+from halab.config.topology import loads
 from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.etcd import EndpointStatus
@@ -16,18 +15,13 @@ from halab.verify.figures import Write, WriteLog
 from halab.verify.scenarios import partition, quorumloss, slowzone
 
 pytestmark = pytest.mark.unit
-LABS = Path(__file__).resolve().parents[2] / "labs"
-
-
-def lab(name: str = "etcd-only") -> plan.Plan:
-    return plan.build(load(LABS / f"{name}.yaml").topology)
 
 
 # ── partition ───────────────────────────────────────────────────────────────────────────────
 
 
 def test_the_leader_cut_off_from_the_other_masters_keeps_the_lb_path() -> None:
-    part = faults.split(lab(), ["master1"], ["master2", "master3"])
+    part = faults.split(lab_plan(), ["master1"], ["master2", "master3"])
     assert part.blocks == {"master1": ("192.168.43.22", "192.168.43.23"),
                            "master2": ("192.168.43.21",), "master3": ("192.168.43.21",)}
     assert "lb1" not in part.blocks
@@ -35,7 +29,7 @@ def test_the_leader_cut_off_from_the_other_masters_keeps_the_lb_path() -> None:
 
 
 def test_a_zone_is_cut_off_from_every_other_host_both_ways() -> None:
-    part = faults.split(lab(), None, zone="b")
+    part = faults.split(lab_plan(), None, zone="b")
     assert part.cut == ("master2",) and part.others == ("lb1", "master1", "master3")
     assert part.blocks["master2"] == ("192.168.43.11", "192.168.43.21", "192.168.43.23")
     assert {h: part.blocks[h] for h in part.others} == {
@@ -43,7 +37,7 @@ def test_a_zone_is_cut_off_from_every_other_host_both_ways() -> None:
 
 
 def test_the_vip_is_blocked_on_the_side_without_the_lbs() -> None:
-    p = lab("lb-pair")
+    p = lab_plan("lb-pair")
     part = faults.split(p, ["master1"])
     assert p.vip in part.blocks["master1"]
     assert all(p.vip not in part.blocks[h] for h in part.others)
@@ -74,7 +68,7 @@ def test_blocked_addresses_are_read_back_from_iptables_and_named() -> None:
              f"-A HALAB-PARTITION -d 192.168.43.22/32 {drop}\n"
              f"-A HALAB-PARTITION -s 192.168.43.10/32 {drop}\n")
     assert faults.blocked(rules) == ["192.168.43.22", "192.168.43.10"]
-    assert faults.cut_off_from(lab(), faults.blocked(rules)) == ["master2", "192.168.43.10"]
+    assert faults.cut_off_from(lab_plan(), faults.blocked(rules)) == ["master2", "192.168.43.10"]
     assert faults.blocked("") == []
 
 
@@ -88,14 +82,14 @@ def test_blocked_addresses_are_read_back_from_iptables_and_named() -> None:
 ])
 def test_a_partition_that_makes_no_sense_is_refused(cut, others, zone, message) -> None:
     with pytest.raises(HalabError, match=message):
-        faults.split(lab(), cut, others, zone)
+        faults.split(lab_plan(), cut, others, zone)
 
 
 # ── netem ───────────────────────────────────────────────────────────────────────────────────
 
 
 def test_zone_b_is_shaped_against_the_other_zones_only() -> None:
-    s = faults.shaping(lab(), "b", False, 100, 20, 1.0)
+    s = faults.shaping(lab_plan(), "b", False, 100, 20, 1.0)
     assert s.to == {"master1": ("192.168.43.22",), "master2": ("192.168.43.21", "192.168.43.23"),
                     "master3": ("192.168.43.22",)}  # lb1 has no zone: not shaped
     assert s.netem_args() == "delay 100ms 20ms loss 1%"
@@ -113,8 +107,8 @@ def test_zone_b_is_shaped_against_the_other_zones_only() -> None:
 
 
 def test_between_zones_shapes_every_pair_of_zones() -> None:
-    s = faults.shaping(lab("zones"), None, True, 50)
-    p = lab("zones")
+    s = faults.shaping(lab_plan("zones"), None, True, 50)
+    p = lab_plan("zones")
     for h in p.hosts:
         if h.zone:
             assert set(s.to[h.name]) == {x.ip for x in p.hosts if x.zone and x.zone != h.zone}
@@ -130,14 +124,14 @@ def test_between_zones_shapes_every_pair_of_zones() -> None:
 ])
 def test_shaping_that_makes_no_sense_is_refused(kwargs, message) -> None:
     with pytest.raises(HalabError, match=message):
-        faults.shaping(lab(), **kwargs)
+        faults.shaping(lab_plan(), **kwargs)
 
 
 # ── snapshots ───────────────────────────────────────────────────────────────────────────────
 
 
 def test_a_restore_makes_a_new_cluster_of_every_master_and_keeps_the_old_data() -> None:
-    p = lab()
+    p = lab_plan()
     script = snapshots.restore_script(p, p.host("master2"), "20261201-2000")
     assert ("etcdutl snapshot restore /var/tmp/halab-snapshot.db --name master2 "
             f"--initial-cluster {p.etcd.initial_cluster} ") in script
@@ -145,7 +139,7 @@ def test_a_restore_makes_a_new_cluster_of_every_master_and_keeps_the_old_data() 
     assert "mv /var/lib/etcd/halab /var/lib/etcd/halab.before-restore-20261201-2000" in script
     assert "rm -rf /var/lib/etcd/halab\n" not in script + "\n"  # the old data is never removed
     assert snapshots.units_to_stop(p) == ("etcd",)
-    assert snapshots.units_to_stop(lab("seed"))[-1] == "etcd"
+    assert snapshots.units_to_stop(lab_plan("seed"))[-1] == "etcd"
 
 
 def test_snapshot_status_and_what_a_restore_loses() -> None:
@@ -280,7 +274,7 @@ def test_each_quorum_loss_failure_fails_its_verdict(change: dict, failed: str) -
 
 
 def test_a_majority_of_the_masters_is_powered_off() -> None:
-    assert quorumloss.majority(lab()) == ["master2", "master3"]
+    assert quorumloss.majority(lab_plan()) == ["master2", "master3"]
     hosts = "\n".join(f"  - {{name: m{i}, role: master, ip: 192.168.33.{20 + i}}}"
                       for i in range(1, 6))
     five = plan.build(loads("name: five\nnetwork: {subnet: 192.168.33.0/24}\n"
@@ -302,7 +296,7 @@ def test_a_kube_restore_restarts_the_minions_components_once_the_api_answers() -
     from halab.remote.fake import RecordingRemote
     from halab.remote.protocol import Result
 
-    p = lab("seed")
+    p = lab_plan("seed")
     nodes = {"items": [{"metadata": {"name": m.name},
                         "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
                        for m in p.minions]}

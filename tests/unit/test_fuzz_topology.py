@@ -6,13 +6,13 @@ problem names the file and a line. Bounded: a few hundred examples, about ten se
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from labfiles import LABS
 
 from halab.config import plan
 from halab.config.topology import PRIVATE_RANGES, TopologyError, loads
@@ -20,8 +20,7 @@ from halab.config.topology import PRIVATE_RANGES, TopologyError, loads
 # A warning is an exception to be: `subnet: true` once reached ipaddress as the int 1.
 pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("error")]
 
-ROOT = Path(__file__).resolve().parents[2]
-LABS = {p.name: p.read_text() for p in sorted((ROOT / "labs").glob("*.yaml"))}
+TEXTS = {p.name: p.read_text() for p in sorted(LABS.glob("*.yaml"))}
 FUZZ = settings(max_examples=200, deadline=2000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -53,8 +52,8 @@ def _paths(data: Any, here: tuple = ()) -> list[tuple]:
 def mutated_values(draw: st.DrawFn) -> tuple[str, str]:
     """A ready lab with one to three places replaced, dropped, added to, given trailing
     whitespace, or its management network made public."""
-    name = draw(st.sampled_from(sorted(LABS)))
-    data = yaml.safe_load(LABS[name])
+    name = draw(st.sampled_from(sorted(TEXTS)))
+    data = yaml.safe_load(TEXTS[name])
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(data)
         path = draw(st.sampled_from(paths))
@@ -82,8 +81,8 @@ def mutated_values(draw: st.DrawFn) -> tuple[str, str]:
 @st.composite
 def mutated_text(draw: st.DrawFn) -> tuple[str, str]:
     """A ready lab's text with lines anchored and aliased, characters inserted, or cut."""
-    name = draw(st.sampled_from(sorted(LABS)))
-    lines = LABS[name].splitlines()
+    name = draw(st.sampled_from(sorted(TEXTS)))
+    lines = TEXTS[name].splitlines()
     for _ in range(draw(st.integers(1, 3))):
         i = draw(st.integers(0, len(lines) - 1))
         how = draw(st.sampled_from(["anchor", "alias", "recursive", "insert", "cut", "dup",

@@ -3,33 +3,26 @@ quorum, the cold-restart verdicts, and Vagrant's machine argument for several VM
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from labfiles import lab_plan
 
-from halab.config import groups, plan
-from halab.config.topology import load
+from halab.config import groups
 from halab.errors import HalabError
 from halab.facts import etcd
 from halab.providers.vagrant_libvirt.vagrantlab import machines
 from halab.verify.scenarios.coldrestart import ColdRestart, judge, still_on
 
 pytestmark = pytest.mark.unit
-LABS = Path(__file__).resolve().parents[2] / "labs"
-
-
-def lab(name: str) -> plan.Plan:
-    return plan.build(load(LABS / f"{name}.yaml").topology)
 
 
 def test_a_zone_selects_its_hosts_and_says_how_to_choose_them_again() -> None:
-    chosen = groups.select(lab("zones"), None, "b", False)
+    chosen = groups.select(lab_plan("zones"), None, "b", False)
     assert [h.name for h in chosen.hosts] == ["master-b", "minion-b1"]
     assert chosen.what == "zone b (master-b, minion-b1)" and chosen.args == "--zone b"
 
 
 def test_all_selects_every_host_and_one_host_itself() -> None:
-    p = lab("seed")
+    p = lab_plan("seed")
     assert len(groups.select(p, None, None, True).hosts) == 6
     assert groups.select(p, None, None, True).args == "--all"
     assert [h.name for h in groups.select(p, "master2", None, False).hosts] == ["master2"]
@@ -43,27 +36,27 @@ def test_all_selects_every_host_and_one_host_itself() -> None:
 def test_exactly_one_way_of_choosing(host: str | None, zone: str | None, everything: bool,
                                      said: str) -> None:
     with pytest.raises(HalabError, match="takes one of HOST, --zone Z or --all") as exc:
-        groups.select(lab("seed"), host, zone, everything, "halt")
+        groups.select(lab_plan("seed"), host, zone, everything, "halt")
     assert said in exc.value.message
 
 
 def test_an_unknown_zone_lists_the_zones_and_a_lab_without_zones_says_how_to_add_them() -> None:
     with pytest.raises(HalabError) as exc:
-        groups.select(lab("zones"), None, "d", False)
+        groups.select(lab_plan("zones"), None, "d", False)
     assert "no zone 'd'" in exc.value.message and exc.value.hint == "zones: a, b, c"
     with pytest.raises(HalabError) as exc:
-        groups.select(lab("seed"), None, "a", False)
+        groups.select(lab_plan("seed"), None, "a", False)
     assert "zone: a" in (exc.value.hint or "")
 
 
 def test_an_unknown_host_lists_the_hosts() -> None:
     with pytest.raises(HalabError) as exc:
-        groups.select(lab("etcd-only"), "master9", None, False)
+        groups.select(lab_plan("etcd-only"), "master9", None, False)
     assert exc.value.hint == "hosts: lb1, master1, master2, master3"
 
 
 def test_losing_one_zone_of_three_keeps_quorum_losing_two_masters_does_not() -> None:
-    p = lab("zones")
+    p = lab_plan("zones")
     one = groups.quorum_left(p, ["master-b", "minion-b1"])
     assert (one.members, one.left, one.needed, one.kept) == (3, 2, 2, True)
     assert "keeps 2 of 3 members (quorum 2)" in one.line()
@@ -134,7 +127,7 @@ def status(n: int, leader: int = 1) -> etcd.EndpointStatus:
 
 
 def test_a_vm_the_topology_left_out_fails_every_vm_was_off() -> None:
-    p = lab("etcd-only")
+    p = lab_plan("etcd-only")
     listing = {h.domain: "shut off" for h in p.hosts}
     listing["halab-etcd-only-master4"] = "running"  # halted by nobody: not in the topology
     r = passing()
@@ -147,7 +140,7 @@ def test_a_vm_the_topology_left_out_fails_every_vm_was_off() -> None:
 
 
 def test_a_member_the_topology_left_out_fails_members_healthy() -> None:
-    p = lab("etcd-only")
+    p = lab_plan("etcd-only")
     topology = [m.name for m in p.masters]
     everyone = etcd.ClusterView(tuple(member(n) for n in (1, 2, 3, 4)),
                                 tuple(status(n) for n in (1, 2, 3, 4)))

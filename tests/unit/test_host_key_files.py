@@ -15,9 +15,8 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from labfiles import lab_plan
 
-from halab.config import plan
-from halab.config.topology import load
 from halab.providers import sshconfig
 from halab.providers.nspawn import guest, machines
 from halab.providers.vagrant_libvirt import vagrantfile
@@ -25,11 +24,6 @@ from halab.remote.runner import HostKeyError, UnknownHostKey, host_key_error, pi
 from halab.render import hostkeys, pki
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def lab() -> plan.Plan:
-    return plan.build(load(ROOT / "labs" / "etcd-only.yaml").topology, "tcg")
 
 
 def tool(name: str) -> str:
@@ -44,7 +38,7 @@ def store(tmp_path: Path) -> pki.PKIStore:
 
 
 def test_each_host_gets_its_own_key_made_once_0600(store: pki.PKIStore) -> None:
-    names = [h.name for h in lab().hosts]
+    names = [h.name for h in lab_plan().hosts]
     keys, made = hostkeys.ensure(store, names)
     assert made == names
     assert len({k.public for k in keys.values()}) == len(names)
@@ -69,7 +63,7 @@ def test_an_unreadable_key_is_replaced(store: pki.PKIStore) -> None:
 
 def test_known_hosts_pins_name_and_address_for_openssh(store: pki.PKIStore,
                                                        tmp_path: Path) -> None:
-    p = lab()
+    p = lab_plan()
     keys, _ = hostkeys.ensure(store, [h.name for h in p.hosts])
     text = hostkeys.known_hosts([(h.name, h.ip) for h in p.hosts], keys)
     assert "@" not in text and len(text.splitlines()) == len(p.hosts)
@@ -84,7 +78,7 @@ def test_known_hosts_pins_name_and_address_for_openssh(store: pki.PKIStore,
 
 def test_ssh_config_pins_the_labs_known_hosts(tmp_path: Path) -> None:
     """OpenSSH itself reads the config (`ssh -G`): strict checking, the lab's file only."""
-    p = lab()
+    p = lab_plan()
     cfg = tmp_path / "ssh_config"
     kh = sshconfig.known_hosts_path(tmp_path)
     cfg.write_text(sshconfig.render(p, Path("/k/id_ed25519"), kh))
@@ -101,7 +95,7 @@ def test_a_container_gets_its_key_before_its_first_boot(store: pki.PKIStore, tmp
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The files go into the host's own layer 0600 from the first byte, and the box's
     first-boot key service (ConditionPathExists=!…ed25519_key) then makes none."""
-    p = lab()
+    p = lab_plan()
     h = p.host("master1")
     keys, _ = hostkeys.ensure(store, [h.name])
     monkeypatch.setattr(machines, "machine_dir", lambda m: tmp_path / "containers" / m)
@@ -144,7 +138,7 @@ def test_a_vm_gets_its_key_from_the_vagrantfile_before_halab_logs_in(
         store: pki.PKIStore, tmp_path: Path) -> None:
     """No VM boots here in time (TCG), so: Ruby evaluates the rendered Vagrantfile with a
     stand-in for Vagrant, and the provisioner script it gives is run against a scratch /etc."""
-    p = lab()
+    p = lab_plan()
     labdir = tmp_path / "lab"
     keys, _ = hostkeys.ensure(pki.PKIStore(labdir / "pki"), [h.name for h in p.hosts])
     (labdir / "Vagrantfile").write_text(vagrantfile.vagrantfile(p))
@@ -229,7 +223,7 @@ def test_vm_boot_gives_vagrant_only_the_hosts_not_running(monkeypatch: pytest.Mo
     given: a running VM whose key changed must be refused, not quietly re-keyed."""
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
-    p = lab()
+    p = lab_plan()
     vms = VagrantLibvirt(Path("/nonexistent"), p)
     monkeypatch.setattr(vms, "states", lambda plan: {
         h.name: "running" if h.name in ("lb1", "master2") else "shut off" for h in plan.hosts})

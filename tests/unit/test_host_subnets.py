@@ -8,13 +8,12 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file, lab_plan
 
-from halab.config import plan, preflight
-from halab.config.topology import load
+from halab.config import preflight
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = IPv4Network("192.168.33.0/24")
 
 
@@ -63,7 +62,7 @@ def test_disjoint_routes_and_addresses_pass() -> None:
 
 
 def test_up_preflight_refuses_an_address_of_this_host() -> None:
-    p = plan.build(load(ROOT / "labs" / "seed.yaml").topology)
+    p = lab_plan("seed")
     found = preflight.problems(p, facts(addresses=[("wg0", "192.168.121.7/32")]), set())
     assert found == ["network.management 192.168.121.0/24 collides with this host's address "
                      "192.168.121.7/32 on wg0: pick another subnet in the topology"]
@@ -71,7 +70,7 @@ def test_up_preflight_refuses_an_address_of_this_host() -> None:
 
 def _loopback_lab(tmp_path: Path) -> Path:
     """A lab on 127.0.5.0/24, allowed as public with a reason: only the host check refuses it."""
-    text = (ROOT / "labs" / "etcd-only.yaml").read_text().replace("192.168.43.", "127.0.5.")
+    text = lab_file("etcd-only").read_text().replace("192.168.43.", "127.0.5.")
     text = text.replace("name: etcd-only", "name: loopy").replace(
         "  subnet: 127.0.5.0/24", "  subnet: 127.0.5.0/24\n  public_subnet_reason: a test")
     path = tmp_path / "loopy.yaml"
@@ -101,7 +100,7 @@ def test_validate_says_whether_it_checked_the_host(
     assert main(["validate", "--no-host-check", str(_loopback_lab(tmp_path))]) == 0
     assert "host check: not done (--no-host-check)" in capsys.readouterr().out
     lab = tmp_path / "lab.yaml"
-    lab.write_text((ROOT / "labs" / "etcd-only.yaml").read_text().replace(
+    lab.write_text(lab_file("etcd-only").read_text().replace(
         "192.168.43.", "10.247.213.").replace("192.168.131.", "10.247.214."))
     assert main(["validate", str(lab)]) == 0
     assert "host check: done, no collision (" in capsys.readouterr().out

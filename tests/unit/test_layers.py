@@ -10,10 +10,10 @@ from pathlib import Path
 
 import grimp
 import pytest
+from labfiles import ROOT
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -45,6 +45,9 @@ PLANTED = [
      "halab.build.box -> halab.providers.vagrant_libvirt.volumes"),
     ("halab/session/context.py", "import halab.lab.up", "session-below-commands",
      "halab.session.context -> halab.lab.up"),
+    # a probe that leans on a tier (the tiers use the probes, not the other way round)
+    ("halab/probes/lb.py", "import halab.tiers.lb", "probes-below",
+     "halab.probes.lb -> halab.tiers.lb"),
     # a command that reaches past the provider seam into one engine
     ("halab/lab/status.py", "import halab.providers.nspawn.machines", "no-concrete-provider",
      "halab.lab.status -> halab.providers.nspawn.machines"),

@@ -4,13 +4,12 @@ verdicts of `--scenario lb`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from labfiles import lab_file, lab_plan, loaded
 
 from halab import tiers
 from halab.config import layout, plan, students
-from halab.config.topology import TopologyError, load, loads
+from halab.config.topology import TopologyError, loads
 from halab.render import desired as provision
 from halab.render import files as render
 from halab.render import pki
@@ -18,12 +17,7 @@ from halab.verify.figures import Write, WriteLog
 from halab.verify.scenarios.lb import LBHalt, judge
 
 pytestmark = pytest.mark.unit
-LAB = Path(__file__).resolve().parents[2] / "labs" / "lb-pair.yaml"
-TEXT = LAB.read_text()
-
-
-def pair() -> plan.Plan:
-    return plan.build(load(LAB).topology)
+TEXT = lab_file("lb-pair").read_text()
 
 
 def problems(text: str) -> str:
@@ -33,13 +27,13 @@ def problems(text: str) -> str:
 
 
 def test_clients_use_the_vip_for_etcd() -> None:
-    p = pair()
+    p = lab_plan("lb-pair")
     assert p.vip == "192.168.47.10" and [h.name for h in p.lbs] == ["lb1", "lb2"]
     assert p.etcd.client_url == "https://192.168.47.10:2379"
 
 
 def test_the_etcd_server_certificates_name_both_lbs_and_the_vip() -> None:
-    certs = {c.name: c for c in pki.lab_certificates(provision.pki_input(pair()))}
+    certs = {c.name: c for c in pki.lab_certificates(provision.pki_input(lab_plan("lb-pair")))}
     sans = certs["etcd/master1-server"].spec.ip_sans
     assert {"192.168.47.10", "192.168.47.11", "192.168.47.12"} <= set(sans)
 
@@ -53,7 +47,7 @@ def test_a_kube_lab_behind_a_vip_puts_the_vip_in_kubeconfigs_and_apiserver_sans(
 
 
 def test_each_lb_gets_keepalived_with_its_priority_and_the_other_as_peer() -> None:
-    files = render.render(pair()).hosts
+    files = render.render(lab_plan("lb-pair")).hosts
     one, two = (files[h][layout.KEEPALIVED_CONF] for h in ("lb1", "lb2"))
     assert "priority 150" in one and "priority 140" in two
     assert "unicast_src_ip 192.168.47.11" in one and "        192.168.47.12\n" in one
@@ -64,12 +58,12 @@ def test_each_lb_gets_keepalived_with_its_priority_and_the_other_as_peer() -> No
     router = [line for line in one.splitlines() if "virtual_router_id" in line]
     assert router == [line for line in two.splitlines() if "virtual_router_id" in line]
     assert layout.KEEPALIVED_CONF not in files["master1"]
-    etcd_only = plan.build(load(LAB.parent / "etcd-only.yaml").topology)
+    etcd_only = lab_plan("etcd-only")
     assert layout.KEEPALIVED_CONF not in render.render(etcd_only).hosts["lb1"]
 
 
 def test_the_lb_tier_starts_keepalived_after_the_lb_and_restarts_it_on_its_config() -> None:
-    tier = next(s.tier for s in tiers.steps(pair()) if s.tier.name == "load balancer")
+    tier = next(s.tier for s in tiers.steps(lab_plan("lb-pair")) if s.tier.name == "load balancer")
     assert tier.services == ("haproxy", "keepalived")
     assert tier.services_for([layout.KEEPALIVED_CONF]) == ["keepalived"]
     assert tier.services_for([layout.HAPROXY_CONF]) == ["haproxy"]
@@ -89,7 +83,7 @@ def test_a_wrong_pair_is_refused_with_the_field(change: tuple[str, str], said: s
 
 
 def test_a_student_copy_moves_the_vip_with_the_hosts() -> None:
-    topo = students.derive_lab(load(LAB), 7).topology
+    topo = students.derive_lab(loaded("lb-pair"), 7).topology
     assert str(topo.lb.vip) == "10.150.7.10"
     assert [str(h.ip) for h in topo.by_role("lb")] == ["10.150.7.11", "10.150.7.12"]
 

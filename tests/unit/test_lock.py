@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file
 
 from halab import ui
 from halab.cli import app, locking
@@ -248,7 +249,7 @@ def test_the_lock_is_the_lab_the_command_means(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """`up FILE --student 3` locks student 3's lab, under the command line as typed."""
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
-    topology = str(Path(__file__).resolve().parents[2] / "labs" / "etcd-only.yaml")
+    topology = str(lab_file("etcd-only"))
     argv = ["up", topology, "--student", "3"]
     with locking.lab_lock(app.build_parser().parse_args(argv), argv):
         data = json.loads((tmp_path / "etcd-only-s03" / labdir.LOCK_FILE).read_text())

@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labfiles import lab_plan, topology
 
 from halab.config import layout, plan
-from halab.config.topology import load
 from halab.render import desired, files, lbconfig, pki, tokens
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def pound_lab() -> plan.Plan:
-    return plan.build(load(ROOT / "labs" / "pound-per-node.yaml").topology)
+    return lab_plan("pound-per-node")
 
 
 def with_kind(kind: str) -> plan.Plan:
-    topo = load(ROOT / "labs" / "pound-per-node.yaml").topology
+    topo = topology("pound-per-node")
     return plan.build(topo.model_copy(update={"lb": topo.lb.model_copy(update={"kind": kind})}))
 
 
@@ -41,7 +40,7 @@ def test_the_nodes_use_their_own_proxy_and_the_masters_their_own_apiserver() -> 
     assert [h.name for h in p.node_proxies] == ["minion1", "minion2"]
     assert p.kube.node_api_url == p.kube.master_api_url == "https://127.0.0.1:6443"
     assert p.kube.api_url == "https://192.168.35.11:6443"  # what a central LB would serve
-    central = plan.build(load(ROOT / "labs" / "seed.yaml").topology)
+    central = lab_plan("seed")
     assert central.node_proxies == () and central.kube is not None
     assert central.kube.node_api_url == central.kube.master_api_url == central.kube.api_url
     assert not central.kube.node_tokens and not with_kind("nginx").kube.node_tokens

@@ -42,7 +42,7 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
                       "ip": f"192.168.{third}.{ips[1 + masters + i]}",
                       "memory": draw(st.sampled_from([512, 1024, 2048]))})
     return {
-        "name": draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)),
+        "name": draw(st.from_regex(r"[a-z](?:-?[a-z0-9]){1,10}", fullmatch=True)),
         "network": {"subnet": f"192.168.{third}.0/24",
                     "management": f"192.168.{third + 100}.0/24"},
         "lb": _lb(draw(st.sampled_from(["nginx", "pound", "haproxy"])), kube,

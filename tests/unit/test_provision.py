@@ -6,11 +6,11 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
+from labfiles import topology
 
 from halab import tiers
 from halab.artifacts import images
 from halab.config import layout, plan, preflight
-from halab.config.topology import load
 from halab.facts import kube
 from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 from halab.render import desired as provision
@@ -21,11 +21,10 @@ from halab.tiers import kube_nodes
 from halab.tiers import lb as lb_tier
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def lab(name: str = "etcd-only", **lb: str) -> plan.Plan:
-    topo = load(ROOT / "labs" / f"{name}.yaml").topology
+    topo = topology(name)
     if lb:
         topo = topo.model_copy(update={"lb": topo.lb.model_copy(update=lb)})
     return plan.build(topo)

@@ -10,21 +10,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labfiles import lab_plan, topology
 
 from halab.config import plan
-from halab.config.topology import load
 from halab.providers.vagrant_libvirt import vagrantfile
 from halab.render import files as render
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 LABS = ["seed", "zones", "etcd-only"]
 
 
 def rendered(lab: str, accel: plan.Accel = "tcg") -> render.Rendered:
-    p = plan.build(load(ROOT / "labs" / f"{lab}.yaml").topology, accel)
+    p = lab_plan(lab, accel)
     return render.render(p, vagrantfile.lab_files(p))
 
 
@@ -83,14 +82,14 @@ def test_etcd_timings_follow_the_accelerator() -> None:
 
 
 def test_etcd_without_tls_has_no_certificate_settings() -> None:
-    topo = load(ROOT / "labs" / "etcd-only.yaml").topology
+    topo = topology("etcd-only")
     topo = topo.model_copy(update={"etcd": topo.etcd.model_copy(update={"tls": False})})
     env = render.render(plan.build(topo)).hosts["master1"]["/etc/default/etcd"]
     assert "http://192.168.43.21:2380" in env and "CERT" not in env
 
 
 def with_etcd_servers(mode: str) -> render.Rendered:
-    topo = load(ROOT / "labs" / "seed.yaml").topology
+    topo = topology("seed")
     topo = topo.model_copy(update={"kubernetes": topo.kubernetes.model_copy(
         update={"etcd_servers": mode})})
     return render.render(plan.build(topo))

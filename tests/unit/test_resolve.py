@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file
 
 from halab.config import replicas, students
 from halab.config.topology import load
@@ -14,8 +15,7 @@ from halab.errors import HalabError
 from halab.session import labdir
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
-ORIGINAL = str(ROOT / "labs" / "etcd-only.yaml")
+ORIGINAL = str(lab_file("etcd-only"))
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_no_argument_with_several_labs_or_none_says_what_to_do(labs: Path) -> No
     brought_up("etcd-only", ORIGINAL)
     with pytest.raises(HalabError, match=r"labs here: etcd-only \("):
         labdir.resolve("nope")
-    brought_up("seed", str(ROOT / "labs" / "seed.yaml"))
+    brought_up("seed", str(lab_file("seed")))
     with pytest.raises(HalabError, match="several labs exist"):
         labdir.resolve(None)
     with pytest.raises(HalabError, match="--student N goes with a topology file"):

@@ -9,26 +9,26 @@ from __future__ import annotations
 import inspect
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fakelab import BACKUP, FakeLab, Script
+from labfiles import lab_plan
 
 from halab.config import plan
-from halab.config.topology import load
 from halab.lab.actions import OnLab
 from halab.lab.scenarios import SCENARIOS
+from halab.probes import etcdclient
 from halab.verify import demo
 from halab.verify.scenarios import coldrestart, failover, lb, partition, quorumloss, slowzone
 from halab.verify.scenarios.actions import LabActions
 
 pytestmark = pytest.mark.unit
 
-LABS = Path(__file__).resolve().parents[2] / "labs"
-
 
 @pytest.fixture
 def lab() -> plan.Plan:
-    return plan.build(load(LABS / "etcd-only.yaml").topology)
+    return lab_plan("etcd-only")
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +56,18 @@ def test_the_lab_and_the_fake_implement_every_action_of_the_protocol() -> None:
     for cls in (OnLab, FakeLab):
         missing = {n for n in wanted if not callable(getattr(cls, n, None))}
         assert not missing, f"{cls.__name__} lacks {missing}"
+
+
+def test_the_labs_actions_and_the_fake_read_etcd_through_the_one_client(
+        lab: plan.Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`etcdclient.for_lab` is the one place the client is made, for the lab and the fake."""
+    def for_lab(of: object) -> SimpleNamespace:
+        return SimpleNamespace(of=of)
+    monkeypatch.setattr(etcdclient, "for_lab", for_lab)
+    stand_in = SimpleNamespace(plan=lab, dir=Path("/nonexistent"))
+    assert OnLab(stand_in).etcd().of is stand_in  # type: ignore[arg-type, attr-defined]
+    fake = FakeLab(lab)
+    assert fake.etcd().of is fake  # type: ignore[attr-defined]
 
 
 # ── failover ────────────────────────────────────────────────────────────────────────────────
@@ -161,7 +173,7 @@ def test_a_failed_restore_fails_the_quorum_loss_and_skips_the_checks(
 
 
 def test_lb_halts_the_vip_holder_then_starts_it(capsys: pytest.CaptureFixture) -> None:
-    pair = plan.build(load(LABS / "lb-pair.yaml").topology)
+    pair = lab_plan("lb-pair")
     fake = FakeLab(pair)
     ok, figures = lb.run(fake, pair, hard=True)
     acts = [c for c in fake.calls if c[0] != "vip_holders"]

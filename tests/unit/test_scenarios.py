@@ -8,20 +8,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from labfiles import lab_plan
 
 from halab.config import plan
-from halab.config.topology import load, loads
+from halab.config.topology import loads
 from halab.errors import HalabError
 from halab.lab import scenarios
 from halab.verify.scenarios import needs
 
 pytestmark = pytest.mark.unit
 
-LABS = Path(__file__).resolve().parents[2] / "labs"
-
-
-def lab_plan(name: str) -> plan.Plan:
-    return plan.build(load(LABS / f"{name}.yaml").topology)
 
 
 def one_master() -> plan.Plan:

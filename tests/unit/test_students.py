@@ -14,6 +14,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from labfiles import LABS, lab_file, loaded
 
 from halab.cli import app as cli
 from halab.config import plan, students
@@ -25,13 +26,8 @@ from halab.session import labdir
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
-READY = sorted((ROOT / "labs").glob("*.yaml"))
+READY = sorted(LABS.glob("*.yaml"))
 NUMBERS = range(1, students.N_MAX + 1)
-
-
-def ready(name: str):  # noqa: ANN201 - a Loaded
-    return load(ROOT / "labs" / f"{name}.yaml")
 
 
 def networks(topo) -> list[IPv4Network]:  # noqa: ANN001
@@ -68,7 +64,7 @@ def test_a_name_too_long_for_the_suffix_is_refused_with_the_limit() -> None:
 
 
 def test_libvirt_names_follow_from_the_lab_name() -> None:
-    p = plan.build(students.derive_lab(ready("seed"), 3).topology)
+    p = plan.build(students.derive_lab(loaded("seed"), 3).topology)
     assert p.lab == "seed-s03" and p.domain_prefix == "halab-seed-s03--"
     assert p.network_name == "halab-seed-s03"
     assert p.management_network_name == "halab-seed-s03--mgmt"
@@ -82,7 +78,7 @@ def test_libvirt_names_follow_from_the_lab_name() -> None:
 @pytest.mark.parametrize("n", [0, -1, students.N_MAX + 1, 255])
 def test_a_student_number_out_of_range_is_a_clear_error(n: int) -> None:
     with pytest.raises(HalabError) as info:
-        students.derive_lab(ready("seed"), n)
+        students.derive_lab(loaded("seed"), n)
     assert f"--student {n} is out of range" in info.value.message
     assert f"1–{students.N_MAX}" in info.value.message and info.value.hint
 
@@ -91,7 +87,7 @@ def test_a_student_number_out_of_range_is_a_clear_error(n: int) -> None:
 
 
 def test_student_networks_follow_the_documented_scheme() -> None:
-    topo = students.derive_lab(ready("seed"), 7).topology
+    topo = students.derive_lab(loaded("seed"), 7).topology
     assert topo.network.subnet == IPv4Network("10.150.7.0/24")
     assert topo.network.management == IPv4Network("10.151.7.0/24")
 
@@ -121,7 +117,7 @@ def test_no_two_student_networks_overlap_nor_any_ready_lab() -> None:
        st.sampled_from(["seed", "zones", "etcd-only"]), st.sampled_from(["seed", "zones",
                                                                             "etcd-only"]))
 def test_any_two_students_are_disjoint(a: int, b: int, lab_a: str, lab_b: str) -> None:
-    ta, tb = (students.derive_lab(ready(x), n).topology for x, n in ((lab_a, a), (lab_b, b)))
+    ta, tb = (students.derive_lab(loaded(x), n).topology for x, n in ((lab_a, a), (lab_b, b)))
     if a == b:
         assert ta.network == tb.network  # a number owns its networks, whatever the file
     else:
@@ -157,7 +153,7 @@ def test_any_host_numbering_keeps_its_offsets(n: int, third: int, ips: list[int]
 
 def test_every_address_derived_from_the_hosts_follows() -> None:
     """No rendered file of student 5 of the seed lab names the seed lab's own network."""
-    p = plan.build(students.derive_lab(ready("seed"), 5).topology)
+    p = plan.build(students.derive_lab(loaded("seed"), 5).topology)
     files = render.render(p, vagrantfile.lab_files(p)).files()
     assert not [k for k, text in files.items() if "192.168.33." in text or "192.168.121." in text]
     assert "10.150.5.21" in p.etcd.initial_cluster and p.etcd.client_url.startswith(
@@ -231,7 +227,7 @@ def test_the_derived_lab_is_valid_and_its_file_reads_back_the_same(path: Path, n
 
 def test_a_derived_lab_that_would_be_invalid_is_refused_like_a_file() -> None:
     """The pod CIDR overlaps student 3's network: the same check and message as in a file."""
-    text = (ROOT / "labs" / "seed.yaml").read_text().replace("10.200.0.0/16", "10.150.0.0/16")
+    text = lab_file("seed").read_text().replace("10.200.0.0/16", "10.150.0.0/16")
     with pytest.raises(TopologyError) as info:
         students.derive_lab(loads(text, "labs/mine.yaml"), 3)
     (problem,) = info.value.problems
@@ -251,20 +247,20 @@ def test_help_mentions_student(command: str, capsys: pytest.CaptureFixture) -> N
 
 
 def test_validate_a_student_lab(capsys: pytest.CaptureFixture) -> None:
-    assert cli.main(["validate", str(ROOT / "labs" / "zones.yaml"), "--student", "12"]) == 0
+    assert cli.main(["validate", str(lab_file("zones")), "--student", "12"]) == 0
     out = capsys.readouterr().out
     assert "lab 'zones-s12', network 10.150.12.0/24, management 10.151.12.0/24" in out
     assert "lab 'zones-s12' is valid" in out
 
 
 def test_validate_an_out_of_range_student(capsys: pytest.CaptureFixture) -> None:
-    assert cli.main(["validate", str(ROOT / "labs" / "seed.yaml"), "--student", "41"]) == 1
+    assert cli.main(["validate", str(lab_file("seed")), "--student", "41"]) == 1
     assert "--student 41 is out of range" in capsys.readouterr().err
 
 
 def test_render_a_student_lab(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert cli.main(["render", str(ROOT / "labs" / "etcd-only.yaml"), "--student", "4",
+    assert cli.main(["render", str(lab_file("etcd-only")), "--student", "4",
                      "--provider", "vm", "--out", str(out)]) == 0
     vagrantfile = (out / "Vagrantfile").read_text()
     assert "halab-etcd-only-s04" in vagrantfile and "10.151.4.0/24" in vagrantfile
@@ -273,13 +269,15 @@ def test_render_a_student_lab(tmp_path: Path) -> None:
 
 def test_up_saves_the_students_topology_so_later_commands_find_that_lab(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What `halab up --student 3` does before it touches libvirt, then `Lab.existing` by name
-    (as `status`, `verify` and `down` call it) once the state names the saved file."""
-    from halab.lab import up
+    """What `halab up --student 3` does before it touches libvirt (opening its lab saves the
+    student's copy), then `Lab.existing` by name (as `status`, `verify` and `down` call it) once
+    the state names the saved file."""
+    from halab.session.choice import Asked
     from halab.session.context import Lab
 
     monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
-    saved = up._student_topology(str(ROOT / "labs" / "seed.yaml"), 3)
+    opened = Lab.open(str(lab_file("seed")), 3, Asked("container", creating=True))
+    saved = opened.topology
     assert saved == str(tmp_path / "seed-s03" / labdir.TOPOLOGY_FILE)
     labdir.write_state(tmp_path / "seed-s03", labdir.State(topology=saved))
     found = Lab.existing("seed-s03")

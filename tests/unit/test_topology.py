@@ -7,25 +7,25 @@ import time
 from pathlib import Path
 
 import pytest
+from labfiles import lab_file, topology
 
 from halab.config.topology import TopologyError, load, loads
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 INVALID = sorted((Path(__file__).parent / "testdata" / "invalid").glob("*.yaml"))
 EXPECT = re.compile(r"^# expect: (\d+) (.*)$")
 
 
 @pytest.mark.parametrize("lab", ["seed", "zones", "etcd-only", "lb-pair"])
 def test_ready_labs_are_valid(lab: str) -> None:
-    loaded = load(ROOT / "labs" / f"{lab}.yaml")
+    loaded = load(lab_file(lab))
     assert loaded.topology.name == lab
     assert loaded.warnings == []
 
 
 def test_seed_lab_matches_the_seeds() -> None:
-    topo = load(ROOT / "labs" / "seed.yaml").topology
+    topo = topology("seed")
     ips = {h.name: str(h.ip) for h in topo.hosts}
     assert ips == {"lb1": "192.168.33.11", "master1": "192.168.33.21",
                    "master2": "192.168.33.22", "master3": "192.168.33.23",
@@ -34,13 +34,13 @@ def test_seed_lab_matches_the_seeds() -> None:
 
 
 def test_etcd_only_lab_has_no_kube_tier() -> None:
-    topo = load(ROOT / "labs" / "etcd-only.yaml").topology
+    topo = topology("etcd-only")
     assert not topo.kubernetes.enabled
     assert [h.role for h in topo.hosts] == ["lb", "master", "master", "master"]
 
 
 def test_zones_lab_spreads_masters_over_three_zones() -> None:
-    topo = load(ROOT / "labs" / "zones.yaml").topology
+    topo = topology("zones")
     assert {h.zone for h in topo.by_role("master")} == {"a", "b", "c"}
     assert {h.zone for h in topo.by_role("minion")} == {"a", "b", "c"}
 

@@ -13,13 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from labfiles import ROOT, lab_file
 
 from halab import home
 from halab.errors import HalabError
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "seed"
 # What the build reads: the package and the top-level data that pyproject.toml's data-files ship.
 SOURCES = ["pyproject.toml", "README.md", "halab", "templates", "boxes", "Vagrantfile.j2"]
@@ -89,7 +89,7 @@ def test_installed_wheel_renders_the_seed_lab_like_the_goldens(tmp_path: Path) -
     assert not in_checkout and Path(labs) == work / ".halab"
 
     out = work / "out"
-    _run([env_dir / "bin" / "halab", "render", ROOT / "labs" / "seed.yaml", "--accel", "tcg",
+    _run([env_dir / "bin" / "halab", "render", lab_file("seed"), "--accel", "tcg",
           "--provider", "vm", "--out", out], cwd=work, env=env)
     files, golden = _tree(out), _tree(GOLDEN)
     assert sorted(files) == sorted(golden)

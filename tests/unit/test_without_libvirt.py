@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from labfiles import ROOT
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 SKIPPED = "halab.providers.vagrant_libvirt"
 
 # Shadows the real module: records who imported it (outermost module first), then fails.

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from labfiles import LABS, lab_file, topology
 
 from halab.cli import app, readylabs
 from halab.config import groups, plan
@@ -18,7 +19,6 @@ from halab.verify import run
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def help_text(*argv: str) -> str:
@@ -32,7 +32,7 @@ def help_text(*argv: str) -> str:
 
 def test_help_lists_every_ready_lab_with_its_line() -> None:
     text = app.build_parser().format_help()
-    files = sorted((ROOT / "labs").glob("*.yaml"))
+    files = sorted(LABS.glob("*.yaml"))
     assert len(files) >= 5
     for f in files:
         line = next(x for x in text.splitlines() if x.startswith(f"  {f.stem} "))
@@ -71,7 +71,7 @@ def test_no_ready_labs_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("provider", "word"), [("container", "all 4 containers"),
                                                 ("vm", "all 4 VMs")])
 def test_halt_all_uses_the_providers_word(provider: str, word: str) -> None:
-    topo = load(ROOT / "labs" / "etcd-only.yaml").topology
+    topo = topology("etcd-only")
     p = plan.build(topo, "native" if provider == "container" else "tcg", (), provider)
     assert groups.select(p, None, None, True, "halt").what == word
     assert groups.machines(p, 1) == ("1 container" if provider == "container" else "1 VM")
@@ -93,12 +93,12 @@ def collected(tmp_path: Path, topology: Path) -> list[str]:
 
 
 def test_verify_collects_no_check_that_does_not_apply(tmp_path: Path) -> None:
-    ids = collected(tmp_path, ROOT / "labs" / "etcd-only.yaml")
+    ids = collected(tmp_path, lab_file("etcd-only"))
     assert ids and not [x for x in ids if "NOTSET" in x or "check_proxy" in x]
 
 
 def test_verify_collects_the_proxy_checks_once_per_minion_where_they_apply(tmp_path: Path
                                                                            ) -> None:
-    ids = collected(tmp_path, ROOT / "labs" / "pound-per-node.yaml")
+    ids = collected(tmp_path, lab_file("pound-per-node"))
     proxy = [x for x in ids if "check_proxy" in x]
     assert len(proxy) == 4 and all(x.endswith(("[minion1]", "[minion2]")) for x in proxy), proxy

@@ -10,16 +10,13 @@ import json
 import subprocess
 from ipaddress import IPv4Interface, IPv4Network
 
-from halab.errors import HalabError
+from halab.build.command import run_captured
 from halab.providers.nspawn import names
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise HalabError(f"`ip {' '.join(args)}` failed: {proc.stderr.strip()}",
-                         "check that you are root and that the kernel has bridge support")
-    return proc
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_captured(["ip", *args], timeout=30,
+                        hint="check that you are root and that the kernel has bridge support")
 
 
 def links() -> list[dict]:

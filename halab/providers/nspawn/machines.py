@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 
 from halab import home
+from halab.build.command import run_captured
 from halab.errors import HalabError
 from halab.providers.nspawn.guest import GuestFile
 
@@ -184,11 +185,12 @@ def start(machine: str, script: str) -> None:
     with open(containers_dir().parent / "nspawn-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.ismount(NSPAWN_RUN):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs",
-                            str(NSPAWN_RUN)], check=True, timeout=30)
+            run_captured(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(NSPAWN_RUN)],
+                         timeout=30)
     run = machine_dir(machine) / "run.sh"
     run.write_text(script)
     run.chmod(0o755)
+    # Not run_captured: the supervisor is a daemon that outlives halab, waited for by no one.
     subprocess.Popen(["sh", str(run)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
@@ -213,7 +215,7 @@ def remove(machine: str) -> None:
         raise HalabError(f"container {machine} is still running", "halt it first")
     root = d / "root"
     if os.path.ismount(root):
-        subprocess.run(["umount", "-l", str(root)], timeout=30, check=False)
+        run_captured(["umount", "-l", str(root)], timeout=30, check=False)
     for sub in ("containerd", "kubelet"):
         _umount_below(d / sub)
     _remove_cgroups(f"/{machine}")
@@ -226,7 +228,7 @@ def _umount_below(path: Path) -> None:
     those mounts behind on the host's side of the bind."""
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for mp in sorted((m for m in mounts if m.startswith(str(path) + "/")), reverse=True):
-        subprocess.run(["umount", "-l", mp], timeout=30, check=False)
+        run_captured(["umount", "-l", mp], timeout=30, check=False)
 
 
 def _remove_cgroups(root: str) -> None:

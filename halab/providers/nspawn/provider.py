@@ -39,7 +39,8 @@ class Nspawn:
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
         return bridge.lab_networks()
 
-    def acceleration(self) -> str:
+    @staticmethod
+    def acceleration() -> str:
         return "native"
 
     def ensure_image(self, box: str) -> str:

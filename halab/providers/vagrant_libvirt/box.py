@@ -4,11 +4,10 @@ dropped: vagrant-libvirt uploads each box into the pool once and never removes i
 
 from __future__ import annotations
 
-import subprocess
-
 from halab import ui
 from halab.artifacts.boxes import Record
 from halab.build import box as boxbuild
+from halab.errors import HalabError
 from halab.providers.vagrant_libvirt import host, volumes
 
 
@@ -26,8 +25,8 @@ def prune_after_rebuild(box_name: str) -> None:
         return  # nothing uploaded can be removed now; a later rebuild will
     try:
         gone = volumes.prune_base_volumes(box_name)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        ui.warn(f"could not prune old base volumes of {box_name}: {exc}")
+    except HalabError as exc:
+        ui.warn(f"could not prune old base volumes of {box_name}: {exc.message}")
         return
     if gone:
         ui.info(f"removed {len(gone)} unused libvirt volume(s) of the previous {box_name}")

@@ -13,12 +13,12 @@ import select
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from halab import home, ui
+from halab.build.command import run_captured
 from halab.errors import HalabError
-from halab.poll import Timeout, poll
+from halab.poll import Reason, Timeout, poll
 
 LIBVIRT_SOCK = Path("/var/run/libvirt/libvirt-sock")
 VIRTLOGD_SOCK = Path("/var/run/libvirt/virtlogd-sock")
@@ -48,10 +48,8 @@ def _start(daemon: str, sock: Path, timeout: float) -> None:
     if os.geteuid() != 0:
         raise HalabError(f"{daemon} is not running and only root can start it",
                          f"start it as root: `{daemon} -d`")
-    proc = subprocess.run([exe, "-d"], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        raise HalabError(f"`{daemon} -d` failed: {proc.stderr.strip()[-500:]}",
-                         f"see /var/log/libvirt/ and try `{daemon} -d` by hand")
+    run_captured([exe, "-d"], timeout=30, what=f"`{daemon} -d`",
+                 hint=f"see /var/log/libvirt/ and try `{daemon} -d` by hand")
     try:
         poll(lambda why: True if _sock_alive(sock) else None, timeout=timeout, interval=0.2,
              what=f"{daemon}'s socket {sock}")
@@ -95,28 +93,64 @@ def probe_kvm(kernel: Path, initrd: Path, timeout: float = 20.0) -> tuple[bool, 
     cmd = [qemu, "-accel", "kvm", "-m", "256", "-smp", "1", "-nographic", "-no-reboot",
            "-nodefaults", "-serial", "stdio", "-kernel", str(kernel), "-initrd", str(initrd),
            "-append", "console=ttyS0 panic=-1"]
+    return watch_console(cmd, timeout)
+
+
+def watch_console(cmd: list[str], timeout: float) -> tuple[bool, str]:
+    """Run `cmd` (a kernel booting, its console on stdout) until it prints one of
+    KERNEL_PROGRESS, exits, or `timeout` seconds pass; then it is killed. (booted, why)."""
+    # Not run_captured: the console is read while the kernel boots, not once qemu has exited.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    seen = b""
-    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    console = _Console(proc.stdout.fileno())
+
+    def no_progress() -> str:
+        return f"a kernel under KVM made no progress in {timeout:g}s ({console.last_line()})"
+
+    def booted(why: Reason) -> tuple[bool, str] | None:
+        console.read()
+        if any(marker in console.seen for marker in KERNEL_PROGRESS):
+            return True, "a kernel booted under KVM"
+        if console.closed:  # qemu exited
+            return False, no_progress()
+        why(console.last_line())
+        return None
+
     try:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:  # qemu exited
-                    break
-                seen = (seen + chunk)[-65536:]
-                if any(marker in seen for marker in KERNEL_PROGRESS):
-                    return True, "a kernel booted under KVM"
-        tail = seen.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return False, f"a kernel under KVM made no progress in {timeout:.0f}s ({tail[0][:120]})"
+        return poll(booted, timeout=timeout, interval=0.5, what="a kernel to boot under KVM",
+                    sleep=console.wait)
+    except Timeout:
+        return False, no_progress()
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+class _Console:
+    """A console read as it comes: its last 64 KiB, and whether it has closed."""
+
+    KEEP = 65536
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.seen, self.closed = fd, b"", False
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, less when there is something to read."""
+        select.select([self.fd], [], [], seconds)
+
+    def read(self) -> None:
+        if self.closed or not select.select([self.fd], [], [], 0)[0]:
+            return
+        chunk = os.read(self.fd, self.KEEP)
+        self.closed = not chunk
+        self.seen = (self.seen + chunk)[-self.KEEP:]
+
+    def last_line(self) -> str:
+        lines = self.seen.decode(errors="replace").strip().splitlines()
+        return lines[-1][:120] if lines else "no output"
 
 
 def detect_accel(kernel: Path | None = None, initrd: Path | None = None,

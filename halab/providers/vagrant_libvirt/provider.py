@@ -42,7 +42,8 @@ class VagrantLibvirt:
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
         return self.lv.network_subnets()
 
-    def acceleration(self) -> str:
+    @staticmethod
+    def acceleration() -> str:
         return host.detect_accel()
 
     def ensure_image(self, box: str) -> str:

@@ -6,19 +6,17 @@ guest was seen to boot) and which key logs in.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import vagrant
 
-from halab import home
+from halab import home, hostlock
 from halab.errors import HalabError
-from halab.poll import Reason, Timeout, poll
 
 # Lines worth showing while VMs boot ("==> master1: Starting domain."), not every detail
 # (" -- Memory: 512M") nor Vagrant's advice about box versions.
@@ -108,28 +106,10 @@ def machines(hosts: list[str] | None) -> str | None:
     return "/^(" + "|".join(re.escape(h) for h in hosts) + ")$/"
 
 
-@contextmanager
-def _host_lock(path: Path, timeout: float, on_line: Callable[[str], None]) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        told = False
-
-        def locked(why: Reason) -> bool | None:
-            nonlocal told
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if not told:
-                    on_line("waiting for another lab's `vagrant up` on this host to finish")
-                    told = True
-                return None
-        try:
-            poll(locked, timeout=timeout, interval=2, what=f"the lock {path}")
-        except Timeout:
-            raise HalabError(f"another `vagrant up` held {path} for {timeout:.0f}s",
-                             "is another `halab up` stuck? (`ps aux | grep vagrant`)") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _host_lock(path: Path, timeout: float,
+               on_line: Callable[[str], None]) -> AbstractContextManager[None]:
+    return hostlock.exclusive(
+        path, timeout=timeout, interval=2,
+        on_wait=lambda: on_line("waiting for another lab's `vagrant up` on this host to finish"),
+        held_too_long=HalabError(f"another `vagrant up` held {path} for {timeout:.0f}s",
+                                 "is another `halab up` stuck? (`ps aux | grep vagrant`)"))

@@ -9,17 +9,15 @@ only those that no other volume uses as its backing file.
 from __future__ import annotations
 
 import re
-import subprocess
+
+from halab.build.command import run_captured
 
 VIRSH = ["virsh", "-c", "qemu:///system"]
 POOL = "default"
 
 
 def _virsh(*args: str) -> str:
-    proc = subprocess.run([*VIRSH, *args], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"virsh {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
+    return run_captured([*VIRSH, *args], timeout=60, what=f"virsh {' '.join(args)}").stdout
 
 
 def base_volume_prefix(box_name: str) -> str:

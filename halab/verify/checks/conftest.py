@@ -1,6 +1,7 @@
 """Fixtures for `halab verify`: the lab, and a testinfra host per master and per LB.
 
-`halab verify` passes `--halab-lab`; each check that takes `master` runs once per master, each
+`halab verify` hands over the lab it opened (`run.OpenLab`) and names it in `--halab-lab`, which
+a run of these checks on their own opens; each check that takes `master` runs once per master, each
 that takes `lb` once per load balancer host, each that takes `proxied` once per minion with its
 own API proxy (lb.mode per-node). A check with no such host in the lab does not apply to it and
 is not collected (an empty parametrization would show as a skipped `NOTSET` line instead).
@@ -16,6 +17,7 @@ import testinfra
 from halab.remote.runner import testinfra_host
 from halab.render.files import lb_services
 from halab.session.context import Lab
+from halab.verify.run import OpenLab
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,9 +37,11 @@ class Node:
 
 
 def _lab(config: pytest.Config) -> Lab:
+    """The lab `halab verify` opened (`run.OpenLab`); run alone, the lab `--halab-lab` names."""
     lab = getattr(config, "_halab_lab", None)
     if lab is None:
-        lab = Lab.existing(config.getoption("--halab-lab"))
+        opened = [p.lab for p in config.pluginmanager.get_plugins() if isinstance(p, OpenLab)]
+        lab = opened[0] if opened else Lab.existing(config.getoption("--halab-lab"))
         config._halab_lab = lab  # type: ignore[attr-defined]
     return lab
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Protocol
 
 from halab.facts.snapshots import SnapshotStatus
-from halab.verify import demo, kubedemo
+from halab.probes.etcdclient import Cluster
+from halab.verify import kubedemo
 
 Outcome = tuple[bool, dict[str, float]]  # every verdict held; the figures by name
 
@@ -20,7 +21,7 @@ class LabActions(Protocol):
     """The lab as a scenario sees it: the faults it injects, the recovery, and a few reads."""
 
     # ── reads ──
-    def etcd(self) -> demo.Cluster:
+    def etcd(self) -> Cluster:
         """The lab's etcd as this host reaches it (through the LB, and each member)."""
 
     def kube(self) -> kubedemo.KubeProbe | None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
+from halab.probes.etcdclient import Cluster
+from halab.probes.gateway import GatewayError
 from halab.verify import demo
-from halab.verify.gateway import GatewayError
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
 
@@ -89,7 +90,7 @@ def judge(r: ColdRestart) -> list[Verdict]:
     return out
 
 
-def write_marks(cluster: demo.Cluster, prefix: str, count: int = MARKS) -> list[int]:
+def write_marks(cluster: Cluster, prefix: str, count: int = MARKS) -> list[int]:
     """Write `count` numbered keys through the LB; returns the numbers acknowledged."""
     gw = cluster.gateway(cluster.plan.etcd.client_url, timeout=5.0)
     acked = []

@@ -16,6 +16,8 @@ from halab import ui
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.facts.kube import node_lease
+from halab.poll import wait_until
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo, kubedemo
 from halab.verify.figures import (
     LeaseMove,
@@ -128,8 +130,8 @@ def judge_rejoin(report: demo.RejoinReport, after: list[str], masters: int) -> l
     ]
 
 
-def _target(plan: Plan, cluster: demo.Cluster, kube: kubedemo.KubeProbe | None
-             ) -> tuple[HostPlan | None, dict[str, str]]:
+def _target(plan: Plan, cluster: Cluster, kube: kubedemo.KubeProbe | None
+            ) -> tuple[HostPlan | None, dict[str, str]]:
     """The master to halt: the etcd leader, or with the kube tier the controller-manager's lease
     holder, made etcd leader first so that one halt tests both elections."""
     leader = cluster.view().leader_name()
@@ -164,7 +166,7 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     def all_moved() -> bool:
         report.polls = watcher.snapshot()
         return all(report.moved().values())
-    demo.wait_until(all_moved, limit + 60, 1)
+    wait_until(all_moved, limit + 60, 1)
     for lease, move in report.moved().items():
         ui.info(f"  {lease}: " + (f"new holder {move.new_holder} {move.seconds:.1f}s after "
                                   f"{target.name}'s last renewal was seen" if move
@@ -257,7 +259,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         if watcher:
             watcher.start()
         try:
-            halted = demo.halt_master(plan, cluster, target, hard, halt)
+            halted = demo.halt_master(cluster, target, hard, halt)
         except BaseException:
             if watcher:
                 watcher.finish()
@@ -274,8 +276,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             watcher.finish()
             r.kube_error = exc.message.splitlines()[-1]
     with ui.step(f"start {target.name} again"):
-        r.rejoined = demo.start_master(plan, cluster, target,
-                                       lambda: actions.start([target.name]))
+        r.rejoined = demo.start_master(cluster, target, lambda: actions.start([target.name]))
     for line in r.rejoined.lines():
         ui.info(f"  {line}")
     r.after = cluster.problems_within(r.masters)

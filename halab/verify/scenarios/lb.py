@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
-from halab.poll import Reason, Timeout, poll
+from halab.poll import Reason, Timeout, poll, wait_until
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
@@ -102,8 +102,8 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             halting.join(timeout=600)
             r.halt_s = time.monotonic() - started
             settle = time.monotonic()
-            demo.wait_until(lambda: time.monotonic() - settle >= demo.SETTLE
-                            and writer.acked_since(settle) >= 3, 60, 0.2)
+            wait_until(lambda: time.monotonic() - settle >= demo.SETTLE
+                       and writer.acked_since(settle) >= 3, 60, 0.2)
         finally:
             r.writes = writer.finish()
     r.found, r.readback_error = demo.read_back(cluster, prefix)
@@ -119,7 +119,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         def one_holder() -> bool:  # keepalived settles who holds it within a few adverts
             r.holders_after = actions.vip_holders(names)
             return len(r.holders_after) == 1
-        demo.wait_until(one_holder, 60, 2)
+        wait_until(one_holder, 60, 2)
         ui.info(f"  the VIP is held by {', '.join(r.holders_after) or 'no LB host'}")
     ok = announce(judge(r))
     nan = float("nan")

@@ -17,6 +17,7 @@ from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts.etcd import EndpointStatus
+from halab.poll import wait_until
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
@@ -156,10 +157,10 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             def settled() -> bool:
                 r.answers = watcher.full()
                 return new_leader(r) is not None and stepped_down(r) is not None
-            demo.wait_until(settled, limit, POLL)
+            wait_until(settled, limit, POLL)
             settle_from = time.monotonic()
-            demo.wait_until(lambda: time.monotonic() - settle_from >= demo.SETTLE
-                            and writer.acked_since(settle_from) >= 3, 60, POLL)
+            wait_until(lambda: time.monotonic() - settle_from >= demo.SETTLE
+                       and writer.acked_since(settle_from) >= 3, 60, POLL)
         seen = new_leader(r)
         new_name = demo.name_of(before.members, seen[1]) if seen else None
         with ui.step(f"heal, and wait until {leader} catches up with {new_name or 'the leader'}"):
@@ -172,7 +173,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
                 mine = watcher.latest.get(leader)
                 return (r.leader_index_at_heal is not None and mine is not None
                         and mine.raft_index >= r.leader_index_at_heal)
-            if demo.wait_until(caught_up, CATCH_UP_TIMEOUT, POLL):
+            if wait_until(caught_up, CATCH_UP_TIMEOUT, POLL):
                 r.caught_up_at = time.monotonic()
     finally:
         r.writes = writer.finish()

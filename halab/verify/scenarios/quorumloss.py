@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
+from halab.poll import wait_until
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios import coldrestart
@@ -110,8 +111,8 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
             time.sleep(2)
             r.halt_at = time.monotonic()
             actions.halt(r.halted, hard=True)
-            demo.wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
-                                        if not w.acked), FAIL_WAIT, 0.2)
+            wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
+                                   if not w.acked), FAIL_WAIT, 0.2)
             time.sleep(1)
     finally:
         r.writes = writer.finish()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from halab import ui
 from halab.config.plan import Plan
 from halab.facts.etcd import EndpointStatus
+from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios.actions import LabActions, Outcome
@@ -88,7 +89,7 @@ def line(p: Phase) -> str:
             f"{len(p.writes.writes)}; leader {', '.join(p.leaders()) or 'unknown'}")
 
 
-def measure(plan: Plan, cluster: demo.Cluster, label: str, seconds: float) -> Phase:
+def measure(plan: Plan, cluster: Cluster, label: str, seconds: float) -> Phase:
     prefix = f"/halab/slow-zone/{time.strftime('%Y%m%d-%H%M%S')}/"
     writer = demo.Writer(cluster.gateway(plan.etcd.client_url, timeout=5.0), prefix)
     watcher = demo.Watcher(cluster.member_gateways()).start()
