@@ -18,16 +18,12 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts import faults, snapshots
 from halab.facts.snapshots import SnapshotStatus
-from halab.lab import power
 from halab.probes import etcdclient
 from halab.probes.etcd import HEALTH_TIMEOUT
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, parallel
-from halab.session import labdir
-from halab.session.context import SSH_TIMEOUT, Lab
+from halab.session.context import Lab
 from halab.tiers import kube_control, kube_nodes
-from halab.verify.scenarios import partition as partition_drill
-from halab.verify.scenarios import quorumloss, slowzone
 
 
 def running(lab: Lab) -> list[str]:
@@ -46,6 +42,18 @@ def apply_partition(lab: Lab, part: faults.Partition, up: list[str]) -> None:
     hosts = [h for h in part.blocks if h in up]
     parallel(hosts, lambda h: lab.runner.run(h, faults.partition_script(part.blocks[h]),
                                              what="adding halab's partition rules"))
+
+
+def isolate(lab: Lab, host: str, others: list[str]) -> float:
+    """Cut `host` off from `others`: its own rules first (they alone cut it off, both ways), then
+    the others'; returns when (monotonic) its own rules were all in place."""
+    part = faults.split(lab.plan, [host], others)
+    lab.runner.run(host, faults.partition_script(part.blocks[host]),
+                   what="adding halab's partition rules")
+    isolated_at = time.monotonic()
+    apply_partition(lab, dataclasses.replace(
+        part, blocks={h: ips for h, ips in part.blocks.items() if h != host}), running(lab))
+    return isolated_at
 
 
 def partition(arg: str | None, cut: str | None, others: str | None, zone: str | None) -> int:
@@ -284,66 +292,3 @@ def restore(arg: str | None, snapshot: str, yes: bool) -> int:
     finally:
         lab.close()
     return 0
-
-
-# ── the drills' scenarios (`halab verify --scenario partition|slow-zone|quorum-loss`) ───────
-
-
-def partition_scenario(lab: Lab, hard: bool = False) -> tuple[bool, dict[str, float]]:
-    def cut(host: str, others: list[str]) -> float:
-        """The isolated host's rules first (they alone cut it off, both ways), then the others'."""
-        part = faults.split(lab.plan, [host], others)
-        lab.runner.run(host, faults.partition_script(part.blocks[host]),
-                       what="adding halab's partition rules")
-        isolated_at = time.monotonic()
-        apply_partition(lab, dataclasses.replace(
-            part, blocks={h: ips for h, ips in part.blocks.items() if h != host}), running(lab))
-        return isolated_at
-
-    try:
-        heal_hosts(lab, running(lab))  # a drill starts from a whole network
-        steps = partition_drill.Steps(cut=cut, heal=lambda: heal_hosts(lab, running(lab)))
-        return partition_drill.run(lab.plan, etcdclient.for_lab(lab), steps)
-    finally:
-        lab.close()
-
-
-def slow_zone_scenario(lab: Lab, hard: bool = False, seconds: float | None = None
-                       ) -> tuple[bool, dict[str, float]]:
-    zones = sorted({h.zone for h in lab.plan.masters if h.zone})  # two or more: its needs
-    zone = "b" if "b" in zones else zones[-1]
-
-    def shape(z: str, delay_ms: int) -> None:
-        apply_shaping(lab, faults.shaping(lab.plan, z, False, delay_ms), running(lab))
-
-    try:
-        return slowzone.run(lab.plan, etcdclient.for_lab(lab), zone,
-                            slowzone.Steps(shape=shape,
-                                           clear=lambda: apply_shaping(lab, None, running(lab))),
-                            seconds or slowzone.SECONDS)
-    finally:
-        lab.close()
-
-
-def quorum_loss_scenario(lab: Lab, hard: bool = True) -> tuple[bool, dict[str, float]]:
-    from halab.verify import run  # pytest: only when the checks run
-
-    p = lab.plan
-
-    def power_off(names: list[str]) -> None:
-        parallel(names, lambda n: power.power_off(lab, lab.host(n), True)())
-        lab.close()  # their SSH connections died with them
-
-    def start(names: list[str]) -> None:
-        lab.provider.boot(names, lambda line: ui.info(f"  {line}"))
-        parallel(names, lambda n: lab.runner.wait_reachable(n, SSH_TIMEOUT))
-
-    steps = quorumloss.Steps(
-        backup=lambda: take_backup(lab), power_off=power_off, start=start,
-        restore=lambda path: do_restore(lab, path),
-        checks=lambda: run.checked(lab, None, keep=labdir.junit_path(lab.dir))[1])
-    try:
-        return quorumloss.run(p, etcdclient.for_lab(lab), steps)
-    finally:
-        lab.close()
-

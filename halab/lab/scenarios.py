@@ -1,27 +1,23 @@
 """`halab verify`: the testinfra checks, or a scenario of the registry `SCENARIOS` (its name,
-help, needs, steps and judge in one record), given this lab's provider and SSH runner to act
-through."""
+help, needs, steps and judge in one record), acting through this lab's `LabActions`
+(`halab.lab.actions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from halab.config.plan import Plan
 from halab.errors import HalabError
-from halab.lab import drills, power
-from halab.lab.up import kube_skip_reason, up
-from halab.probes import etcdclient
-from halab.probes import lb as lb_probe
+from halab.lab.actions import OnLab
 from halab.session import labdir
 from halab.session.context import Lab
-from halab.verify import kubedemo
-from halab.verify.scenarios import coldrestart, partition, quorumloss, slowzone
-from halab.verify.scenarios import failover as failover_scenario_mod
-from halab.verify.scenarios import lb as lbfailover
+from halab.verify.scenarios import coldrestart, failover, lb, partition, quorumloss, slowzone
 from halab.verify.scenarios import needs as scenario_needs
-from halab.verify.scenarios.failover import Verdict
+from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.needs import THREE_MASTERS, VIP_PAIR, ZONES, Need
+from halab.verify.scenarios.verdicts import Verdict
 
 
 def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
@@ -36,58 +32,15 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
         return run.run_checks(lab, junit, keep=labdir.junit_path(lab.dir))
     chosen.check(lab.plan)
     lab.provider.prepare()
-    ok, _ = chosen.run(lab, hard)
+    ok, _ = conduct(lab, chosen, hard)
     return 0 if ok else 1
 
 
-def lb_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
-    """Halt the LB holding the VIP while writing through it (`halab.verify.scenarios.lb`)."""
-    steps = lbfailover.Steps(
-        holders=lambda names: lb_probe.vip_holders(lab.plan, lab.runner, names),
-        halt=lambda name: power.power_off(lab, lab.host(name), hard)(),
-        start=lambda name: power.boot(lab, lab.host(name))())
+def conduct(lab: Lab, scenario: Scenario, hard: bool) -> Outcome:
+    """Run `scenario` on `lab` through its actions; the SSH and provider connections closed
+    after."""
     with lab:
-        return lbfailover.lb_failover(lab.plan, etcdclient.for_lab(lab), hard, steps)
-
-
-def cold_restart_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
-    """Every host off, `halab up`, then every tier judged (`halab.verify.scenarios.coldrestart`)."""
-    from halab.verify import run
-
-    p = lab.plan
-
-    def halt_all() -> list[str]:
-        try:
-            return power.halt_hosts(lab, p.hosts, hard)
-        finally:
-            lab.close()  # its SSH connections die with the hosts
-
-    def machine_states() -> dict[str, str]:
-        try:
-            return lab.provider.lab_machines(p, lab.recorded())
-        finally:
-            lab.close()
-
-    def backends_missing() -> list[str]:
-        reached = {h.name: lb_probe.reach(p, lab.runner, h.name) or [] for h in p.lbs}
-        return [f"{name}: {m.name}" for name, names in reached.items() for m in p.masters
-                if m.name not in names]
-
-    steps = coldrestart.Steps(
-        halt_all=halt_all, vm_states=machine_states, up=lambda: up(lab.topology),
-        backends_missing=backends_missing,
-        checks=lambda: run.checked(lab, None, keep=labdir.junit_path(lab.dir))[1])
-    with lab:
-        return coldrestart.cold_restart(p, etcdclient.for_lab(lab), hard, steps)
-
-
-def failover_scenario(lab: Lab, hard: bool) -> tuple[bool, dict[str, float]]:
-    with lab:
-        kube_on = lab.plan.kube is not None and kube_skip_reason(lab.plan) is None
-        return failover_scenario_mod.failover(
-            lab.plan, etcdclient.for_lab(lab), hard, lambda h: power.power_off(lab, h, hard),
-            lambda h: power.boot(lab, h),
-            kubedemo.KubeProbe(lab.plan, lab.runner) if kube_on else None)
+        return scenario.run(OnLab(lab), lab.plan, hard)
 
 
 # ── the registry ────────────────────────────────────────────────────────────────────────────
@@ -101,8 +54,8 @@ class Scenario:
     summary: str  # one line
     help: str  # what it does and asserts, for `halab verify --help`
     needs: tuple[Need, ...]
-    run: Callable[[Lab, bool], tuple[bool, dict[str, float]]]  # acts out its steps, then judges
-    judge: Callable[..., list[Verdict]]  # pure: the verdicts from what the run recorded
+    run: Callable[[LabActions, Plan, bool], Outcome]  # acts out its steps, then judges
+    judge: Callable[[Any], list[Verdict]]  # pure: the verdicts from the record its run kept
 
     def check(self, plan: Plan) -> None:
         """Refuse, before anything runs, a lab that lacks what this scenario needs."""
@@ -117,39 +70,39 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "halts whichever master leads while writing through the LB, and asserts: a new leader "
         "within 2 × the election timeout, no acknowledged write lost, a healthy 2-of-3 "
         "cluster, and 3 healthy members after the restart. Exit status 1 if anything failed.",
-        (THREE_MASTERS,), failover_scenario, failover_scenario_mod.judge_halt),
+        (THREE_MASTERS,), failover.run, failover.judge),
     Scenario(
         "cold-restart", "every host off, `halab up`, every tier healthy again",
         "writes keys through the LB, halts every host at once, runs `halab up`, and asserts: "
         "etcd has quorum with one leader, every key is there, the LB reaches every master, "
         "and the checks above pass (kube nodes Ready among them).",
-        (), cold_restart_scenario, coldrestart.judge),
+        (), coldrestart.run, coldrestart.judge),
     Scenario(
         "lb", "halt the LB holding the VIP, time the takeover",
         "halts the LB holding the VIP while writing through it, and asserts: another LB holds "
         "the VIP within 15 s, the client error window is at most 20 s, no acknowledged write "
         "is lost, and once the LB is back exactly one LB holds the VIP.",
-        (VIP_PAIR,), lb_scenario, lbfailover.judge),
+        (VIP_PAIR,), lb.run, lb.judge),
     Scenario(
         "partition", "cut the etcd leader off from the other masters, then heal",
         "cuts the etcd leader off from the other masters while writing through the LB, heals, "
         "and asserts: a new leader within 2 × the election timeout, the isolated member steps "
         "down, no raft term with two leaders, no acknowledged write lost, the isolated member "
         "catches up.",
-        (THREE_MASTERS,), drills.partition_scenario, partition.judge),
+        (THREE_MASTERS,), partition.run, partition.judge),
     Scenario(
         "slow-zone", "write latency with 100 ms added to one zone, then without",
         "measures write latency (p50, p99) and leader changes through the LB for 60 s with "
         "100 ms added between zone b and the other zones, then 60 s without; it asserts only "
         "that quorum was never lost.",
-        (ZONES,), drills.slow_zone_scenario, slowzone.judge),
+        (ZONES,), slowzone.run, slowzone.judge),
     Scenario(
         "quorum-loss", "lose a majority of etcd, restore the backup",
         "writes keys, backs etcd up, writes more, powers off a majority of the masters (writes "
         "fail: how soon), starts them, restores the backup, and asserts: the keys before the "
         "backup are back, those after it are gone, every member is healthy with one leader, "
         "and the checks pass.",
-        (), drills.quorum_loss_scenario, quorumloss.judge),
+        (), quorumloss.run, quorumloss.judge),
 )}
 
 

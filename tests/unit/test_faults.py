@@ -235,14 +235,14 @@ def test_slow_zone_percentiles_leader_changes_and_quorum() -> None:
     assert phase.leader_changes() == 1 and phase.leaders() == ["master1", "master2"]
     assert slowzone.line(phase).endswith("; leader master1, master2")
     assert slowzone.figures(phase)["p50_ms"] == pytest.approx(200)
-    assert [v.ok for v in slowzone.judge([phase], 5000)] == [True]
+    assert [v.ok for v in slowzone.judge(slowzone.SlowZone(5000, [phase]))] == [True]
     stalled = slowzone.Phase("without", WriteLog(0.0, 30.0, [Write(1, 0, 0.1, True),
                                                              Write(2, 1, 29, True)]), [])
-    assert [v.ok for v in slowzone.judge([stalled], 5000)] == [False]
+    assert [v.ok for v in slowzone.judge(slowzone.SlowZone(5000, [stalled]))] == [False]
 
 
 def a_quorum_loss(**change) -> quorumloss.QuorumLoss:
-    r = quorumloss.QuorumLoss(halted=["master2", "master3"], before=list(range(20)),
+    r = quorumloss.QuorumLoss(masters=3, halted=["master2", "master3"], before=list(range(20)),
                               after=list(range(10)), snapshot_revision=40, halt_at=100.0,
                               writes=WriteLog(98.0, 110.0, [Write(1, 98, 98.1, True),
                                                             Write(2, 100.5, 105.5, False)]),
@@ -254,7 +254,7 @@ def a_quorum_loss(**change) -> quorumloss.QuorumLoss:
 
 
 def test_a_quorum_loss_recovered_from_backup_passes_every_verdict() -> None:
-    verdicts = quorumloss.judge(a_quorum_loss(), 3)
+    verdicts = quorumloss.judge(a_quorum_loss())
     assert [v.ok for v in verdicts] == [True] * 6
     assert verdicts[0].detail == "the first failed 5.5s after the power-off"
     assert verdicts[3].title == "the 10 keys written after it are gone (snapshot revision 40)"
@@ -269,7 +269,7 @@ def test_a_quorum_loss_recovered_from_backup_passes_every_verdict() -> None:
     ({"checks": {"passed": 11, "failed": 1}}, "`halab verify`"),
 ])
 def test_each_quorum_loss_failure_fails_its_verdict(change: dict, failed: str) -> None:
-    bad = [v.title for v in quorumloss.judge(a_quorum_loss(**change), 3) if not v.ok]
+    bad = [v.title for v in quorumloss.judge(a_quorum_loss(**change)) if not v.ok]
     assert bad and bad[0].startswith(failed)
 
 

@@ -72,13 +72,13 @@ def test_vagrant_gets_one_name_or_an_anchored_regex_for_several() -> None:
 
 
 def passing() -> ColdRestart:
-    return ColdRestart(hard=True, written=list(range(20)), halt_s=3.0, vms=4, up_s=300.0,
-                       found=list(range(20)), members=3,
+    return ColdRestart(hard=True, masters=3, lb=True, written=list(range(20)), halt_s=3.0,
+                       vms=4, up_s=300.0, found=list(range(20)), members=3,
                        checks={"passed": 20, "failed": 0, "skipped": 3})
 
 
 def test_a_cold_restart_that_came_back_whole_passes_every_verdict() -> None:
-    verdicts = judge(passing(), lab_plan("etcd-only"))
+    verdicts = judge(passing())
     assert [v.ok for v in verdicts] == [True] * 6
     assert verdicts[-1].detail == "20 passed, 0 failed, 3 skipped"
 
@@ -99,7 +99,7 @@ def test_each_failure_of_a_cold_restart_fails_its_own_verdict(change: dict, fail
     r = passing()
     for k, v in change.items():
         setattr(r, k, v)
-    bad = [v.title for v in judge(r, lab_plan("etcd-only")) if not v.ok]
+    bad = [v.title for v in judge(r) if not v.ok]
     assert bad and bad[0].startswith(failed)
     if "up_error" not in change:
         assert len(bad) == 1
@@ -108,7 +108,7 @@ def test_each_failure_of_a_cold_restart_fails_its_own_verdict(change: dict, fail
 def test_a_lost_key_is_named() -> None:
     r = passing()
     r.found = [n for n in range(20) if n != 7]
-    keys = next(v for v in judge(r, lab_plan("etcd-only")) if v.title.startswith("every key"))
+    keys = next(v for v in judge(r) if v.title.startswith("every key"))
     assert "lost [7]" in keys.detail
 
 
@@ -132,11 +132,11 @@ def test_a_vm_the_topology_left_out_fails_every_vm_was_off() -> None:
     listing["halab-etcd-only-master4"] = "running"  # halted by nobody: not in the topology
     r = passing()
     r.vms, r.still_on = len(listing), still_on(listing)
-    first = judge(r, p)[0]
+    first = judge(r)[0]
     assert not first.ok and first.detail == "still on: halab-etcd-only-master4"
     listing["halab-etcd-only-master4"] = "shut off"
     r.vms, r.still_on = len(listing), still_on(listing)
-    assert judge(r, p)[0].ok and judge(r, p)[0].detail.startswith("5 hosts off in")
+    assert judge(r)[0].ok and judge(r)[0].detail.startswith("5 hosts off in")
 
 
 def test_a_member_the_topology_left_out_fails_members_healthy() -> None:
@@ -150,7 +150,7 @@ def test_a_member_the_topology_left_out_fails_members_healthy() -> None:
     assert found == ["etcd lists master4, which the lab's topology does not have"]
     r = passing()
     r.members, r.etcd_problems = len(everyone.members), found
-    verdict = next(v for v in judge(r, p) if v.title.startswith("etcd has quorum"))
+    verdict = next(v for v in judge(r) if v.title.startswith("etcd has quorum"))
     assert not verdict.ok and verdict.title.startswith("etcd has quorum: 4 healthy members")
 
 

@@ -10,7 +10,6 @@ kube nodes Ready among them) and every key written before the halt still there.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from halab import ui
@@ -19,7 +18,8 @@ from halab.errors import HalabError
 from halab.probes.etcdclient import Cluster
 from halab.probes.gateway import GatewayError
 from halab.verify import demo
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 MARKS = 20  # keys written through the LB before the halt
 
@@ -29,6 +29,8 @@ class ColdRestart:
     """What happened, as measured; `judge` turns it into verdicts."""
 
     hard: bool
+    masters: int  # as the topology counts them
+    lb: bool  # the lab has a load balancer: its backends are judged
     written: list[int] = field(default_factory=list)
     halt_s: float = 0.0
     forced: list[str] = field(default_factory=list)
@@ -44,17 +46,6 @@ class ColdRestart:
     checks: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Steps:
-    """The parts that touch VMs, given by the conductor (`halab.session.context`)."""
-
-    halt_all: Callable[[], list[str]]  # halts every VM; returns those that had to be forced
-    vm_states: Callable[[], dict[str, str]]  # every VM of the lab the provider lists: its state
-    up: Callable[[], object]  # `halab up` of the lab
-    backends_missing: Callable[[], list[str]]  # masters the LB cannot reach
-    checks: Callable[[], dict[str, int]]  # `halab verify`'s totals
-
-
 OFF = ("shut off", "not created")
 
 
@@ -63,11 +54,11 @@ def still_on(states: dict[str, str]) -> list[str]:
     return sorted(name for name, state in states.items() if state not in OFF)
 
 
-def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
+def judge(r: ColdRestart) -> list[Verdict]:
     """The verdicts, from what the provider and etcd reported rather than from the topology, so
     a host the topology left out fails them instead of being skipped."""
     lost = sorted(set(r.written) - set(r.found))
-    members = r.members or len(plan.masters)
+    members = r.members or r.masters
     out = [
         Verdict(f"every host was off ({'power off' if r.hard else 'guest shutdown'})",
                 r.vms > 0 and not r.still_on,
@@ -86,7 +77,7 @@ def judge(r: ColdRestart, plan: Plan) -> list[Verdict]:
                 + (f", lost {lost[:10]}" if lost else "")
                 + (f"; {r.readback_error}" if r.readback_error else "")),
     ]
-    if plan.lb is not None:
+    if r.lb:
         out.append(Verdict("the load balancer reaches every master",
                            not r.up_error and not r.backends_missing,
                            f"missing: {', '.join(r.backends_missing)}" if r.backends_missing
@@ -115,24 +106,31 @@ def write_marks(cluster: Cluster, prefix: str, count: int = MARKS) -> list[int]:
     return acked
 
 
-def cold_restart(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
-                 ) -> tuple[bool, dict[str, float]]:
-    """Run the scenario; returns whether every verdict held, and the figures measured."""
-    r = ColdRestart(hard)
+def backends_missing(actions: LabActions, plan: Plan) -> list[str]:
+    """`lb: master` for each master an LB host does not reach."""
+    reached = {h.name: actions.lb_reach(h.name) for h in plan.lbs}
+    return [f"{name}: {m.name}" for name, names in reached.items() for m in plan.masters
+            if m.name not in names]
+
+
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Write, halt every host, `halab up`, judge; whether every verdict held, the figures."""
+    r = ColdRestart(hard, len(plan.masters), plan.lb is not None)
+    cluster = actions.etcd()
     prefix = f"/halab/cold-restart/{time.strftime('%Y%m%d-%H%M%S')}/"
     with ui.step(f"write {MARKS} keys through {plan.etcd.client_url}"):
         r.written = write_marks(cluster, prefix)
-    how = "power off" if hard else "guest shutdown"
-    with ui.step(f"scenario cold-restart: halt all {len(steps.vm_states())} hosts at once ({how})"):
+    how, hosts = "power off" if hard else "guest shutdown", len(actions.machines())
+    with ui.step(f"scenario cold-restart: halt all {hosts} hosts at once ({how})"):
         t0 = time.monotonic()
-        r.forced = steps.halt_all()
+        r.forced = actions.halt_all(hard)
         r.halt_s = time.monotonic() - t0
-        states = steps.vm_states()
+        states = actions.machines()
         r.vms, r.still_on = len(states), still_on(states)
     if not r.still_on:
         t0 = time.monotonic()
         try:
-            steps.up()
+            actions.up()
         except HalabError as exc:
             r.up_error = exc.message.splitlines()[0]
             ui.error(exc.message)
@@ -141,9 +139,9 @@ def cold_restart(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
         with ui.step("etcd, the keys written before, the LB's backends"):
             r.members, r.etcd_problems = cluster.listed_problems_within(60)
             r.found, r.readback_error = demo.read_back(cluster, prefix)
-            r.backends_missing = steps.backends_missing() if plan.lb else []
+            r.backends_missing = backends_missing(actions, plan) if plan.lb else []
         with ui.step("halab verify"):
-            r.checks = steps.checks()
-    ok = announce(judge(r, plan))
+            r.checks = actions.checks()
+    ok = announce(judge(r))
     return ok, {"halt_s": r.halt_s, "up_s": r.up_s,
                 "keys_lost": float(len(set(r.written) - set(r.found)))}

@@ -10,8 +10,7 @@ each minion's longest gap between its kubelet's node-lease renewals (its API gap
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from halab import ui
 from halab.config.plan import HostPlan, Plan
@@ -28,29 +27,14 @@ from halab.verify.figures import (
     holder_moved,
     renewal_gap,
 )
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 KUBECTL_GAP_LIMIT = 30.0  # seconds without an answer to kubectl through the LB
 LEASE_MARGIN = 10.0  # seconds on top of lease duration + retry period: polling and the halt
 # kubelet's nodeLeaseDurationSeconds (the default): a kubelet that cannot renew its node lease
 # for longer loses it, and its node goes NotReady.
 NODE_LEASE_S = 40
-
-
-@dataclass(frozen=True)
-class Verdict:
-    title: str
-    ok: bool
-    detail: str
-
-
-def announce(verdicts: list[Verdict]) -> bool:
-    """Print one line per verdict and the total; True when every verdict holds."""
-    for v in verdicts:
-        ui.info(f"{'[green]✓[/]' if v.ok else '[red]✗[/]'} {v.title} — {v.detail}")
-    ok = all(v.ok for v in verdicts)
-    passed = sum(v.ok for v in verdicts)
-    ui.info(f"[bold {'green' if ok else 'red'}]{passed} of {len(verdicts)} verdicts hold[/]")
-    return ok
 
 
 def judge_halt(report: demo.HaltReport, masters: int) -> list[Verdict]:
@@ -203,12 +187,61 @@ def _kube_while_down(plan: Plan, kube: kubedemo.KubeProbe, target: HostPlan,
     return report
 
 
-def failover(plan: Plan, cluster: Cluster, hard: bool,
-             power_off: Callable[[HostPlan], Callable[[], None]],
-             boot: Callable[[HostPlan], Callable[[], None]],
-             kube: kubedemo.KubeProbe | None = None) -> tuple[bool, dict[str, float]]:
-    """Run the scenario; returns whether every verdict held, and the figures measured."""
-    masters = len(plan.masters)
+@dataclass
+class FailoverRun:
+    """What the failover recorded, start to end; `judge` turns it into verdicts."""
+
+    masters: int
+    halted: demo.HaltReport
+    kube_on: bool = False  # the lab's kube tier runs: its verdicts are due
+    kube: KubeHalt | None = None
+    kube_error: str = ""  # why the kube tier could not be judged while the master was down
+    kubectl_via: str = "through the LB"
+    rejoined: demo.RejoinReport | None = None
+    after: list[str] = field(default_factory=list)  # why not every member is healthy again
+    apiserver_back: float | None = None  # seconds after the rejoin
+
+
+def judge(r: FailoverRun) -> list[Verdict]:
+    """The halt's verdicts, the kube tier's while the master was down, then the rejoin's."""
+    out = judge_halt(r.halted, r.masters)
+    if r.kube is not None:
+        out += judge_kube_halt(r.kube, r.kubectl_via)
+    elif r.kube_on:
+        out.append(Verdict("the kube tier answered while a master was down", False,
+                           r.kube_error))
+    if r.rejoined is not None:
+        out += judge_rejoin(r.rejoined, r.after, r.masters)
+    if r.kube_on:
+        out.append(Verdict(f"{r.halted.host}'s kube-apiserver ready again",
+                           r.apiserver_back is not None, f"{r.apiserver_back:.1f}s after the "
+                           "rejoin" if r.apiserver_back is not None
+                           else f"not within {kubedemo.APISERVER_TIMEOUT}s"))
+    return out
+
+
+def figures(r: FailoverRun) -> dict[str, float]:
+    nan = float("nan")
+    halted, rejoined, k = r.halted, r.rejoined, r.kube
+    out = {"new_leader_s": halted.change.seconds if halted.change and
+           halted.change.seconds is not None else nan,
+           "write_gap_s": halted.writes.longest_gap(),
+           "rejoin_s": rejoined.rejoin_seconds if rejoined and rejoined.rejoin_seconds
+           is not None else nan}
+    if k is not None:
+        moved = [move.seconds for move in k.moved().values() if move]
+        out |= {"new_lease_holder_s": max(moved) if moved else nan,
+                "web_next_running_s": k.pods.seconds or nan,
+                "kubectl_gap_s": k.calls().longest_gap(),
+                "node_api_gap_s": max((g for g in k.api_gaps().values() if g is not None),
+                                      default=nan),
+                "apiserver_back_s": r.apiserver_back if r.apiserver_back is not None else nan}
+    return out
+
+
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Halt the leader, start it again, judge; whether every verdict held, and the figures."""
+    cluster, kube = actions.etcd(), actions.kube()
     target, holders = _target(plan, cluster, kube)
     if target is None:
         return False, {}
@@ -219,9 +252,8 @@ def failover(plan: Plan, cluster: Cluster, hard: bool,
     def halt() -> None:
         nonlocal halt_started
         halt_started = time.monotonic()
-        power_off(target)()
+        actions.halt([target.name], hard)
 
-    verdicts: list[Verdict] = []
     with ui.step(f"scenario failover: halt {target.name} "
                  f"({'power off' if hard else 'graceful'})"):
         if watcher:
@@ -234,43 +266,20 @@ def failover(plan: Plan, cluster: Cluster, hard: bool,
             raise
     for line in halted.lines():
         ui.info(f"  {line}")
-    verdicts += judge_halt(halted, masters)
-    kube_report = None
+    r = FailoverRun(len(plan.masters), halted, kube_on=kube is not None)
     if kube and watcher:
         try:
-            kube_report = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
-            via = ("through the LB" if plan.kube and plan.kube.master_api_url ==
-                   plan.kube.api_url else "on a running master")
-            verdicts += judge_kube_halt(kube_report, via)
+            r.kube = _kube_while_down(plan, kube, target, watcher, holders, halt_started)
+            r.kubectl_via = ("through the LB" if plan.kube and plan.kube.master_api_url ==
+                             plan.kube.api_url else "on a running master")
         except HalabError as exc:  # still start the master again below
             watcher.finish()
-            verdicts.append(Verdict("the kube tier answered while a master was down", False,
-                                    exc.message.splitlines()[-1]))
+            r.kube_error = exc.message.splitlines()[-1]
     with ui.step(f"start {target.name} again"):
-        rejoined = demo.start_master(cluster, target, boot(target))
-    for line in rejoined.lines():
+        r.rejoined = demo.start_master(cluster, target, lambda: actions.start([target.name]))
+    for line in r.rejoined.lines():
         ui.info(f"  {line}")
-    after = cluster.problems_within(masters)
-    verdicts += judge_rejoin(rejoined, after, masters)
-    back = None
+    r.after = cluster.problems_within(r.masters)
     if kube:
-        back = kube.wait_apiserver(survivor, target.name)
-        verdicts.append(Verdict(f"{target.name}'s kube-apiserver ready again",
-                                back is not None, f"{back:.1f}s after the rejoin" if back
-                                is not None else f"not within {kubedemo.APISERVER_TIMEOUT}s"))
-    ok = announce(verdicts)
-    nan = float("nan")
-    figures = {"new_leader_s": halted.change.seconds if halted.change and
-               halted.change.seconds is not None else nan,
-               "write_gap_s": halted.writes.longest_gap(),
-               "rejoin_s": rejoined.rejoin_seconds if rejoined.rejoin_seconds is not None
-               else nan}
-    if kube_report is not None:
-        moved = [move.seconds for move in kube_report.moved().values() if move]
-        figures |= {"new_lease_holder_s": max(moved) if moved else nan,
-                    "web_next_running_s": kube_report.pods.seconds or nan,
-                    "kubectl_gap_s": kube_report.calls().longest_gap(),
-                    "node_api_gap_s": max((g for g in kube_report.api_gaps().values()
-                                           if g is not None), default=nan),
-                    "apiserver_back_s": back if back is not None else nan}
-    return ok, figures
+        r.apiserver_back = kube.wait_apiserver(survivor, target.name)
+    return announce(judge(r)), figures(r)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll, wait_until
-from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 # VRRP with a 1 s advert declares the holder dead after ~3 s; a guest shutdown stops keepalived,
 # which hands the address over at once. Software emulation adds seconds of scheduling delay.
@@ -44,15 +43,6 @@ class LBHalt:
     holders_after: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Steps:
-    """What touches VMs, given by the conductor (`halab.session.context`)."""
-
-    holders: Callable[[list[str]], list[str]]  # of these LB hosts, those holding the VIP
-    halt: Callable[[str], None]
-    start: Callable[[str], None]
-
-
 def judge(r: LBHalt) -> list[Verdict]:
     acked = r.writes.acked()
     lost = r.writes.lost(r.found)
@@ -73,11 +63,11 @@ def judge(r: LBHalt) -> list[Verdict]:
     ]
 
 
-def _wait_new_holder(steps: Steps, others: list[str], since: float
+def _wait_new_holder(actions: LabActions, others: list[str], since: float
                      ) -> tuple[str | None, float | None]:
     """Poll the other LB hosts until one holds the VIP (bounded by MOVE_TIMEOUT from `since`)."""
     def holder(why: Reason) -> tuple[str, float] | None:
-        found = steps.holders(others)
+        found = actions.vip_holders(others)
         return (found[0], time.monotonic() - since) if found else None
     try:
         return poll(holder, timeout=since + MOVE_TIMEOUT - time.monotonic(), interval=HOLD_POLL,
@@ -86,11 +76,11 @@ def _wait_new_holder(steps: Steps, others: list[str], since: float
         return None, None
 
 
-def lb_failover(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
-                ) -> tuple[bool, dict[str, float]]:
-    """Run the scenario; returns whether every verdict held, and the figures measured."""
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Halt the VIP's holder while writing, judge; whether every verdict held, the figures."""
+    cluster = actions.etcd()
     names = [h.name for h in plan.lbs]  # two or more, with a VIP: its needs (VIP_PAIR)
-    holders = steps.holders(names)
+    holders = actions.vip_holders(names)
     if len(holders) != 1:
         raise HalabError(f"the VIP {plan.vip} is held by {holders or 'no LB host'}, not by one",
                          "`halab up` again starts keepalived; `halab status` shows the holder")
@@ -106,9 +96,9 @@ def lb_failover(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
         try:
             time.sleep(2)  # a baseline of acknowledged writes
             started = time.monotonic()
-            halting = threading.Thread(target=steps.halt, args=(r.holder,), daemon=True)
+            halting = threading.Thread(target=actions.halt, args=([r.holder], hard), daemon=True)
             halting.start()
-            r.moved_to, r.move_s = _wait_new_holder(steps, others, started)
+            r.moved_to, r.move_s = _wait_new_holder(actions, others, started)
             halting.join(timeout=600)
             r.halt_s = time.monotonic() - started
             settle = time.monotonic()
@@ -124,10 +114,10 @@ def lb_failover(plan: Plan, cluster: Cluster, hard: bool, steps: Steps
     ui.info(f"  writes: {len(r.writes.writes)} sent, {len(acked)} acknowledged, longest gap "
             f"{r.writes.longest_gap():.1f}s, {len(r.writes.lost(r.found))} lost")
     with ui.step(f"start {r.holder} again"):
-        steps.start(r.holder)
+        actions.start([r.holder])
 
         def one_holder() -> bool:  # keepalived settles who holds it within a few adverts
-            r.holders_after = steps.holders(names)
+            r.holders_after = actions.vip_holders(names)
             return len(r.holders_after) == 1
         wait_until(one_holder, 60, 2)
         ui.info(f"  the VIP is held by {', '.join(r.holders_after) or 'no LB host'}")

@@ -11,7 +11,6 @@ as a figure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from halab import ui
@@ -19,13 +18,14 @@ from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.facts.etcd import EndpointStatus
 from halab.poll import wait_until
-from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 POLL = 0.2  # seconds between status polls of each member
 CATCH_UP_TIMEOUT = 120.0
+BASELINE = 2.0  # seconds of acknowledged writes before the cut
 Answer = tuple[float, str, EndpointStatus | None]
 
 
@@ -126,16 +126,10 @@ def judge(r: PartitionRun) -> list[Verdict]:
     ]
 
 
-@dataclass(frozen=True)
-class Steps:
-    """The parts that touch the hosts, given by the conductor (`halab.lab.drills`)."""
-
-    # cut host off from these hosts; returns when (monotonic) its own rules were all in place
-    cut: Callable[[str, list[str]], float]
-    heal: Callable[[], None]
-
-
-def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, float]]:
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Cut the leader off, heal, judge; whether every verdict held, and the figures."""
+    actions.heal()  # a drill starts from a whole network
+    cluster = actions.etcd()
     before = cluster.view()
     leader = before.leader_name()
     if leader is None:
@@ -152,11 +146,11 @@ def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, flo
     writer.start()
     limit = 4 * r.election_timeout_ms / 1000 + 30
     try:
-        time.sleep(2)  # acknowledged writes before the cut
+        time.sleep(BASELINE)  # acknowledged writes before the cut
         with ui.step(f"scenario partition: cut {leader} off from {', '.join(others)} (the LB "
                      "still reaches it)"):
             began = time.monotonic()
-            r.started = steps.cut(leader, others)
+            r.started = actions.partition(leader, others)
             ui.info(f"  {leader}'s own rules were in place {r.started - began:.1f}s after "
                     "the cut began; times below count from then")
         with ui.step("wait for a new leader and for the isolated member to step down"):
@@ -172,7 +166,7 @@ def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, flo
         with ui.step(f"heal, and wait until {leader} catches up with {new_name or 'the leader'}"):
             latest = watcher.latest.get(new_name or "")
             r.leader_index_at_heal = latest.raft_index if latest else None
-            steps.heal()
+            actions.heal()
             r.healed = time.monotonic()
 
             def caught_up() -> bool:

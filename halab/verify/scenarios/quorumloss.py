@@ -10,20 +10,17 @@ leader, and `halab verify` passes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from halab import ui
 from halab.config.plan import Plan
 from halab.errors import HalabError
-from halab.facts.snapshots import SnapshotStatus
 from halab.poll import wait_until
-from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
 from halab.verify.scenarios import coldrestart
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
 BEFORE, AFTER = 20, 10  # keys written before and after the backup
 FAIL_WAIT = 60.0  # how long the writer may go on after the power-off without a failure
@@ -31,6 +28,7 @@ FAIL_WAIT = 60.0  # how long the writer may go on after the power-off without a 
 
 @dataclass
 class QuorumLoss:
+    masters: int = 0  # as the topology counts them
     halted: list[str] = field(default_factory=list)
     before: list[int] = field(default_factory=list)  # acknowledged
     after: list[int] = field(default_factory=list)
@@ -52,7 +50,8 @@ class QuorumLoss:
         return min(failed) - self.halt_at if failed else None
 
 
-def judge(r: QuorumLoss, masters: int) -> list[Verdict]:
+def judge(r: QuorumLoss) -> list[Verdict]:
+    masters = r.masters
     fail = r.first_failure_s()
     missing = sorted(set(r.before) - set(r.found_before))
     came_back = sorted(set(r.found_after))
@@ -85,28 +84,21 @@ def judge(r: QuorumLoss, masters: int) -> list[Verdict]:
     ]
 
 
-@dataclass(frozen=True)
-class Steps:
-    backup: Callable[[], tuple[Path, SnapshotStatus]]
-    power_off: Callable[[list[str]], None]
-    start: Callable[[list[str]], None]
-    restore: Callable[[Path], float]
-    checks: Callable[[], dict[str, int]]
-
-
 def majority(plan: Plan) -> list[str]:
     """The masters to power off so that fewer than a quorum are left: the last ones."""
     names = [m.name for m in plan.masters]
     return names[len(names) // 2:]
 
 
-def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, float]]:
-    r = QuorumLoss()
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Back up, lose a majority (always by a power cut), restore, judge; whether every verdict
+    held, and the figures."""
+    r, cluster = QuorumLoss(len(plan.masters)), actions.etcd()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     before, after = f"/halab/quorum-loss/{stamp}/before/", f"/halab/quorum-loss/{stamp}/after/"
     with ui.step(f"write {BEFORE} keys, back up etcd, write {AFTER} more"):
         r.before = coldrestart.write_marks(cluster, before, BEFORE)
-        path, status = steps.backup()
+        path, status = actions.backup()
         r.snapshot_revision = status.revision
         ui.info(f"  backup {path}: {status.summary()}")
         r.after = coldrestart.write_marks(cluster, after, AFTER)
@@ -118,7 +110,7 @@ def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, flo
         with ui.step(f"scenario quorum-loss: power off {', '.join(r.halted)} while writing"):
             time.sleep(2)
             r.halt_at = time.monotonic()
-            steps.power_off(r.halted)
+            actions.halt(r.halted, hard=True)
             wait_until(lambda: any(w.started >= r.halt_at for w in list(writer.log.writes)
                                    if not w.acked), FAIL_WAIT, 0.2)
             time.sleep(1)
@@ -128,9 +120,9 @@ def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, flo
     ui.info("  " + (f"writes failed {fail:.1f}s after the power-off" if fail is not None
                     else f"writes still succeeded {FAIL_WAIT:.0f}s after the power-off"))
     with ui.step(f"start {', '.join(r.halted)} again, then restore the backup"):
-        steps.start(r.halted)
+        actions.start(r.halted)
         try:
-            r.restore_s = steps.restore(path)
+            r.restore_s = actions.restore(path)
         except HalabError as exc:
             r.restore_error = exc.message.splitlines()[0]
             ui.error(exc.message)
@@ -140,7 +132,7 @@ def run(plan: Plan, cluster: Cluster, steps: Steps) -> tuple[bool, dict[str, flo
             r.found_after, err2 = demo.read_back(cluster, after)
             r.readback_error = "; ".join(e for e in (err1, err2) if e)
             r.members, r.etcd_problems = cluster.listed_problems_within(60)
-            r.checks = steps.checks()
-    ok = announce(judge(r, len(plan.masters)))
+            r.checks = actions.checks()
+    ok = announce(judge(r))
     return ok, {"writes_fail_s": fail if fail is not None else float("nan"),
                 "restore_s": r.restore_s}

@@ -9,7 +9,6 @@ longer than 2 × the election timeout.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from halab import ui
@@ -18,9 +17,10 @@ from halab.facts.etcd import EndpointStatus
 from halab.probes.etcdclient import Cluster
 from halab.verify import demo
 from halab.verify.figures import WriteLog
-from halab.verify.scenarios.failover import Verdict, announce
+from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios.verdicts import Verdict, announce
 
-SECONDS = 60.0  # each phase
+SECONDS = 60.0  # each phase (bench/drills --seconds shortens it)
 DELAY_MS = 100
 
 
@@ -62,10 +62,18 @@ def figures(p: Phase) -> dict[str, float]:
             "failed": float(len(p.writes.failed()))}
 
 
-def judge(phases: list[Phase], election_timeout_ms: int) -> list[Verdict]:
-    limit = 2 * election_timeout_ms / 1000
+@dataclass
+class SlowZone:
+    """The phases measured, with the election timeout they are held to."""
+
+    election_timeout_ms: int
+    phases: list[Phase]
+
+
+def judge(r: SlowZone) -> list[Verdict]:
+    limit = 2 * r.election_timeout_ms / 1000
     out = []
-    for p in phases:
+    for p in r.phases:
         gap = p.writes.longest_gap()
         out.append(Verdict(f"no quorum lost {p.label} (no gap between acknowledged writes over "
                            f"{limit:.1f}s)", bool(p.writes.acked()) and gap <= limit,
@@ -81,12 +89,6 @@ def line(p: Phase) -> str:
             f"{len(p.writes.writes)}; leader {', '.join(p.leaders()) or 'unknown'}")
 
 
-@dataclass(frozen=True)
-class Steps:
-    shape: Callable[[str, int], None]  # zone, delay in ms
-    clear: Callable[[], None]
-
-
 def measure(plan: Plan, cluster: Cluster, label: str, seconds: float) -> Phase:
     prefix = f"/halab/slow-zone/{time.strftime('%Y%m%d-%H%M%S')}/"
     writer = demo.Writer(cluster.gateway(plan.etcd.client_url, timeout=5.0), prefix)
@@ -100,21 +102,28 @@ def measure(plan: Plan, cluster: Cluster, label: str, seconds: float) -> Phase:
     return Phase(label, log, watcher.full())
 
 
-def run(plan: Plan, cluster: Cluster, zone: str, steps: Steps, seconds: float = SECONDS
-        ) -> tuple[bool, dict[str, float]]:
+def slow_zone(plan: Plan) -> str:
+    """The zone to slow down: b, or the last of the masters' zones (two or more: its needs)."""
+    zones = sorted({h.zone for h in plan.masters if h.zone})
+    return "b" if "b" in zones else zones[-1]
+
+
+def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
+    """Measure with one zone slowed down, then without; whether quorum held, and the figures."""
+    cluster, zone, seconds = actions.etcd(), slow_zone(plan), SECONDS
     phases = []
     try:
         with ui.step(f"scenario slow-zone: +{DELAY_MS} ms between zone {zone} and the other "
                      f"zones, writing through {plan.etcd.client_url} for {seconds:.0f}s"):
-            steps.shape(zone, DELAY_MS)
+            actions.shape(zone, DELAY_MS)
             phases.append(measure(plan, cluster, f"with +{DELAY_MS} ms", seconds))
             ui.info(f"  {line(phases[-1])}")
     finally:
-        steps.clear()
+        actions.shape(None, 0)
     with ui.step(f"the same with the link cleared, {seconds:.0f}s"):
         phases.append(measure(plan, cluster, "without", seconds))
         ui.info(f"  {line(phases[-1])}")
-    ok = announce(judge(phases, plan.etcd.election_timeout_ms))
+    ok = announce(judge(SlowZone(plan.etcd.election_timeout_ms, phases)))
     slow, fast = (figures(p) for p in phases)
     return ok, {"slow_p50_ms": slow["p50_ms"], "slow_p99_ms": slow["p99_ms"],
                 "fast_p50_ms": fast["p50_ms"], "fast_p99_ms": fast["p99_ms"],
