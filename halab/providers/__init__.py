@@ -15,17 +15,22 @@ if TYPE_CHECKING:
     from halab.config.plan import Plan
     from halab.providers.protocol import Provider
 
-KINDS = ("vm", "container")
+KINDS = ("vm", "container", "incus")
 
 
 def for_lab(lab_dir: Path, plan: Plan) -> Provider:
-    """The provider of a lab: VMs through Vagrant and libvirt, or systemd-nspawn containers.
+    """The provider of a lab: VMs through Vagrant and libvirt, systemd-nspawn containers, or
+    Incus containers.
     Imported here, not at the top, so commands that never touch a host work without
     libvirt-python."""
     if plan.provider == "container":
         from halab.providers.nspawn.provider import Nspawn
 
         return Nspawn(lab_dir, plan)
+    if plan.provider == "incus":  # issue 31, first phase: beside nspawn until it replaces it
+        from halab.providers.incus.provider import Incus
+
+        return Incus(lab_dir, plan)
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt(lab_dir, plan)
