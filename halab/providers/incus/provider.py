@@ -18,6 +18,7 @@ from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 from halab.providers import sshconfig
 from halab.providers.incus import checks, client, config, guest, image, names, objects
+from halab.providers.nspawn import limits
 from halab.providers.protocol import OnLine
 from halab.render import hostkeys
 
@@ -92,6 +93,8 @@ class Incus:
         if self._image is None:
             self.ensure_image(p.box)
         assert self._image is not None
+        for line in limits.ensure():  # privileged: every host's systemd counts against root's
+            on_line(line)
         layout = config.cgroup_layout(Path("/proc/self/mountinfo").read_text())
         objects.ensure_project(p.lab)
         objects.ensure_network(p.lab, p.subnet)
