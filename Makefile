@@ -17,7 +17,7 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
         gcc libc6-dev umoci graphviz systemd-container
 
-.PHONY: help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
+.PHONY: incus help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -30,6 +30,7 @@ help:
 	@echo "                (lab targets run on containers; PROVIDER=vm runs them on VMs)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages and the .venv (idempotent)"
+	@echo "make incus      install Incus for provider: incus (Debian 12: from bookworm-backports)"
 	@echo "make lint       ruff and lint-imports (the import layering of pyproject.toml)"
 	@echo ""
 	@echo "the house (README, Layout): halab/config facts artifacts render are pure; remote (SSH)"
@@ -38,6 +39,11 @@ help:
 	@echo "verify/ the checks and scenarios; cli/ parses"
 
 deps: debs venv
+
+# Incus for `provider: incus` (issue 31, first phase; not yet part of deps): on Debian 12,
+# incus-base and incus-client from bookworm-backports, through a sources file of halab's own.
+incus:
+	./scripts/incus-install
 
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
