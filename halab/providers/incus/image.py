@@ -11,10 +11,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from halab import home
 from halab.errors import HalabError
 from halab.providers.incus import client, config, names
+
+if TYPE_CHECKING:
+    from halab.artifacts.boxes import Record
 
 IMPORT_TIMEOUT = 600  # s: tar and import of the box's rootfs (about 10 s here, unloaded)
 
@@ -25,7 +29,7 @@ def work_dir() -> Path:
     return d
 
 
-def box_record(box: str):  # -> boxes.Record
+def box_record(box: str) -> Record:
     """The cached box, built first when it is missing (as the VMs' box is)."""
     from halab.artifacts import boxes
 
