@@ -137,19 +137,19 @@ class Incus:
         return [h.name for h in hosts if h.domain in left]
 
     def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
-        left = list(doomed)
-
-        def stopped(why: Reason) -> bool | None:
-            nonlocal left
+        """Poll Incus until these instances are off (bounded by `timeout`); those still on."""
+        def running() -> list[str]:
             have = objects.instances(self.project)
-            left = [m for m in doomed if have.get(m) == "running"]
-            why(f"still running: {', '.join(left)}")
-            return True if not left else None
+            return [m for m in doomed if have.get(m) == "running"]
+
+        def all_off(why: Reason) -> list[str] | None:
+            on = running()
+            why(f"still running: {', '.join(on)}")
+            return None if on else []
         try:
-            poll(stopped, timeout=timeout, interval=1.0, what="the containers to stop")
+            return poll(all_off, timeout=timeout, interval=1.0, what="the containers to stop")
         except Timeout:
-            pass
-        return left
+            return running()
 
     def destroy(self, host: str | None = None, recorded: owned.Objects | None = None) -> None:
         """One host with its disk, or every instance, the profile, the project and the bridge
