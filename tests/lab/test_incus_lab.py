@@ -1,6 +1,7 @@
 """The incus provider on a copy of labs/etcd-only.yaml (issue 31, first phase): `up`, `verify`,
-a master's power cut seen by `status` as Incus sees it, `start`, and a `down` that leaves no
-project, bridge or instance of the lab in Incus.
+a master's power cut seen by `status` as Incus sees it, `start`, the truth after a
+killed monitor, init or incusd (and `up` bringing the lab back), and a `down` that leaves no
+project, bridge, instance or veth of the lab in Incus.
 
 Marked `incus` (needs `make incus`; `pytest -m incus`), beside the nspawn lab tests. The lab
 has a name and subnet of its own, so it runs beside CI's labs.
@@ -8,7 +9,10 @@ has a name and subnet of its own, so it runs beside CI's labs.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +29,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.incus]
 LAB = "inc-etcd"
 SUBNET = "10.231.7"
 PROJECT = f"halab-{LAB}"
+STATES = ("running", "shut off", "not created", "error", "paused")
+BRIDGE = "hli" + hashlib.sha256(LAB.encode()).hexdigest()[:12]
 
 
 def incus(*args: str) -> list[dict]:
@@ -105,16 +111,121 @@ def test_a_hard_halt_is_shut_off_in_incus_and_in_status(lab_up: dict) -> None:
     proc = halab("halt", "master1", "--hard", "--lab", LAB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert incus_states()[plan.machine_name(LAB, "master1")] == "Stopped"
-    status = halab("status", LAB)
-    assert status_row(status.stdout, "master1")[3] == "shut off", status.stdout
+    assert host_state("master1") == "shut off"
 
 
 def test_start_brings_it_back(lab_up: dict) -> None:
     proc = halab("start", "master1", "--lab", LAB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert incus_states()[plan.machine_name(LAB, "master1")] == "Running"
-    status = halab("status", LAB)
-    assert status_row(status.stdout, "master1")[3] == "running", status.stdout
+    assert host_state("master1") == "running"
+
+
+def processes(needle: str) -> list[int]:
+    """The PIDs whose command line holds `needle`, read from /proc."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle.encode() in (proc / "cmdline").read_bytes():
+                out.append(int(proc.name))
+        except OSError:
+            continue
+    return out
+
+
+def incusd_pids() -> list[int]:
+    """The Incus daemon itself: `incusd --group …` (its monitors and helpers are other
+    commands)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if args and args[0].endswith(b"/incusd") and b"--group" in args:
+            out.append(int(proc.name))
+    return out
+
+
+def settled(host: str, seconds: float = 30) -> str:
+    """Incus's status for the host once it is no longer Running or in between (Error, while
+    the monitor cleans up after a killed init)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = incus_states()[plan.machine_name(LAB, host)]
+        if state == "Stopped" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def init_pid(host: str) -> int:
+    return next(i["state"]["pid"] for i in incus("list", "--project", PROJECT)
+                if i["name"] == plan.machine_name(LAB, host))
+
+
+def monitor_pid(host: str) -> int:
+    """The container's `[lxc monitor]` process (its command line names project_instance)."""
+    found = processes(f"[lxc monitor] /var/lib/incus/containers {PROJECT}_"
+                      f"{plan.machine_name(LAB, host)}")
+    assert len(found) == 1, found
+    return found[0]
+
+
+def gone(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def host_state(host: str) -> str:
+    """The host's state cell in `halab status` (an LB has no zone: cells are not counted)."""
+    row = status_row(halab("status", LAB).stdout, host)
+    return next(c for c in row[2:] if c in STATES)
+
+
+def test_a_killed_monitor_or_init_is_shut_off_with_no_process_left(lab_up: dict) -> None:
+    """The truth nspawn's supervisor could not tell: kill -9 of master2's monitor, then of
+    master3's init; Incus and `status` say shut off, and the container's init is gone."""
+    init2 = init_pid("master2")
+    os.kill(monitor_pid("master2"), signal.SIGKILL)
+    assert gone(init2), f"master2's init {init2} still runs after its monitor was killed"
+    init3 = init_pid("master3")
+    os.kill(init3, signal.SIGKILL)
+    assert gone(init3)
+    assert settled("master2") == "Stopped" and settled("master3") == "Stopped"
+    assert host_state("master2") == "shut off" and host_state("master3") == "shut off"
+
+
+def test_up_brings_killed_hosts_back_and_verify_passes(lab_up: dict, topology: Path) -> None:
+    proc = halab("up", str(topology), "--provider", "incus")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(incus_states().values()) == {"Running"}
+    assert halab("verify", LAB).returncode == 0
+
+
+def test_incusd_killed_the_lab_runs_on_and_status_tells_the_truth(lab_up: dict,
+                                                                   topology: Path) -> None:
+    """incusd killed while the lab runs: its containers run on. master3 dies meanwhile, and
+    its veth stays on the bridge. `status` starts incusd again and says which hosts run; `up`
+    sweeps the veth, boots master3, and the lab verifies."""
+    daemons = incusd_pids()
+    assert len(daemons) == 1, daemons
+    init3 = init_pid("master3")
+    os.kill(daemons[0], signal.SIGKILL)
+    assert gone(daemons[0])
+    os.kill(init3, signal.SIGKILL)
+    assert gone(init3)
+    assert incusd_pids() == []
+    assert [host_state(h) for h in ("lb1", "master1", "master2", "master3")] == \
+        ["running", "running", "running", "shut off"]
+    proc = halab("up", str(topology), "--provider", "incus")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "a veth left on the lab's bridge" in proc.stdout
+    assert set(incus_states().values()) == {"Running"}
+    assert halab("verify", LAB).returncode == 0
 
 
 def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
@@ -122,3 +233,6 @@ def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert lab_objects() == []
     assert not (labs_dir() / LAB).exists()
+    assert processes(f"{PROJECT}_") == []
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, timeout=30)
+    assert BRIDGE not in links.stdout

@@ -10,7 +10,7 @@ import yaml
 from halab import providers
 from halab.config import plan
 from halab.config.topology import loads
-from halab.providers.incus import aptsource, checks, config, guest, names, objects
+from halab.providers.incus import aptsource, checks, config, guest, names, objects, veths
 from halab.providers.incus.provider import Incus
 from halab.providers.nspawn import names as nspawn_names
 from halab.render.hostkeys import GUEST_KEY, HostKey
@@ -179,3 +179,9 @@ def test_provider_incus_is_chosen_and_its_hosts_are_containers(tmp_path) -> None
     assert provider.objects(p) == {"container": [h.domain for h in p.hosts],
                                    "bridge": [names.bridge("inc-t")],
                                    "project": ["halab-inc-t"]}
+
+
+def test_only_veths_no_instance_uses_are_swept() -> None:
+    attached = ["veth1", "veth2", "veth3"]
+    assert veths.stale(attached, {"veth1", "veth3", ""}) == ["veth2"]
+    assert veths.stale(attached, set(attached)) == []

@@ -17,7 +17,7 @@ from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 from halab.providers import sshconfig
-from halab.providers.incus import checks, client, config, guest, image, names, objects
+from halab.providers.incus import checks, client, config, guest, image, names, objects, veths
 from halab.providers.nspawn import limits
 from halab.providers.protocol import OnLine
 from halab.render import hostkeys
@@ -99,6 +99,8 @@ class Incus:
         objects.ensure_project(p.lab)
         objects.ensure_network(p.lab, p.subnet)
         objects.ensure_profile(p.lab, layout, self._sysctl_copies())
+        for v in veths.sweep(p.lab):
+            on_line(f"removed {v}, a veth left on the lab's bridge by a container that died")
         for h in targets:
             if have.get(h.domain) == "running":
                 continue
@@ -163,6 +165,7 @@ class Incus:
         for m in doomed:
             objects.delete(self.plan.lab, m)
         if host is None:
+            veths.sweep(self.plan.lab)
             for what in objects.remove_lab(
                     self.plan.lab, names.project(self.plan.lab) in recorded.get("project", []),
                     names.bridge(self.plan.lab) in recorded.get("bridge", [])):
