@@ -26,6 +26,9 @@ PRIVILEGED = ("Incus containers are privileged, with nesting: root in a lab host
               "this machine (VMs are the isolated choice)")
 
 
+IMAGE_FILE = "incus-image"  # in the lab's directory: the image its hosts were created from
+
+
 class Incus:
     kind = "container"
 
@@ -56,8 +59,20 @@ class Incus:
         return "native"
 
     def ensure_image(self, box: str) -> str:
+        """The image the lab's hosts were created from (recorded in the lab's directory), so a
+        box rebuilt since does not mix into a running lab; else the box's, imported once."""
+        kept = self._kept_image()
+        if kept is not None and client.exists("image", "show", kept):
+            self._image = kept
+            return f"image {kept}: the one this lab was created from ({PRIVILEGED})"
         self._image, how = image.ensure(box)
         return f"image {self._image}: {how} ({PRIVILEGED})"
+
+    def _kept_image(self) -> str | None:
+        try:
+            return (self.lab_dir / IMAGE_FILE).read_text().strip() or None
+        except OSError:
+            return None
 
     def files(self, plan: Plan) -> dict[str, str]:
         return {}
@@ -105,6 +120,7 @@ class Incus:
             if have.get(h.domain) == "running":
                 continue
             if h.domain not in have:
+                (self.lab_dir / IMAGE_FILE).write_text(f"{self._image}\n")
                 objects.create(p.lab, h.domain, self._image)
             key = hostkeys.read(self.lab_dir / "pki", h.name)
             objects.push(p.lab, h.domain, guest.files(h, p, key))
