@@ -14,6 +14,7 @@ from halab.providers.incus import client, config, names
 from halab.providers.incus.guest import Files
 
 STATES = {"Running": "running", "Stopped": "shut off", "Frozen": "paused"}
+OFF = ("shut off", "not created")
 GRACEFUL_TIMEOUT = 120  # s: a guest's systemd waited about 70 s for a pod's leftover process
 STOP_TIMEOUT = 60  # s: a forced stop, and deleting an instance
 

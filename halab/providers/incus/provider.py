@@ -155,10 +155,12 @@ class Incus:
         return [h.name for h in hosts if h.domain in left]
 
     def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
-        """Poll Incus until these instances are off (bounded by `timeout`); those still on."""
+        """Poll Incus until these instances are off (bounded by `timeout`); those still on.
+        Only "shut off" counts: while a container stops, Incus can say "Error" for a moment
+        and "Running" again after (seen in a group halt of the seed lab)."""
         def running() -> list[str]:
             have = objects.instances(self.project)
-            return [m for m in doomed if have.get(m) == "running"]
+            return [m for m in doomed if have.get(m, "not created") not in objects.OFF]
 
         def all_off(why: Reason) -> list[str] | None:
             on = running()
