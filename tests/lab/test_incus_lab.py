@@ -1,7 +1,7 @@
 """The incus provider on a copy of labs/etcd-only.yaml (issue 31, first phase): `up`, `verify`,
 a master's power cut seen by `status` as Incus sees it, `start`, the truth after a
 killed monitor, init or incusd (and `up` bringing the lab back), and a `down` that leaves no
-project, bridge, instance or veth of the lab in Incus.
+project, bridge, instance, process, veth or cgroup of the lab.
 
 Marked `incus` (needs `make incus`; `pytest -m incus`), beside the nspawn lab tests. The lab
 has a name and subnet of its own, so it runs beside CI's labs.
@@ -236,3 +236,5 @@ def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
     assert processes(f"{PROJECT}_") == []
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, timeout=30)
     assert BRIDGE not in links.stdout
+    cgroups = [p for p in Path("/sys/fs/cgroup").glob(f"*/lxc.*.{PROJECT}_*")]
+    assert cgroups == [], cgroups[:5]

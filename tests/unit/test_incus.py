@@ -10,7 +10,7 @@ import yaml
 from halab import providers
 from halab.config import plan
 from halab.config.topology import loads
-from halab.providers.incus import aptsource, checks, config, guest, names, objects, veths
+from halab.providers.incus import aptsource, cgroups, checks, config, guest, names, objects, veths
 from halab.providers.incus.provider import Incus
 from halab.providers.nspawn import names as nspawn_names
 from halab.render.hostkeys import GUEST_KEY, HostKey
@@ -185,3 +185,29 @@ def test_only_veths_no_instance_uses_are_swept() -> None:
     attached = ["veth1", "veth2", "veth3"]
     assert veths.stale(attached, {"veth1", "veth3", ""}) == ["veth2"]
     assert veths.stale(attached, set(attached)) == []
+
+
+def test_a_cgroup_belongs_to_an_instance_by_its_exact_name_or_a_restart_suffix() -> None:
+    mine = {"halab-l--m2", "halab-l--m2-1x"}
+    assert cgroups.owner("lxc.payload.halab-l_halab-l--m2", "halab-l", mine) == "halab-l--m2"
+    assert cgroups.owner("lxc.monitor.halab-l_halab-l--m2-3", "halab-l", mine) == "halab-l--m2"
+    assert cgroups.owner("lxc.payload.halab-l_halab-l--m2-1x", "halab-l", mine) == \
+        "halab-l--m2-1x"
+    assert cgroups.owner("lxc.payload.halab-l_halab-l--m3", "halab-l", mine) is None
+    assert cgroups.owner("lxc.payload.halab-l2_halab-l--m2", "halab-l", mine) is None
+    assert cgroups.owner("system.slice", "halab-l", mine) is None
+
+
+def test_the_sweep_removes_only_the_stopped_instances_empty_cgroups(tmp_path) -> None:
+    for hier in ("memory", "cpu"):
+        (tmp_path / hier / "lxc.payload.p_a" / "system.slice" / "x.service").mkdir(parents=True)
+        (tmp_path / hier / "lxc.monitor.p_a-1").mkdir(parents=True)
+        (tmp_path / hier / "lxc.payload.p_b" / "init.scope").mkdir(parents=True)
+    busy = tmp_path / "cpu" / "lxc.payload.p_a" / "init.scope"
+    busy.mkdir()
+    (busy / "cgroup.procs").write_text("1\n")  # a plain directory stands in for a busy cgroup
+    assert cgroups.sweep("p", {"a"}, tmp_path) == 7
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_dir())
+    assert left == ["cpu", "cpu/lxc.payload.p_a", "cpu/lxc.payload.p_a/init.scope",
+                    "cpu/lxc.payload.p_b", "cpu/lxc.payload.p_b/init.scope", "memory",
+                    "memory/lxc.payload.p_b", "memory/lxc.payload.p_b/init.scope"]

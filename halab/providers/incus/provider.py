@@ -17,7 +17,17 @@ from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
 from halab.providers import sshconfig
-from halab.providers.incus import checks, client, config, guest, image, names, objects, veths
+from halab.providers.incus import (
+    cgroups,
+    checks,
+    client,
+    config,
+    guest,
+    image,
+    names,
+    objects,
+    veths,
+)
 from halab.providers.nspawn import limits
 from halab.providers.protocol import OnLine
 from halab.render import hostkeys
@@ -116,6 +126,8 @@ class Incus:
         objects.ensure_profile(p.lab, layout, self._sysctl_copies())
         for v in veths.sweep(p.lab):
             on_line(f"removed {v}, a veth left on the lab's bridge by a container that died")
+        cgroups.sweep(self.project, {h.domain for h in targets
+                                     if have.get(h.domain, "not created") in objects.OFF})
         for h in targets:
             if have.get(h.domain) == "running":
                 continue
@@ -182,6 +194,7 @@ class Incus:
             doomed = list(self.lab_machines(self.plan, recorded))
         for m in doomed:
             objects.delete(self.plan.lab, m)
+        cgroups.sweep(self.project, set(doomed))
         if host is None:
             veths.sweep(self.plan.lab)
             for what in objects.remove_lab(
