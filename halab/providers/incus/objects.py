@@ -115,16 +115,23 @@ def delete(lab: str, instance: str) -> None:
 
 
 def remove_lab(lab: str, project: bool, bridge: bool) -> list[str]:
-    """The lab's profile and project (once empty), and its bridge; what was removed, in words."""
-    said = []
+    """The lab's profile and project, and its bridge, when the lab recorded them; what was
+    done, in words. Instances the lab did not record keep the project and the bridge."""
     p = names.project(lab)
+    others = sorted(instances(p))
+    if others:
+        return [f"kept project {p} and bridge {names.bridge(lab)}: they hold instances lab "
+                f"{lab!r} did not create ({', '.join(others)}); `incus delete --project {p}` "
+                "them, then `halab down` again"]
+    said = []
     if project and p in projects():
         if client.exists("profile", "show", names.PROFILE, project=p):
             client.run("profile", "delete", names.PROFILE, project=p)
         client.run("project", "delete", p)
-        said.append(f"project {p}")
+        said.append(f"removed project {p}")
     if bridge and any(n["name"] == names.bridge(lab) and n.get("managed")
-                      and n.get("config", {}).get(names.LAB_KEY) == lab for n in networks()):
+                      and (n.get("config") or {}).get(names.LAB_KEY) == lab
+                      for n in networks()):
         client.run("network", "delete", names.bridge(lab))
-        said.append(f"bridge {names.bridge(lab)}")
+        said.append(f"removed bridge {names.bridge(lab)}")
     return said

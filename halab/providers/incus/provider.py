@@ -200,7 +200,7 @@ class Incus:
             for what in objects.remove_lab(
                     self.plan.lab, names.project(self.plan.lab) in recorded.get("project", []),
                     names.bridge(self.plan.lab) in recorded.get("bridge", [])):
-                ui.info(f"  removed {what}")
+                ui.info(f"  {what}")
 
     def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:
         found = self.present(recorded)
