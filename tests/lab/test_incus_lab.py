@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -238,3 +239,36 @@ def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
     assert BRIDGE not in links.stdout
     cgroups = [p for p in Path("/sys/fs/cgroup").glob(f"*/lxc.*.{PROJECT}_*")]
     assert cgroups == [], cgroups[:5]
+
+
+@pytest.mark.kube
+def test_the_seed_kube_lab_on_incus(tmp_path: Path) -> None:
+    """labs/seed.yaml copied as inc-seed (6 hosts, the kube tier): `up`, a full `verify`, a
+    second `up` with nothing to change, the cold-restart scenario, and a clean `down`. Needs the
+    Kubernetes binaries (`make binaries`); about 4 minutes here."""
+    lab, subnet = "inc-seed", "10.231.20"
+    data = yaml.safe_load((ROOT / "labs" / "seed.yaml").read_text())
+    data.update(name=lab, provider="incus",
+                network={"subnet": f"{subnet}.0/24", "management": "10.231.21.0/24"})
+    data["kubernetes"].update(service_cidr="10.42.0.0/24", pod_cidr="10.210.0.0/16")
+    for h in data["hosts"]:
+        h["ip"] = f"{subnet}.{h['ip'].rsplit('.', 1)[1]}"
+    topology = tmp_path / f"{lab}.yaml"
+    topology.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        started = time.monotonic()
+        proc = halab("up", str(topology), "--provider", "incus")
+        print(f"halab up of {lab} on Incus: {time.monotonic() - started:.1f} s")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "nodes Ready: minion1, minion2" in proc.stdout
+        proc = halab("verify", lab)
+        assert proc.returncode == 0 and " 0 failed" in proc.stdout, proc.stdout
+        assert "28 passed" in proc.stdout, proc.stdout
+        proc = halab("up", str(topology), "--provider", "incus")
+        assert re.search(r"is up\S* — 0 changes", proc.stdout), proc.stdout
+        proc = halab("verify", lab, "--scenario", "cold-restart")
+        assert proc.returncode == 0 and "6 of 6 verdicts hold" in proc.stdout, proc.stdout
+    finally:
+        proc = halab("down", lab, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"halab-{lab}" not in {p["name"] for p in incus("project", "list")}
