@@ -27,9 +27,14 @@ def state_name(status: str) -> str:
 def ensure_pool() -> None:
     """The btrfs pool on a loop file that every lab's hosts live on (copy-on-write clones of
     the box image: a new host costs no copy). Made once; never removed by a lab's `down`."""
-    if not client.exists("storage", "show", names.POOL):
+    if client.exists("storage", "show", names.POOL):
+        return
+    try:
         client.run("storage", "create", names.POOL, "btrfs", f"size={names.POOL_SIZE}",
                    "--description", "halab: lab hosts, copy-on-write clones of the box")
+    except client.IncusError:
+        if not client.exists("storage", "show", names.POOL):  # else: a lab beside made it
+            raise
 
 
 def project_list() -> list[dict]:
