@@ -341,3 +341,11 @@ def test_a_bridge_the_lab_did_not_record_is_not_deleted(fake: FakeIncus, provide
 def test_wait_off_counts_an_error_status_as_still_on(fake: FakeIncus, provider: Incus) -> None:
     fake.lab({"lb1": "Error", "master1": "Stopped"})
     assert provider.wait_off(list(provider.plan.hosts), 0.01) == ["lb1"]
+
+
+def test_a_hosts_limits_are_its_topology_memory_and_cpus() -> None:
+    h = built().host("master1")
+    assert config.limits(h.memory, h.cpus) == {"limits.memory": f"{h.memory}MiB",
+                                               "limits.cpu.allowance": f"{h.cpus * 100}ms/100ms"}
+    assert config.limits(1024, 2) == {"limits.memory": "1024MiB",
+                                      "limits.cpu.allowance": "200ms/100ms"}

@@ -39,6 +39,13 @@ def network(lab: str, subnet: str) -> dict[str, str]:
             "dns.mode": "none", names.LAB_KEY: lab}
 
 
+def limits(memory_mib: int, cpus: int) -> dict[str, str]:
+    """A host's own limits from the topology (`memory`, `cpus`), as a VM of it would have. CPU
+    time, not CPUs: `limits.cpu` pins a cpuset, and kubelet, seeing every core of the machine,
+    was refused writing "0-1" to its kubepods cpuset ("Failed to start ContainerManager")."""
+    return {"limits.memory": f"{memory_mib}MiB", "limits.cpu.allowance": f"{cpus * 100}ms/100ms"}
+
+
 def sysctl_file(sysctl: str) -> str:
     return sysctl.replace("/", "_")
 

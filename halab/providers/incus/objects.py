@@ -85,8 +85,9 @@ def ensure_profile(lab: str, layout: str, sysctl_dir: Path) -> None:
     client.run("profile", "edit", names.PROFILE, project=project, stdin=config.as_yaml(body))
 
 
-def create(lab: str, instance: str, image: str) -> None:
+def create(lab: str, instance: str, image: str, settings: dict[str, str]) -> None:
     client.run("init", image, instance, "--profile", names.PROFILE, "-q",
+               *[a for k, v in settings.items() for a in ("-c", f"{k}={v}")],
                project=names.project(lab))
 
 

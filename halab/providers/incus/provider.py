@@ -133,7 +133,7 @@ class Incus:
                 continue
             if h.domain not in have:
                 (self.lab_dir / IMAGE_FILE).write_text(f"{self._image}\n")
-                objects.create(p.lab, h.domain, self._image)
+                objects.create(p.lab, h.domain, self._image, config.limits(h.memory, h.cpus))
             key = hostkeys.read(self.lab_dir / "pki", h.name)
             objects.push(p.lab, h.domain, guest.files(h, p, key))
             objects.start(p.lab, h.domain)
