@@ -16,7 +16,7 @@ from halab.config.topology import Topology, nth_ip
 # How fast a lab's hosts run: "kvm" and "tcg" are VMs with and without hardware virtualisation,
 # "native" is system containers on the host's own kernel (the container provider).
 Accel = Literal["kvm", "tcg", "native"]
-ProviderName = Literal["vm", "container"]
+ProviderName = Literal["vm", "container", "incus"]
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
@@ -127,7 +127,7 @@ class Plan:
 
     @property
     def containers(self) -> bool:
-        return self.provider == "container"
+        return self.provider in ("container", "incus")
 
     @property
     def nic(self) -> str:

@@ -142,8 +142,9 @@ class Topology(_Model):
     description: str = ""
     box: str = "trixie"
     # What runs the hosts: "vm" (Vagrant + libvirt), "container" (systemd-nspawn system
-    # containers, native speed) or "auto": VMs where KVM works, containers otherwise.
-    provider: Literal["auto", "vm", "container"] = "auto"
+    # containers, native speed), "incus" (Incus system containers) or "auto": VMs where KVM
+    # works, containers otherwise.
+    provider: Literal["auto", "vm", "container", "incus"] = "auto"
     network: Network
     defaults: Defaults = Defaults()
     lb: LoadBalancer = LoadBalancer()

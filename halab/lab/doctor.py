@@ -56,16 +56,23 @@ def packages(missing: list[str]) -> Finding:
 
 def provider(kind: str, why: str) -> Finding:
     """Which provider the lab uses, and why; for containers, what that costs in isolation."""
-    if kind == "container":
-        return Finding("provider", OK, f"system containers (systemd-nspawn): {why}; they are "
-                                       "privileged: root in a lab host is root on this machine")
+    if kind in ENGINES:
+        return Finding("provider", OK, f"system containers ({ENGINES[kind][0]}): {why}; they "
+                                       "are privileged: root in a lab host is root on this "
+                                       "machine")
     return Finding("provider", OK, f"VMs (Vagrant + libvirt): {why}")
 
 
-def daemons(running: bool, why: str = "", containers: bool = False) -> Finding:
-    if containers:
-        return (Finding("engine", OK, "systemd-nspawn is installed and halab runs as root")
-                if running else Finding("engine", BLOCK, why, "`make deps` (systemd-container)"))
+# A container provider's engine: its name, and how `make` installs it.
+ENGINES = {"container": ("systemd-nspawn", "`make deps` (systemd-container)"),
+           "incus": ("Incus", "`make incus` (incus-base and incus-client)")}
+
+
+def daemons(running: bool, why: str = "", engine: str | None = None) -> Finding:
+    if engine is not None:
+        name, fix = ENGINES[engine]
+        return (Finding("engine", OK, f"{name} is installed and answers; halab runs as root")
+                if running else Finding("engine", BLOCK, why, fix))
     if running:
         return Finding("libvirt", OK, "virtlogd and libvirtd answer on their sockets")
     return Finding("libvirt", BLOCK, f"libvirtd could not be started: {why}",
@@ -141,12 +148,13 @@ def gather(plan: Plan) -> list[Finding]:
     found = [packages(hostfacts.missing_packages(RUNTIME_PACKAGES))]
     if found[0].status == BLOCK:
         return found
+    engine = plan.provider if plan.containers else None
     provider = providers.for_lab(labdir.lab_path(plan.lab), plan)
     try:
         provider.prepare()
-        found.append(daemons(True, containers=plan.containers))
+        found.append(daemons(True, engine=engine))
     except HalabError as exc:
-        return [*found, daemons(False, exc.message, plan.containers)]
+        return [*found, daemons(False, exc.message, engine)]
     try:
         states = provider.states(plan)
         running = {h for h, s in states.items() if s == "running"}

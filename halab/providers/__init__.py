@@ -15,11 +15,12 @@ if TYPE_CHECKING:
     from halab.config.plan import Plan
     from halab.providers.protocol import Provider
 
-KINDS = ("vm", "container")
+KINDS = ("vm", "container", "incus")
 
 
 def for_lab(lab_dir: Path, plan: Plan) -> Provider:
-    """The provider of a lab: VMs through Vagrant and libvirt, or systemd-nspawn containers."""
+    """The provider of a lab: VMs through Vagrant and libvirt, systemd-nspawn containers, or
+    Incus containers."""
     return _kind(plan.provider)(lab_dir, plan)
 
 
@@ -36,6 +37,10 @@ def _kind(kind: str) -> type[Provider]:
         from halab.providers.nspawn.provider import Nspawn
 
         return Nspawn
+    if kind == "incus":  # issue 31, first phase: beside nspawn until it replaces it
+        from halab.providers.incus.provider import Incus
+
+        return Incus
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt

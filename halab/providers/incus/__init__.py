@@ -1,0 +1,1 @@
+"""Incus system containers: a lab host per instance, one project per lab (see provider.py)."""

@@ -1,0 +1,36 @@
+"""The names of halab's Incus objects, derived from the lab's (pure).
+
+A lab's hosts keep their machine names (`halab-<lab>--<host>`, plan.machine_name) as instance
+names inside the lab's own project, so `incus list --project halab-<lab>` shows a student's
+hosts. Managed networks are host interfaces (15 characters at most), so a lab's bridge is named
+from a hash of the lab's name, with a prefix of its own: never the nspawn provider's bridge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+IFNAMSIZ = 15
+BRIDGE_PREFIX = "hli"
+PROFILE = "halab"  # in each lab's project: the lab's hosts' settings and devices
+POOL = "halab"  # one btrfs pool on a loop file for every lab: copy-on-write clones of the box
+POOL_SIZE = "40GiB"  # sparse: only what the labs write takes room
+INSTANCE_MAX = 63  # Incus instance names are host names
+LAB_KEY = "user.halab.lab"  # on a network or project: the lab it belongs to
+
+
+def project(lab: str) -> str:
+    return f"halab-{lab}"
+
+
+def bridge(lab: str) -> str:
+    """`hli` + 12 hex digits of the lab name's SHA-256: 15 characters, unique in practice."""
+    name = BRIDGE_PREFIX + hashlib.sha256(lab.encode()).hexdigest()[:IFNAMSIZ - len(BRIDGE_PREFIX)]
+    assert len(name) <= IFNAMSIZ
+    return name
+
+
+def image_alias(box: str, key: str) -> str:
+    """The box's image in Incus's default project: one per box and cache key, so that a box
+    rebuilt later is another image and the labs made from this one keep theirs."""
+    return f"halab-{box}-{key[:12]}"

@@ -1,0 +1,216 @@
+"""The incus provider: each lab host is an Incus system container in the lab's own project, on
+the lab's own managed bridge, cloned copy-on-write from the box's image. Incus owns the
+containers' state: what `status` says is what Incus says.
+
+Containers share the host's kernel: they are privileged, and root in a lab host is root on this
+machine. VMs are the isolated choice.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+
+from halab import ui
+from halab.config import owned
+from halab.config.plan import HostPlan, Plan
+from halab.errors import HalabError
+from halab.poll import Reason, Timeout, poll
+from halab.providers import sshconfig
+from halab.providers.incus import (
+    cgroups,
+    checks,
+    client,
+    config,
+    guest,
+    image,
+    names,
+    objects,
+    veths,
+)
+from halab.providers.nspawn import limits
+from halab.providers.protocol import OnLine
+from halab.render import hostkeys
+
+PRIVILEGED = ("Incus containers are privileged, with nesting: root in a lab host is root on "
+              "this machine (VMs are the isolated choice)")
+
+
+IMAGE_FILE = "incus-image"  # in the lab's directory: the image its hosts were created from
+
+
+class Incus:
+    kind = "container"
+
+    def __init__(self, lab_dir: Path, plan: Plan):
+        self.lab_dir, self.plan = Path(lab_dir), plan
+        self._image: str | None = None
+
+    @property
+    def project(self) -> str:
+        return names.project(self.plan.lab)
+
+    def prepare(self) -> None:
+        """incusd answering (started here when no service runs it), and halab's pool."""
+        client.ensure_daemon()
+        objects.ensure_pool()
+
+    def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
+        """Every halab lab's Incus bridge: `halab-<lab>` → (subnet, bridge)."""
+        out = {}
+        for n in objects.networks():
+            lab = (n.get("config") or {}).get(names.LAB_KEY)
+            addr = (n.get("config") or {}).get("ipv4.address")
+            if lab and addr:
+                out[f"halab-{lab}"] = (IPv4Interface(addr).network, n["name"])
+        return out
+
+    @staticmethod
+    def acceleration() -> str:
+        return "native"
+
+    def ensure_image(self, box: str) -> str:
+        """The image the lab's hosts were created from (recorded in the lab's directory), so a
+        box rebuilt since does not mix into a running lab; else the box's, imported once."""
+        kept = self._kept_image()
+        if kept is not None and client.exists("image", "show", kept):
+            self._image = kept
+            return f"image {kept}: the one this lab was created from ({PRIVILEGED})"
+        self._image, how = image.ensure(box)
+        return f"image {self._image}: {how} ({PRIVILEGED})"
+
+    def _kept_image(self) -> str | None:
+        try:
+            return (self.lab_dir / IMAGE_FILE).read_text().strip() or None
+        except OSError:
+            return None
+
+    def files(self, plan: Plan) -> dict[str, str]:
+        return {}
+
+    def states(self, plan: Plan) -> dict[str, str]:
+        have = objects.instances(self.project)
+        return {h.name: have.get(h.domain, "not created") for h in plan.hosts}
+
+    def objects(self, plan: Plan) -> owned.Objects:
+        return {"container": [h.domain for h in plan.hosts],
+                "bridge": [names.bridge(plan.lab)], "project": [names.project(plan.lab)]}
+
+    def present(self, objs: owned.Objects) -> owned.Objects:
+        """Instances in the lab's project, the bridge among Incus's networks (managed or a host
+        interface of that name), the project among Incus's projects."""
+        have = objects.instances(self.project)
+        nets = {n["name"] for n in objects.networks()}
+        projects = objects.projects()
+        return {"container": [m for m in objs.get("container", []) if m in have],
+                "bridge": [b for b in objs.get("bridge", []) if b in nets],
+                "project": [p for p in objs.get("project", []) if p in projects]}
+
+    def lab_machines(self, plan: Plan, recorded: owned.Objects) -> dict[str, str]:
+        have = objects.instances(self.project)
+        return {m: have[m] for m in recorded.get("container", []) if m in have}
+
+    def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
+        """Create what is missing, then start every named host that is not running."""
+        p = self.plan
+        targets = [h for h in p.hosts if hosts is None or h.name in hosts]
+        have = objects.instances(self.project)
+        checks.before_create(p, [h for h in targets if h.domain not in have])
+        if self._image is None:
+            self.ensure_image(p.box)
+        assert self._image is not None
+        for line in limits.ensure():  # privileged: every host's systemd counts against root's
+            on_line(line)
+        layout = config.cgroup_layout(Path("/proc/self/mountinfo").read_text())
+        objects.ensure_project(p.lab)
+        objects.ensure_network(p.lab, p.subnet)
+        objects.ensure_profile(p.lab, layout, self._sysctl_copies())
+        for v in veths.sweep(p.lab):
+            on_line(f"removed {v}, a veth left on the lab's bridge by a container that died")
+        cgroups.sweep(self.project, {h.domain for h in targets
+                                     if have.get(h.domain, "not created") in objects.OFF})
+        for h in targets:
+            if have.get(h.domain) == "running":
+                continue
+            if h.domain not in have:
+                (self.lab_dir / IMAGE_FILE).write_text(f"{self._image}\n")
+                objects.create(p.lab, h.domain, self._image, config.limits(h.memory, h.cpus))
+            key = hostkeys.read(self.lab_dir / "pki", h.name)
+            objects.push(p.lab, h.domain, guest.files(h, p, key))
+            objects.start(p.lab, h.domain)
+            on_line(f"{h.name}: container {h.domain} started (Incus project {self.project})")
+
+    def _sysctl_copies(self) -> Path:
+        """The lab's own copies of the sysctls kubelet writes, with the host's values now;
+        bound over /proc/sys/... in each host by the profile."""
+        d = (self.lab_dir / "incus-sysctl").resolve()
+        d.mkdir(parents=True, exist_ok=True)
+        for s in config.SYSCTLS:
+            f = d / config.sysctl_file(s)
+            if not f.exists():
+                f.write_text(Path(f"/proc/sys/{s}").read_text())
+        return d
+
+    def halt(self, h: HostPlan, hard: bool) -> None:
+        """Returns once Incus says the host is off (a power cut, or a clean shutdown of up to
+        objects.GRACEFUL_TIMEOUT)."""
+        if objects.instances(self.project).get(h.domain) != "running":
+            return
+        try:
+            objects.stop(self.plan.lab, h.domain, hard)
+        except client.IncusError as exc:
+            if objects.instances(self.project).get(h.domain) == "running":
+                raise HalabError(f"{h.name} did not stop: {exc.stderr}",
+                                 f"halt it hard: `halab halt {h.name} --hard`") from None
+
+    def wait_off(self, hosts: list[HostPlan], timeout: float) -> list[str]:
+        left = set(self._wait_stopped([h.domain for h in hosts], timeout))
+        return [h.name for h in hosts if h.domain in left]
+
+    def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
+        """Poll Incus until these instances are off (bounded by `timeout`); those still on.
+        Only "shut off" counts: while a container stops, Incus can say "Error" for a moment
+        and "Running" again after (seen in a group halt of the seed lab)."""
+        def running() -> list[str]:
+            have = objects.instances(self.project)
+            return [m for m in doomed if have.get(m, "not created") not in objects.OFF]
+
+        def all_off(why: Reason) -> list[str] | None:
+            on = running()
+            why(f"still running: {', '.join(on)}")
+            return None if on else []
+        try:
+            return poll(all_off, timeout=timeout, interval=1.0, what="the containers to stop")
+        except Timeout:
+            return running()
+
+    def destroy(self, host: str | None = None, recorded: owned.Objects | None = None) -> None:
+        """One host with its disk, or every instance, the profile, the project and the bridge
+        the lab recorded."""
+        recorded = recorded or {}
+        if host is not None:
+            h = self.plan.host(host)
+            doomed = [h.domain] if h and h.domain in objects.instances(self.project) else []
+        else:
+            doomed = list(self.lab_machines(self.plan, recorded))
+        for m in doomed:
+            objects.delete(self.plan.lab, m)
+        cgroups.sweep(self.project, set(doomed))
+        if host is None:
+            veths.sweep(self.plan.lab)
+            for what in objects.remove_lab(
+                    self.plan.lab, names.project(self.plan.lab) in recorded.get("project", []),
+                    names.bridge(self.plan.lab) in recorded.get("bridge", [])):
+                ui.info(f"  {what}")
+
+    def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:
+        found = self.present(recorded)
+        if not any(found.values()):
+            return None
+        return owned.describe(found)
+
+    def ssh_config(self, plan: Plan, key: Path) -> str:
+        return sshconfig.render(plan, key, sshconfig.known_hosts_path(self.lab_dir))
+
+    def close(self) -> None:
+        pass

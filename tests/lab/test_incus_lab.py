@@ -1,0 +1,274 @@
+"""The incus provider on a copy of labs/etcd-only.yaml (issue 31, first phase): `up`, `verify`,
+a master's power cut seen by `status` as Incus sees it, `start`, the truth after a
+killed monitor, init or incusd (and `up` bringing the lab back), and a `down` that leaves no
+project, bridge, instance, process, veth or cgroup of the lab.
+
+Marked `incus` (needs `make incus`; `pytest -m incus`), beside the nspawn lab tests. The lab
+has a name and subnet of its own, so it runs beside CI's labs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from labcli import ROOT, halab, status_row
+
+from halab.config import plan
+from halab.home import labs_dir
+
+pytestmark = [pytest.mark.lab, pytest.mark.incus]
+
+LAB = "inc-etcd"
+SUBNET = "10.231.7"
+PROJECT = f"halab-{LAB}"
+STATES = ("running", "shut off", "not created", "error", "paused")
+BRIDGE = "hli" + hashlib.sha256(LAB.encode()).hexdigest()[:12]
+
+
+def incus(*args: str) -> list[dict]:
+    return json.loads(subprocess.run(["incus", *args, "--format", "json"], capture_output=True,
+                                     text=True, timeout=60, check=True).stdout or "[]")
+
+
+def incus_states() -> dict[str, str]:
+    """Each instance of the lab's project and its status, as Incus says ({} without one)."""
+    if PROJECT not in {p["name"] for p in incus("project", "list")}:
+        return {}
+    return {i["name"]: i["status"] for i in incus("list", "--project", PROJECT)}
+
+
+def lab_objects() -> list[str]:
+    """The lab's project, its bridge (by the lab it says it belongs to) and every instance of
+    its machine names in any project, as Incus lists them."""
+    found = [p["name"] for p in incus("project", "list") if p["name"] == PROJECT]
+    found += [n["name"] for n in incus("network", "list")
+              if (n.get("config") or {}).get("user.halab.lab") == LAB]
+    found += [i["name"] for i in incus("list", "--all-projects")
+              if i["name"].startswith(plan.machine_prefix(LAB))]
+    return found
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = yaml.safe_load((ROOT / "labs" / "etcd-only.yaml").read_text())
+    data.update(name=LAB, provider="incus",
+                network={"subnet": f"{SUBNET}.0/24", "management": "10.231.8.0/24"})
+    for h in data["hosts"]:
+        h["ip"] = f"{SUBNET}.{h['ip'].rsplit('.', 1)[1]}"
+    path = tmp_path_factory.mktemp("incus") / f"{LAB}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab_up(topology: Path) -> dict[str, object]:
+    started = time.monotonic()
+    proc = halab("up", str(topology), "--provider", "incus")
+    info = {"proc": proc, "seconds": time.monotonic() - started}
+    print(f"halab up of {LAB} on Incus: {info['seconds']:.1f} s")
+    yield info
+    if lab_objects():  # the teardown test did not run or failed
+        halab("down", LAB, "--yes")
+
+
+def test_up_brings_the_lab_up_on_incus(lab_up: dict) -> None:
+    proc = lab_up["proc"]
+    assert proc.returncode == 0, proc.stderr
+    assert "etcd: 3 members healthy" in proc.stdout
+    states = incus_states()
+    assert sorted(states) == sorted(plan.machine_name(LAB, h)
+                                    for h in ("lb1", "master1", "master2", "master3"))
+    assert set(states.values()) == {"Running"}, states
+
+
+def test_the_bridge_has_no_nat_dhcp_dns_or_firewall(lab_up: dict) -> None:
+    nets = [n for n in incus("network", "list")
+            if (n.get("config") or {}).get("user.halab.lab") == LAB]
+    assert len(nets) == 1 and nets[0]["managed"], nets
+    cfg = nets[0]["config"]
+    assert cfg["ipv4.address"] == f"{SUBNET}.1/24"
+    for key, value in {"ipv4.nat": "false", "ipv4.dhcp": "false", "ipv4.firewall": "false",
+                       "ipv4.routing": "false", "ipv6.address": "none",
+                       "dns.mode": "none"}.items():
+        assert cfg.get(key) == value, (key, cfg)
+
+
+def test_verify_passes(lab_up: dict) -> None:
+    proc = halab("verify", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout
+
+
+def test_a_hard_halt_is_shut_off_in_incus_and_in_status(lab_up: dict) -> None:
+    proc = halab("halt", "master1", "--hard", "--lab", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert incus_states()[plan.machine_name(LAB, "master1")] == "Stopped"
+    assert host_state("master1") == "shut off"
+
+
+def test_start_brings_it_back(lab_up: dict) -> None:
+    proc = halab("start", "master1", "--lab", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert incus_states()[plan.machine_name(LAB, "master1")] == "Running"
+    assert host_state("master1") == "running"
+
+
+def processes(needle: str) -> list[int]:
+    """The PIDs whose command line holds `needle`, read from /proc."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle.encode() in (proc / "cmdline").read_bytes():
+                out.append(int(proc.name))
+        except OSError:
+            continue
+    return out
+
+
+def incusd_pids() -> list[int]:
+    """The Incus daemon itself: `incusd --group …` (its monitors and helpers are other
+    commands)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if args and args[0].endswith(b"/incusd") and b"--group" in args:
+            out.append(int(proc.name))
+    return out
+
+
+def settled(host: str, seconds: float = 30) -> str:
+    """Incus's status for the host once it is no longer Running or in between (Error, while
+    the monitor cleans up after a killed init)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = incus_states()[plan.machine_name(LAB, host)]
+        if state == "Stopped" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def init_pid(host: str) -> int:
+    return next(i["state"]["pid"] for i in incus("list", "--project", PROJECT)
+                if i["name"] == plan.machine_name(LAB, host))
+
+
+def monitor_pid(host: str) -> int:
+    """The container's `[lxc monitor]` process (its command line names project_instance)."""
+    found = processes(f"[lxc monitor] /var/lib/incus/containers {PROJECT}_"
+                      f"{plan.machine_name(LAB, host)}")
+    assert len(found) == 1, found
+    return found[0]
+
+
+def gone(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def host_state(host: str) -> str:
+    """The host's state cell in `halab status` (an LB has no zone: cells are not counted)."""
+    row = status_row(halab("status", LAB).stdout, host)
+    return next(c for c in row[2:] if c in STATES)
+
+
+def test_a_killed_monitor_or_init_is_shut_off_with_no_process_left(lab_up: dict) -> None:
+    """The truth nspawn's supervisor could not tell: kill -9 of master2's monitor, then of
+    master3's init; Incus and `status` say shut off, and the container's init is gone."""
+    init2 = init_pid("master2")
+    os.kill(monitor_pid("master2"), signal.SIGKILL)
+    assert gone(init2), f"master2's init {init2} still runs after its monitor was killed"
+    init3 = init_pid("master3")
+    os.kill(init3, signal.SIGKILL)
+    assert gone(init3)
+    assert settled("master2") == "Stopped" and settled("master3") == "Stopped"
+    assert host_state("master2") == "shut off" and host_state("master3") == "shut off"
+
+
+def test_up_brings_killed_hosts_back_and_verify_passes(lab_up: dict, topology: Path) -> None:
+    proc = halab("up", str(topology), "--provider", "incus")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(incus_states().values()) == {"Running"}
+    assert halab("verify", LAB).returncode == 0
+
+
+def test_incusd_killed_the_lab_runs_on_and_status_tells_the_truth(lab_up: dict,
+                                                                   topology: Path) -> None:
+    """incusd killed while the lab runs: its containers run on. master3 dies meanwhile, and
+    its veth stays on the bridge. `status` starts incusd again and says which hosts run; `up`
+    sweeps the veth, boots master3, and the lab verifies."""
+    daemons = incusd_pids()
+    assert len(daemons) == 1, daemons
+    init3 = init_pid("master3")
+    os.kill(daemons[0], signal.SIGKILL)
+    assert gone(daemons[0])
+    os.kill(init3, signal.SIGKILL)
+    assert gone(init3)
+    assert incusd_pids() == []
+    assert [host_state(h) for h in ("lb1", "master1", "master2", "master3")] == \
+        ["running", "running", "running", "shut off"]
+    proc = halab("up", str(topology), "--provider", "incus")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "a veth left on the lab's bridge" in proc.stdout
+    assert set(incus_states().values()) == {"Running"}
+    assert halab("verify", LAB).returncode == 0
+
+
+def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
+    proc = halab("down", LAB, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lab_objects() == []
+    assert not (labs_dir() / LAB).exists()
+    assert processes(f"{PROJECT}_") == []
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, timeout=30)
+    assert BRIDGE not in links.stdout
+    cgroups = [p for p in Path("/sys/fs/cgroup").glob(f"*/lxc.*.{PROJECT}_*")]
+    assert cgroups == [], cgroups[:5]
+
+
+@pytest.mark.kube
+def test_the_seed_kube_lab_on_incus(tmp_path: Path) -> None:
+    """labs/seed.yaml copied as inc-seed (6 hosts, the kube tier): `up`, a full `verify`, a
+    second `up` with nothing to change, the cold-restart scenario, and a clean `down`. Needs the
+    Kubernetes binaries (`make binaries`); about 4 minutes here."""
+    lab, subnet = "inc-seed", "10.231.20"
+    data = yaml.safe_load((ROOT / "labs" / "seed.yaml").read_text())
+    data.update(name=lab, provider="incus",
+                network={"subnet": f"{subnet}.0/24", "management": "10.231.21.0/24"})
+    data["kubernetes"].update(service_cidr="10.42.0.0/24", pod_cidr="10.210.0.0/16")
+    for h in data["hosts"]:
+        h["ip"] = f"{subnet}.{h['ip'].rsplit('.', 1)[1]}"
+    topology = tmp_path / f"{lab}.yaml"
+    topology.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        started = time.monotonic()
+        proc = halab("up", str(topology), "--provider", "incus")
+        print(f"halab up of {lab} on Incus: {time.monotonic() - started:.1f} s")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "nodes Ready: minion1, minion2" in proc.stdout
+        proc = halab("verify", lab)
+        assert proc.returncode == 0 and " 0 failed" in proc.stdout, proc.stdout
+        assert "28 passed" in proc.stdout, proc.stdout
+        proc = halab("up", str(topology), "--provider", "incus")
+        assert re.search(r"is up\S* — 0 changes", proc.stdout), proc.stdout
+        proc = halab("verify", lab, "--scenario", "cold-restart")
+        assert proc.returncode == 0 and "6 of 6 verdicts hold" in proc.stdout, proc.stdout
+    finally:
+        proc = halab("down", lab, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"halab-{lab}" not in {p["name"] for p in incus("project", "list")}
