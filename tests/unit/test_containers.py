@@ -10,7 +10,8 @@ from labfiles import lab_plan
 
 from halab import providers
 from halab.config import plan
-from halab.providers.nspawn import checks, guest, limits, machines, names
+from halab.providers import inotify
+from halab.providers.nspawn import checks, guest, machines, names
 from halab.render import files as render
 from halab.session import labdir
 
@@ -99,13 +100,13 @@ def test_container_configs_use_cgroupfs_and_leave_the_hosts_conntrack_alone() ->
 
 def test_inotify_limits_are_raised_to_what_forty_containers_need_and_never_lowered(
         tmp_path: Path) -> None:
-    assert limits.to_raise({"max_user_instances": 128, "max_user_watches": 192530}) == \
-        limits.WANTED
-    assert limits.to_raise({"max_user_instances": 8192, "max_user_watches": 524288}) == {}
+    assert inotify.to_raise({"max_user_instances": 128, "max_user_watches": 192530}) == \
+        inotify.WANTED
+    assert inotify.to_raise({"max_user_instances": 8192, "max_user_watches": 524288}) == {}
     (tmp_path / "max_user_instances").write_text("128\n")
     (tmp_path / "max_user_watches").write_text("1048576\n")
-    said = limits.ensure(tmp_path)
+    said = inotify.ensure(tmp_path)
     assert (tmp_path / "max_user_instances").read_text() == "1024\n"
     assert (tmp_path / "max_user_watches").read_text() == "1048576\n"  # higher: kept
     assert len(said) == 1 and "max_user_instances from 128 to 1024" in said[0]
-    assert limits.ensure(tmp_path) == []  # a second boot says nothing
+    assert inotify.ensure(tmp_path) == []  # a second boot says nothing

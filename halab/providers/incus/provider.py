@@ -16,7 +16,7 @@ from halab.config import owned
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
-from halab.providers import sshconfig
+from halab.providers import inotify, sshconfig
 from halab.providers.incus import (
     cgroups,
     checks,
@@ -28,7 +28,6 @@ from halab.providers.incus import (
     objects,
     veths,
 )
-from halab.providers.nspawn import limits
 from halab.providers.protocol import OnLine
 from halab.render import hostkeys
 
@@ -119,7 +118,7 @@ class Incus:
         if self._image is None:
             self.ensure_image(p.box)
         assert self._image is not None
-        for line in limits.ensure():  # privileged: every host's systemd counts against root's
+        for line in inotify.ensure():  # privileged: every host's systemd counts against root's
             on_line(line)
         layout = config.cgroup_layout(Path("/proc/self/mountinfo").read_text())
         objects.ensure_project(p.lab)

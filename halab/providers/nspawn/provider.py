@@ -14,8 +14,8 @@ from halab.config import owned
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
-from halab.providers import sshconfig
-from halab.providers.nspawn import bridge, checks, guest, limits, machines, names
+from halab.providers import inotify, sshconfig
+from halab.providers.nspawn import bridge, checks, guest, machines, names
 from halab.providers.protocol import OnLine
 from halab.render import hostkeys
 
@@ -88,7 +88,7 @@ class Nspawn:
         if self._rootfs is None:
             self.ensure_image(self.plan.box)
         assert self._rootfs is not None
-        for line in limits.ensure():
+        for line in inotify.ensure():
             on_line(line)
         br = bridge.ensure(self.plan.lab, self.plan.subnet)
         console = self.lab_dir / "console"
