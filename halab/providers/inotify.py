@@ -1,9 +1,9 @@
 """Host kernel limits every system container shares, whichever engine runs it (nspawn, Incus).
 Privileged containers have no user namespace, so all their root processes count against root's
-inotify limits on this host. systemd (PID 1 of each container) and agetty hold about 5 inotify instances per container at boot, and kubelet and
-containerd more: at Debian's default of 128 instances the 26th container's systemd dies with
-"Failed to allocate manager object: Too many open files". kind's documentation raises the same
-two limits.
+inotify limits on this host. systemd (PID 1 of each container) and agetty hold about 5 inotify
+instances per container at boot, and kubelet and containerd more: at Debian's default of 128
+instances the 26th container's systemd dies with "Failed to allocate manager object: Too many
+open files". kind's documentation raises the same two limits.
 """
 
 from __future__ import annotations
