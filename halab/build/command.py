@@ -77,15 +77,16 @@ def run_logged(cmd: Sequence[str], *, log: Path, what: str, timeout: float,
 def run_captured(cmd: Sequence[str], *, timeout: float, what: str | None = None,
                  check: bool = True, env: Mapping[str, str] | None = None,
                  cwd: Path | None = None, hint: str | None = None,
-                 ) -> subprocess.CompletedProcess[str]:
+                 input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the short command `cmd`, its stdout and stderr captured as text, for at most
     `timeout` seconds. HalabError when it cannot start, when the deadline passes (it is killed)
     or, with `check`, when it exits non-zero: naming `what` (default: the command line), with
-    the last lines of its output and `hint`. Without `check` the caller reads the exit status."""
+    the last lines of its output and `hint`. Without `check` the caller reads the exit status.
+    `input` is written to its stdin (else stdin is inherited)."""
     what = what or f"`{' '.join(cmd)}`"
     try:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
-                              env=None if env is None else dict(env), cwd=cwd)
+                              env=None if env is None else dict(env), cwd=cwd, input=input)
     except subprocess.TimeoutExpired as exc:
         output = b"".join(o for o in (exc.stdout, exc.stderr) if isinstance(o, bytes))
         raise HalabError(f"{what} did not finish in {timeout:g}s and was stopped"

@@ -305,3 +305,10 @@ def test_unmounting_stops_as_soon_as_nothing_is_mounted(tmp_path, monkeypatch):
     t = FakeClock()
     box._release_mounts(tmp_path, clock=t.clock, sleep=t.sleep)
     assert unmounted == [f"{tmp_path}/dev/pts", f"{tmp_path}/dev"] and t.slept == []
+
+
+def test_captured_command_reads_the_input_given():
+    """`incus profile edit` reads its YAML from stdin: the text given is what the command got."""
+    proc = run_captured(["sh", "-c", "cat; echo; exit 4"], timeout=10, check=False,
+                        input="profile: halab")
+    assert proc.returncode == 4 and proc.stdout == "profile: halab\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from halab import ui
+from halab.build.command import run_captured
 from halab.errors import HalabError
 
 INCUSD = Path("/usr/libexec/incus/incusd")
@@ -43,13 +44,12 @@ def binary() -> str:
 
 def run(*args: str, project: str | None = None, timeout: float = CALL_TIMEOUT,
         stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`incus <args>` within `timeout`, through the providers' one helper for short commands;
+    with `check` a failure is an IncusError carrying Incus's own words."""
     cmd = [binary(), *args, *(["--project", project] if project else [])]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              input=stdin if stdin is not None else "")
-    except subprocess.TimeoutExpired:
-        raise HalabError(f"`incus {' '.join(args)}` did not finish within {timeout:.0f}s",
-                         f"is incusd stuck? see {LOG}") from None
+    proc = run_captured(cmd, timeout=timeout, what=f"`incus {' '.join(args)}`", check=False,
+                        input=stdin if stdin is not None else "",
+                        hint=f"is incusd stuck? see {LOG}")
     if check and proc.returncode != 0:
         raise IncusError(list(args), proc.stderr)
     return proc
@@ -85,13 +85,13 @@ def ensure_daemon() -> None:
                          "run halab as root, or start Incus's service")
     if Path("/run/systemd/system").is_dir():
         ui.info("starting the incus service")
-        subprocess.run(["systemctl", "start", "incus.service"], capture_output=True,
-                       timeout=CALL_TIMEOUT, check=False)
+        run_captured(["systemctl", "start", "incus.service"], timeout=CALL_TIMEOUT, check=False)
     else:
         if not INCUSD.exists():
             raise HalabError(f"{INCUSD} is missing (incus-base)", INSTALL_FIX)
         ui.info(f"starting incusd (no systemd here; log {LOG})")
         LOG.parent.mkdir(parents=True, exist_ok=True)
+        # A daemon that outlives halab: not a command to wait for, so not run_captured.
         subprocess.Popen([str(INCUSD), "--group", "incus-admin", f"--logfile={LOG}"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)

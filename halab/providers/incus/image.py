@@ -6,14 +6,13 @@ rootfs takes seconds where gzip took 27 s, and the tarball is removed once Incus
 
 from __future__ import annotations
 
-import fcntl
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halab import home
+from halab import home, hostlock, ui
+from halab.build.command import run_captured
 from halab.errors import HalabError
 from halab.providers.incus import client, config, names
 
@@ -50,8 +49,12 @@ def ensure(box: str) -> tuple[str, str]:
     at once import it once."""
     record = box_record(box)
     alias = names.image_alias(box, record.key)
-    with open(work_dir() / "image.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = work_dir() / "image.lock"
+    with hostlock.exclusive(
+            lock, timeout=IMPORT_TIMEOUT, interval=1,
+            on_wait=lambda: ui.info(f"waiting for another lab's import of {alias} to finish"),
+            held_too_long=HalabError(f"another import held {lock} for {IMPORT_TIMEOUT}s",
+                                     "is another `halab up` stuck? (`ps aux | grep incus`)")):
         if client.exists("image", "show", alias):
             return alias, "cached"
         start = time.monotonic()
@@ -65,12 +68,9 @@ def _import(rootfs: Path, box: str, key: str, alias: str) -> None:
         meta.write_text(config.image_metadata(box, key, int(time.time())))
         tarball = Path(tmp) / "image.tar"
         # rootfs-<key>/ becomes rootfs/; symlink targets are left as they are (flag S).
-        proc = subprocess.run(
-            ["tar", "-cf", str(tarball), "--xattrs", "--numeric-owner", "-C", tmp,
-             "metadata.yaml", "-C", str(rootfs.parent), "--transform",
-             f"s,^{rootfs.name},rootfs,S", rootfs.name],
-            capture_output=True, text=True, timeout=IMPORT_TIMEOUT)
-        if proc.returncode != 0:
-            raise HalabError(f"packing box {box!r} for Incus failed: {proc.stderr.strip()[-400:]}",
-                             f"check the free space under {work_dir()}")
+        run_captured(["tar", "-cf", str(tarball), "--xattrs", "--numeric-owner", "-C", tmp,
+                      "metadata.yaml", "-C", str(rootfs.parent), "--transform",
+                      f"s,^{rootfs.name},rootfs,S", rootfs.name],
+                     timeout=IMPORT_TIMEOUT, what=f"packing box {box!r} for Incus",
+                     hint=f"check the free space under {work_dir()}")
         client.run("image", "import", str(tarball), "--alias", alias, timeout=IMPORT_TIMEOUT)

@@ -7,9 +7,9 @@ names as its NIC is no one's.
 from __future__ import annotations
 
 import json
-import subprocess
 
-from halab.providers.incus import client, names
+from halab.build.command import run_captured
+from halab.providers.incus import client, names, objects
 
 
 def stale(attached: list[str], in_use: set[str]) -> list[str]:
@@ -18,8 +18,7 @@ def stale(attached: list[str], in_use: set[str]) -> list[str]:
 
 
 def attached(bridge: str) -> list[str]:
-    proc = subprocess.run(["ip", "-j", "link", "show", "master", bridge], capture_output=True,
-                          text=True, timeout=30)
+    proc = run_captured(["ip", "-j", "link", "show", "master", bridge], timeout=30, check=False)
     if proc.returncode != 0:  # no such bridge: nothing attached
         return []
     return [link["ifname"] for link in json.loads(proc.stdout or "[]")
@@ -28,7 +27,7 @@ def attached(bridge: str) -> list[str]:
 
 def in_use(project: str) -> set[str]:
     """The host-side NIC of every running instance of the project, as Incus reports it."""
-    if project not in {p["name"] for p in client.query("project", "list")}:
+    if project not in objects.projects():
         return set()
     return {nic.get("host_name", "") for i in client.query("list", project=project)
             for nic in ((i.get("state") or {}).get("network") or {}).values()}
@@ -38,6 +37,5 @@ def sweep(lab: str) -> list[str]:
     """Delete the lab bridge's stale veths (with their peers); the names deleted."""
     gone = stale(attached(names.bridge(lab)), in_use(names.project(lab)))
     for v in gone:
-        subprocess.run(["ip", "link", "del", v], capture_output=True, text=True, timeout=30,
-                       check=False)
+        run_captured(["ip", "link", "del", v], timeout=30, check=False)
     return gone
