@@ -5,19 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB ?= labs/seed.yaml
 PYTEST_ARGS ?=
-# What the lab tests run on: container (systemd-nspawn, native speed) or vm (Vagrant + libvirt).
+# What the lab tests run on: container (Incus system containers, native speed) or vm (Vagrant + libvirt).
 PROVIDER ?= container
 export PROVIDER
 # On VMs under emulation the kube lab takes over 30 minutes: `make test PROVIDER=vm` leaves it out.
-TEST_MARKS := $(if $(filter vm,$(PROVIDER)),-m 'not kube and not zones and not ha and not incus',)
+TEST_MARKS := $(if $(filter vm,$(PROVIDER)),-m 'not kube and not zones and not ha',)
 
 # Debian packages halab needs on the host (Debian 12).
 DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
         libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
-        gcc libc6-dev umoci graphviz systemd-container
+        gcc libc6-dev umoci graphviz
 
-.PHONY: incus incus-test help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
+.PHONY: incus help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -29,9 +29,8 @@ help:
 	@echo "make zones-test lose zone b of labs/zones.yaml and a cold restart"
 	@echo "                (lab targets run on containers; PROVIDER=vm runs them on VMs)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
-	@echo "make deps       install Debian packages and the .venv (idempotent)"
-	@echo "make incus      install Incus for provider: incus (Debian 12: from bookworm-backports)"
-	@echo "make incus-test the incus provider's lab tests (etcd-only with the truth steps, the seed lab)"
+	@echo "make deps       install Debian packages, Incus and the .venv (idempotent)"
+	@echo "make incus      install Incus only (Debian 12: incus-base, incus-client from bookworm-backports)"
 	@echo "make lint       ruff and lint-imports (the import layering of pyproject.toml)"
 	@echo ""
 	@echo "the house (README, Layout): halab/config facts artifacts render are pure; remote (SSH)"
@@ -39,11 +38,11 @@ help:
 	@echo "tiers/ apply etcd, lb, kube_control and kube_nodes in order; lab/ holds the commands;"
 	@echo "verify/ the checks and scenarios; cli/ parses"
 
-deps: debs venv
+deps: debs incus venv
 
-# Incus for `provider: incus` (issue 31, first phase; not yet part of deps): on Debian 12,
-# incus-base and incus-client from bookworm-backports, through a sources file of halab's own.
-incus:
+# Incus, the container provider's engine: on Debian 12 incus-base and incus-client from
+# bookworm-backports, through a sources file of halab's own; Debian 13 and Ubuntu 24.04 their own.
+incus: debs
 	./scripts/incus-install
 
 debs:
@@ -74,16 +73,11 @@ unit: venv
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 lab-test: deps
-	$(BIN)/pytest -m 'lab and not incus' $(PYTEST_ARGS)
+	$(BIN)/pytest -m lab $(PYTEST_ARGS)
 
 # The seed lab with the kube tier on real VMs (about 30 min): kept out of `make test` and CI.
 kube-test: deps binaries
-	$(BIN)/pytest -m 'kube and not incus' $(PYTEST_ARGS)
-
-# The incus provider's lab tests (issue 31, first phase): an etcd-only lab with the truth steps
-# (about 2 min) and the seed kube lab (about 4 min). Not in `make test` yet.
-incus-test: deps incus binaries
-	$(BIN)/pytest -m incus $(PYTEST_ARGS)
+	$(BIN)/pytest -m kube $(PYTEST_ARGS)
 
 # add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover and cold restart.
 ha-test: deps

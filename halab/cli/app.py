@@ -25,9 +25,10 @@ halab builds bare-metal-style HA Kubernetes labs from one topology file: an etcd
 masters, an nginx, Pound or HAProxy load balancer in front of them, and (optionally) a Kubernetes
 control plane and minions with flannel.
 
-The hosts are VMs (Vagrant + libvirt) or system containers (systemd-nspawn, on this host's
-kernel): `up --provider vm|container`, or the topology's `provider`; auto means VMs where KVM
-works, containers otherwise. A lab keeps the provider it was created with.
+The hosts are VMs (Vagrant + libvirt) or system containers (Incus, on this host's kernel;
+privileged: root in a lab host is root on this machine): `up --provider vm|container`, or the
+topology's `provider`; auto means VMs where KVM works, containers otherwise. A lab keeps the
+provider it was created with.
 """
 
 EPILOG = """\

@@ -15,11 +15,12 @@ from halab.errors import HalabError
 from halab.lab import doctor, hostcheck, render, status, up
 
 DOCTOR_HELP = (
-    "The preflight of `halab up` on its own, creating nothing: Debian packages (for VMs "
-    "Vagrant, vagrant-libvirt, libvirt and qemu; for containers systemd-container), the libvirt "
-    "daemons (started if needed), for VMs whether KVM really works or software emulation will "
-    "be used, free RAM and disk against the lab, subnet collisions with this host's routes and "
-    "libvirt networks, the box cache and the Kubernetes binary cache. Each problem comes with "
+    "The preflight of `halab up` on its own, creating nothing: Debian packages (Vagrant, "
+    "vagrant-libvirt, libvirt and qemu), for containers Incus (incusd started if needed) and "
+    "halab's storage pool, for VMs the libvirt daemons (started if needed) and whether KVM "
+    "really works or software emulation will be used, free RAM and disk against the lab, subnet "
+    "collisions with this host's routes and the other labs' networks, the box cache and the "
+    "Kubernetes binary cache. Each problem comes with "
     "its fix. Exit status 1 when the lab cannot come up here; warnings (emulation, no box yet, "
     "no kube binaries) do not fail.")
 
@@ -36,9 +37,10 @@ UP_HELP = (
     "--student N brings up student N's own copy of the lab (a workshop: several labs on one "
     "host): named <lab>-sNN, on its own networks, saved as .halab/<lab>-sNN/topology.yaml so "
     "`halab status|verify|down <lab>-sNN` find it.\n\n"
-    "--provider: vm (Vagrant + libvirt VMs) or container (systemd-nspawn system containers on "
-    "this host's kernel, native speed, privileged). Default: the topology's `provider`, auto: "
-    "VMs where KVM works, containers otherwise. A lab keeps the provider it was created with.")
+    "--provider: vm (Vagrant + libvirt VMs) or container (Incus system containers on this "
+    "host's kernel, native speed; privileged, with nesting: root in a lab host is root on this "
+    "machine). Default: the topology's `provider`, auto: VMs where KVM works, containers "
+    "otherwise. A lab keeps the provider it was created with.")
 
 
 def add_lab_commands(sub: Subparsers) -> None:

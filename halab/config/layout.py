@@ -41,4 +41,4 @@ KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 # The NIC on the lab's private network (eth0 is Vagrant's management NIC): flannel and
 # keepalived use it.
 PRIVATE_NIC = "eth1"
-CONTAINER_NIC = "host0"  # a system container's only NIC (systemd-nspawn names it)
+CONTAINER_NIC = "host0"  # a system container's only NIC (halab's Incus profile names it)

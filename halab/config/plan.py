@@ -16,7 +16,7 @@ from halab.config.topology import Topology, nth_ip
 # How fast a lab's hosts run: "kvm" and "tcg" are VMs with and without hardware virtualisation,
 # "native" is system containers on the host's own kernel (the container provider).
 Accel = Literal["kvm", "tcg", "native"]
-ProviderName = Literal["vm", "container", "incus"]
+ProviderName = Literal["vm", "container"]
 
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
@@ -112,7 +112,7 @@ class Plan:
     kube: KubePlan | None
     # The address the LB hosts share with keepalived (None: one LB, clients use its own IP).
     vip: str | None = None
-    # What runs the hosts: VMs (Vagrant + libvirt) or system containers (systemd-nspawn).
+    # What runs the hosts: VMs (Vagrant + libvirt) or system containers (Incus).
     provider: ProviderName = "vm"
     # "central" or "per-node" (Topology.lb.mode): with per-node every minion runs lb_kind on
     # loopback in front of the apiservers.
@@ -127,12 +127,12 @@ class Plan:
 
     @property
     def containers(self) -> bool:
-        return self.provider in ("container", "incus")
+        return self.provider == "container"
 
     @property
     def nic(self) -> str:
         """The hosts' NIC on the lab network: a VM's second NIC (eth0 is Vagrant's management
-        network), or nspawn's end of a container's veth pair."""
+        network), or a container's only NIC, which halab's Incus profile names host0."""
         return layout.CONTAINER_NIC if self.containers else layout.PRIVATE_NIC
 
     def role(self, role: str) -> tuple[HostPlan, ...]:
@@ -193,8 +193,8 @@ def machine_prefix(lab: str, legacy: bool = False) -> str:
 
 
 def machine_name(lab: str, host: str, legacy: bool = False) -> str:
-    """The container's or VM's name on this host: halab-<lab>--<host>, at most 64 characters
-    (6 + 24 + 2 + 32), the longest machine name systemd-nspawn takes."""
+    """The container's or VM's name on this host: halab-<lab>--<host>, at most 63 characters
+    (6 + 24 + 2 + 31), the longest Incus instance name (a host name)."""
     return machine_prefix(lab, legacy) + host
 
 

@@ -34,11 +34,12 @@ LBKind = Literal["nginx", "pound", "haproxy"]
 FlannelBackend = Literal["vxlan", "host-gw"]
 
 # A lab name becomes part of libvirt domain, network and volume names: keep it DNS-label safe and
-# short enough that "halab-<lab>--<host>" fits the 64 characters of a machine name.
+# short enough that "halab-<lab>--<host>" fits the 63 characters of an Incus instance name (a
+# host name): 6 + 24 + 2 + 31.
 # No "--" in either: it joins them in machine names (plan.machine_name), which then have one
 # reading, so no two (lab, host) pairs share a container or VM.
 LAB_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]$")
-HOST_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+HOST_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,29}[a-z0-9]$")
 ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
 # cluster_domain goes into kubelet's YAML and the apiserver's certificate: a DNS name, no more.
@@ -141,10 +142,9 @@ class Topology(_Model):
     name: str
     description: str = ""
     box: str = "trixie"
-    # What runs the hosts: "vm" (Vagrant + libvirt), "container" (systemd-nspawn system
-    # containers, native speed), "incus" (Incus system containers) or "auto": VMs where KVM
-    # works, containers otherwise.
-    provider: Literal["auto", "vm", "container", "incus"] = "auto"
+    # What runs the hosts: "vm" (Vagrant + libvirt), "container" (Incus system containers,
+    # native speed) or "auto": VMs where KVM works, containers otherwise.
+    provider: Literal["auto", "vm", "container"] = "auto"
     network: Network
     defaults: Defaults = Defaults()
     lb: LoadBalancer = LoadBalancer()

@@ -56,23 +56,20 @@ def packages(missing: list[str]) -> Finding:
 
 def provider(kind: str, why: str) -> Finding:
     """Which provider the lab uses, and why; for containers, what that costs in isolation."""
-    if kind in ENGINES:
-        return Finding("provider", OK, f"system containers ({ENGINES[kind][0]}): {why}; they "
-                                       "are privileged: root in a lab host is root on this "
-                                       "machine")
+    if kind == "container":
+        return Finding("provider", OK, f"system containers (Incus): {why}; they are privileged, "
+                                       "with nesting: root in a lab host is root on this machine")
     return Finding("provider", OK, f"VMs (Vagrant + libvirt): {why}")
 
 
-# A container provider's engine: its name, and how `make` installs it.
-ENGINES = {"container": ("systemd-nspawn", "`make deps` (systemd-container)"),
-           "incus": ("Incus", "`make incus` (incus-base and incus-client)")}
+# The container provider's engine, and how `make` installs it.
+ENGINE_FIX = "`make deps` (scripts/incus-install: incus-base and incus-client)"
 
 
-def daemons(running: bool, why: str = "", engine: str | None = None) -> Finding:
-    if engine is not None:
-        name, fix = ENGINES[engine]
-        return (Finding("engine", OK, f"{name} is installed and answers; halab runs as root")
-                if running else Finding("engine", BLOCK, why, fix))
+def daemons(running: bool, why: str = "", containers: bool = False) -> Finding:
+    if containers:
+        return (Finding("engine", OK, "Incus is installed and incusd answers; halab runs as root")
+                if running else Finding("engine", BLOCK, why, ENGINE_FIX))
     if running:
         return Finding("libvirt", OK, "virtlogd and libvirtd answer on their sockets")
     return Finding("libvirt", BLOCK, f"libvirtd could not be started: {why}",
@@ -148,13 +145,12 @@ def gather(plan: Plan) -> list[Finding]:
     found = [packages(hostfacts.missing_packages(RUNTIME_PACKAGES))]
     if found[0].status == BLOCK:
         return found
-    engine = plan.provider if plan.containers else None
     provider = providers.for_lab(labdir.lab_path(plan.lab), plan)
     try:
         provider.prepare()
-        found.append(daemons(True, engine=engine))
+        found.append(daemons(True, containers=plan.containers))
     except HalabError as exc:
-        return [*found, daemons(False, exc.message, engine)]
+        return [*found, daemons(False, exc.message, plan.containers)]
     try:
         states = provider.states(plan)
         running = {h for h, s in states.items() if s == "running"}

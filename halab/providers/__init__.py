@@ -15,12 +15,12 @@ if TYPE_CHECKING:
     from halab.config.plan import Plan
     from halab.providers.protocol import Provider
 
-KINDS = ("vm", "container", "incus")
+KINDS = ("vm", "container")
 
 
 def for_lab(lab_dir: Path, plan: Plan) -> Provider:
-    """The provider of a lab: VMs through Vagrant and libvirt, systemd-nspawn containers, or
-    Incus containers."""
+    """The provider of a lab: VMs through Vagrant and libvirt, or system containers that Incus
+    runs."""
     return _kind(plan.provider)(lab_dir, plan)
 
 
@@ -34,10 +34,6 @@ def _kind(kind: str) -> type[Provider]:
     """Imported here, not at the top, so commands that never touch a host work without
     libvirt-python."""
     if kind == "container":
-        from halab.providers.nspawn.provider import Nspawn
-
-        return Nspawn
-    if kind == "incus":  # issue 31, first phase: beside nspawn until it replaces it
         from halab.providers.incus.provider import Incus
 
         return Incus

@@ -44,22 +44,31 @@ def addresses() -> list[tuple[str, IPv4Interface]]:
 
 
 def lab_networks() -> tuple[dict[str, tuple[IPv4Network, str]], str]:
-    """Every lab's network here, asked without starting a daemon: the containers' bridges, and
-    libvirt's networks when libvirtd answers. Also a few words on libvirt's."""
-    from halab.providers.nspawn import bridge
+    """Every lab's network here, asked without starting a daemon: the container labs' bridges
+    when incusd answers, and libvirt's networks when libvirtd answers. Also a few words on
+    what was asked (a bridge not asked for still counts, as a route of this host)."""
+    from halab.providers.incus import client, objects
 
-    found = bridge.lab_networks()
+    found: dict[str, tuple[IPv4Network, str]] = {}
+    said = []
+    try:
+        if client.answering():
+            found.update(objects.lab_networks())
+        else:
+            said.append("Incus is not running: its bridges count as routes")
+    except HalabError:
+        said.append("Incus is not installed")
     try:
         from halab.providers.vagrant_libvirt.domains import Libvirt
 
         lv = Libvirt()
     except (ImportError, HalabError):
-        return found, "libvirt is not running: its networks count as routes"
+        return found, "; ".join([*said, "libvirt is not running: its networks count as routes"])
     try:
         found.update(lv.network_subnets())
     finally:
         lv.close()
-    return found, "libvirt's included"
+    return found, "; ".join([*said, "libvirt's included"])
 
 
 def gather(libvirt_networks: dict[str, tuple[IPv4Network, str]]) -> HostFacts:

@@ -1,4 +1,4 @@
-"""Host kernel limits every system container shares, whichever engine runs it (nspawn, Incus).
+"""Host kernel limits every system container shares (halab's Incus containers).
 Privileged containers have no user namespace, so all their root processes count against root's
 inotify limits on this host. systemd (PID 1 of each container) and agetty hold about 5 inotify
 instances per container at boot, and kubelet and containerd more: at Debian's default of 128

@@ -18,7 +18,7 @@ CREATED_WITH = "the lab was created with it"
 
 @dataclass(frozen=True)
 class Choice:
-    provider: str  # "vm", "container" or "incus"
+    provider: str  # "vm" or "container"
     why: str  # said in one line by `up` and `doctor`
     accel: str  # "kvm", "tcg" or "native"
 
@@ -50,6 +50,6 @@ def decide(setting: str, had: str | None, recorded_accel: str | None, asked: Ask
 
 
 def _accel(kind: str, recorded: str | None, asked: Asked) -> str:
-    if kind in ("container", "incus") or asked.creating:
+    if kind == "container" or asked.creating:
         return providers.acceleration(kind)
     return asked.accel or recorded or "tcg"

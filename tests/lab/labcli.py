@@ -1,5 +1,5 @@
 """What the lab tests share: the halab CLI as a user runs it, what the provider holds of a lab
-(libvirt's objects, or the container provider's containers and bridges), and testinfra hosts.
+(libvirt's objects, or Incus's instances, projects and bridges), and testinfra hosts.
 
 A plain module beside the lab tests (pytest puts this directory on `sys.path`). The lab tests run
 on system containers unless PROVIDER=vm is set (`make test PROVIDER=vm`): `up` is given
@@ -67,16 +67,33 @@ def virsh(*args: str) -> str:
                           text=True, timeout=60, check=True).stdout
 
 
-def _containers() -> set[str]:
-    """Every container of the container provider (its directories) and every halab bridge, by
-    the name halab gives it (the bridge's alias, `halab-<lab>`), read from the host itself."""
-    from halab.providers.nspawn import machines
+def incus(*args: str) -> list[dict]:
+    """`incus ARGS… --format json`, as a student would type it."""
+    return json.loads(subprocess.run(["incus", *args, "--format", "json"], capture_output=True,
+                                     text=True, timeout=60, check=True).stdout or "[]")
 
-    links = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show", "type", "bridge"],
-                                      capture_output=True, text=True, timeout=30,
-                                      check=True).stdout or "[]")
-    return set(machines.lab_machines()) | {link["ifalias"] for link in links
-                                           if link.get("ifalias", "").startswith("halab-")}
+
+def incus_answers() -> bool:
+    """incusd is up (halab starts it at the first `up`; before that nothing of a lab exists)."""
+    return subprocess.run(["incus", "admin", "waitready", "--timeout=1"], capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def incus_instances() -> dict[str, str]:
+    """Every instance in every Incus project and its status ("Running", "Stopped", …)."""
+    if not incus_answers():
+        return {}
+    return {i["name"]: i["status"] for i in incus("list", "--all-projects")}
+
+
+def _containers() -> set[str]:
+    """Every Incus instance (any project), every Incus project and every halab bridge by the lab
+    it says it belongs to (`halab-<lab>`), as Incus itself lists them."""
+    if not incus_answers():
+        return set()
+    nets = {f"halab-{lab}" for n in incus("network", "list")
+            if (lab := (n.get("config") or {}).get("user.halab.lab"))}
+    return set(incus_instances()) | {p["name"] for p in incus("project", "list")} | nets
 
 
 def virsh_names() -> set[str]:
@@ -105,9 +122,9 @@ def machine(lab: str, host: str) -> str:
 def machine_state(name: str) -> str:
     """"running" or "shut off" (or "not created"), as the provider sees machine `name`."""
     if PROVIDER == "container":
-        from halab.providers.nspawn import machines
-
-        return machines.state(name)
+        status = incus_instances().get(name)
+        return {None: "not created", "Running": "running", "Stopped": "shut off"}.get(
+            status, (status or "").lower())
     return virsh("domstate", name).strip()
 
 

@@ -1,5 +1,6 @@
-"""The container provider's pure parts: names, guest files, kernel checks, the provider choice,
-and the container variants of the rendered configs (no container is started here)."""
+"""What every container host shares, whatever starts it: the provider choice, native timings, the
+container variants of the rendered configs and the inotify limits (no container is started
+here; the Incus provider's own parts are tests/unit/test_incus.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from labfiles import lab_plan
 from halab import providers
 from halab.config import plan
 from halab.providers import inotify
-from halab.providers.nspawn import checks, guest, machines, names
 from halab.render import files as render
 from halab.session import labdir
 
@@ -21,47 +21,6 @@ pytestmark = pytest.mark.unit
 def seed(provider: str = "container") -> plan.Plan:
     accel = "native" if provider == "container" else "tcg"
     return lab_plan("seed", accel, provider)  # type: ignore[arg-type]
-
-
-def test_bridge_names_fit_an_interface_name_and_differ_per_lab() -> None:
-    labs = ["seed", "etcd-only", "etcd-only-s01", "etcd-only-s02", "a" * 60]
-    got = [names.bridge(lab) for lab in labs]
-    assert all(len(n) <= 15 and n.startswith("hlb") for n in got)
-    assert len(set(got)) == len(labs)
-
-
-def test_guest_files_give_the_host_its_name_address_and_no_gateway() -> None:
-    p = seed()
-    m1 = p.host("master1")
-    files = {f.path: f for f in guest.files(m1, p)}
-    assert files["etc/hostname"].text == "master1\n"
-    nic = files["etc/network/interfaces"].text
-    assert "iface host0 inet static" in nic and "address 192.168.33.21/24" in nic
-    assert "gateway" not in nic
-    assert files["etc/systemd/system/systemd-remount-fs.service"].symlink == "/dev/null"
-    assert files[guest.INIT].mode == 0o755 and files[guest.INIT].text.endswith("exec /sbin/init\n")
-    assert f"ExecStartPre=/{guest.KUBELET_CGROUPS} /halab-seed--master1" in \
-        files[guest.KUBELET_DROPIN].text
-    assert guest.init_command(m1) == [f"/{guest.INIT}"]
-
-
-def test_supervisor_restarts_on_reboot_and_unmounts_when_the_guest_stops(tmp_path) -> None:
-    script = machines.supervisor_script("halab-seed-minion1", tmp_path / "rootfs", "hlbx",
-                                        "minion1", tmp_path / "c.log", ["/usr/local/sbin/x"])
-    assert "--network-bridge=hlbx" in script and "--machine=halab-seed-minion1" in script
-    assert "[ $rc -eq 133 ] || break" in script and "SYSTEMD_SECCOMP=0 systemd-nspawn" in script
-    assert script.index("mount -t overlay") < script.index("systemd-nspawn") < \
-        script.rindex("umount")
-    assert script.rstrip().endswith("supervisor.pid")
-
-
-def test_kernel_checks_name_what_is_missing() -> None:
-    v1 = "30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-    v2 = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
-    assert checks.cgroup_layout(v1) == "v1" and checks.cgroup_layout(v2) == "v2"
-    assert checks.kernel_problems("nodev\toverlay\n", v1) == []
-    found = checks.kernel_problems("nodev\tproc\n", v2)
-    assert any("overlayfs" in x for x in found) and any("cgroup v2" in x for x in found)
 
 
 def test_an_explicit_provider_is_taken_as_asked() -> None:
@@ -86,8 +45,9 @@ def test_container_configs_use_cgroupfs_and_leave_the_hosts_conntrack_alone() ->
     c = render.render(seed("container"), {}).hosts["minion1"]
     v = render.render(seed("vm"), {}).hosts["minion1"]
     kubelet, containerd = "/var/lib/kubelet/kubelet-config.yaml", "/etc/containerd/config.toml"
-    assert "cgroupDriver: cgroupfs" in c[kubelet] and "cgroupRoot: /halab-seed--minion1" in \
-        c[kubelet] and "failCgroupV1: false" in c[kubelet]
+    # No cgroupRoot of its own: the container's cgroup namespace is its root.
+    assert "cgroupDriver: cgroupfs" in c[kubelet] and "cgroupRoot" not in c[kubelet] and \
+        "failCgroupV1: false" in c[kubelet]
     assert "cgroupDriver: systemd" in v[kubelet] and "cgroupRoot" not in v[kubelet]
     assert "SystemdCgroup = false" in c[containerd] and "restrict_oom_score_adj = true" in \
         c[containerd]

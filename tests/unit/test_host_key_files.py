@@ -18,7 +18,7 @@ import pytest
 from labfiles import lab_plan
 
 from halab.providers import sshconfig
-from halab.providers.nspawn import guest, machines
+from halab.providers.incus import guest
 from halab.providers.vagrant_libvirt import vagrantfile
 from halab.remote.runner import HostKeyError, UnknownHostKey, host_key_error, pin_host_keys
 from halab.render import hostkeys, pki
@@ -91,22 +91,19 @@ def test_ssh_config_pins_the_labs_known_hosts(tmp_path: Path) -> None:
     assert "no" not in [line.split()[1] for line in out if line.startswith("stricthost")]
 
 
-def test_a_container_gets_its_key_before_its_first_boot(store: pki.PKIStore, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The files go into the host's own layer 0600 from the first byte, and the box's
-    first-boot key service (ConditionPathExists=!…ed25519_key) then makes none."""
+def test_a_container_gets_its_key_before_its_first_boot(store: pki.PKIStore) -> None:
+    """The files pushed into the host's own disk before it first starts (`incus file push` with
+    their modes), 0600 for the private key; the box's first-boot key service
+    (ConditionPathExists=!…ed25519_key) then makes none."""
     p = lab_plan()
     h = p.host("master1")
     keys, _ = hostkeys.ensure(store, [h.name])
-    monkeypatch.setattr(machines, "machine_dir", lambda m: tmp_path / "containers" / m)
-    machines.write_guest_files(h.domain, guest.files(h, p) + guest.host_key_files(h, keys[h.name]))
-    upper = tmp_path / "containers" / h.domain / "upper"
-    key = upper / "etc/ssh/ssh_host_ed25519_key"
-    assert key.read_bytes() == keys[h.name].private
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    pub = (upper / "etc/ssh/ssh_host_ed25519_key.pub").read_text()
-    assert pub.split()[:2] == keys[h.name].public.split()[:2]
-    assert guest.host_key_files(h, None) == []  # a lab from before pinning keeps its own
+    files = guest.files(h, p, keys[h.name])
+    assert files["/etc/ssh/ssh_host_ed25519_key"] == (keys[h.name].private, 0o600)
+    pub, mode = files["/etc/ssh/ssh_host_ed25519_key.pub"]
+    assert pub.decode().split()[:2] == keys[h.name].public.split()[:2] and mode == 0o644
+    # A lab from before halab pinned host keys keeps its own.
+    assert "/etc/ssh/ssh_host_ed25519_key" not in guest.files(h, p, None)
 
 
 RUBY_STUB = r"""

@@ -1,7 +1,7 @@
-"""The incus provider: its pure parts (the backports sources entry, names, what halab asks Incus
-for, each host's pushed files, the checks made before anything is created, the sweeps), then the
-provider against a fake Incus (its CLI calls answered from a dict): states in Incus's words,
-what exists, and a `down` that removes exactly what the lab recorded."""
+"""The container provider (Incus): its pure parts (the backports sources entry, names, what halab
+asks Incus for, each host's pushed files, the checks made before anything is created, the
+sweeps), then the provider against a fake Incus (its CLI calls answered from a dict): states in
+Incus's words, what exists, and a `down` that removes exactly what the lab recorded."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from halab.providers.incus import (
     veths,
 )
 from halab.providers.incus.provider import Incus
-from halab.providers.nspawn import names as nspawn_names
 from halab.render.hostkeys import GUEST_KEY, HostKey
 
 pytestmark = pytest.mark.unit
@@ -45,7 +44,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
 
 TOPOLOGY = """name: inc-t
-provider: incus
+provider: container
 network: {subnet: 10.231.9.0/24, management: 10.231.10.0/24}
 lb: {kind: nginx}
 kubernetes: {enabled: false}
@@ -84,11 +83,10 @@ def test_no_entry_for_the_release_no_backports() -> None:
     assert aptsource.backports_entry("trixie", [DEB822], []) is None
 
 
-def test_names_are_the_labs_and_never_nspawns() -> None:
+def test_names_are_the_labs() -> None:
     assert names.project("inc-t") == "halab-inc-t"
     bridge = names.bridge("a" * 24)
     assert len(bridge) == names.IFNAMSIZ and bridge.startswith("hli")
-    assert bridge != nspawn_names.bridge("a" * 24)
     assert names.bridge("aa") != names.bridge("ab")
     assert names.image_alias("trixie", "c24bb487bb46aa") == "halab-trixie-c24bb487bb46"
     assert names.image_alias("trixie", "1" * 64) != names.image_alias("trixie", "2" * 64)
@@ -153,14 +151,6 @@ def test_each_host_gets_its_name_address_and_pinned_key() -> None:
     assert GUEST_KEY not in guest.files(h, p, None)
 
 
-def test_a_machine_name_over_63_characters_is_refused_before_creation() -> None:
-    p = built()
-    ok = p.host("lb1")
-    long = plan.HostPlan(**{**ok.__dict__, "domain": plan.machine_name("a" * 24, "b" * 32)})
-    assert checks.name_problems([ok]) == []
-    assert "longer than 63" in checks.name_problems([long])[0]
-
-
 def test_kernel_problems() -> None:
     assert checks.kernel_problems("nodev\tproc\n\tbtrfs\n", True) == []
     found = checks.kernel_problems("nodev\tproc\n\text4\n", False)
@@ -183,10 +173,11 @@ def test_states_are_incus_words_in_halab_words() -> None:
     assert objects.state_name("Error") == "error"
 
 
-def test_provider_incus_is_chosen_and_its_hosts_are_containers(tmp_path) -> None:
+def test_provider_container_is_incus(tmp_path) -> None:
     p = built()
-    assert p.provider == "incus" and p.containers and p.nic == "host0"
-    assert providers.choose("incus")[0] == "incus"
+    assert p.provider == "container" and p.containers and p.nic == "host0"
+    assert providers.choose("container")[0] == "container"
+    assert providers.KINDS == ("vm", "container")
     provider = providers.for_lab(tmp_path, p)
     assert isinstance(provider, Incus)
     assert provider.objects(p) == {"container": [h.domain for h in p.hosts],

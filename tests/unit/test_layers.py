@@ -49,8 +49,8 @@ PLANTED = [
     ("halab/probes/lb.py", "import halab.tiers.lb", "probes-below",
      "halab.probes.lb -> halab.tiers.lb"),
     # a command that reaches past the provider seam into one engine
-    ("halab/lab/status.py", "import halab.providers.nspawn.machines", "no-concrete-provider",
-     "halab.lab.status -> halab.providers.nspawn.machines"),
+    ("halab/lab/status.py", "import halab.providers.incus.objects", "no-concrete-provider",
+     "halab.lab.status -> halab.providers.incus.objects"),
 ]
 
 

@@ -202,7 +202,7 @@ def test_a_lock_on_nothing_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_programs_started_while_held_do_not_keep_the_lock(tmp_path: Path) -> None:
-    """`up` starts containers (nspawn) that outlive it: they must not inherit the lock."""
+    """`up` may start incusd, which outlives it: it must not inherit the lock."""
     with lock.held(tmp_path / "lab", "halab up"):
         child = subprocess.Popen(["sleep", "30"], close_fds=False)
     try:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from halab.config import owned, plan
 from halab.config.topology import HOST_NAME_RE, LAB_NAME_RE, TopologyError, loads
 from halab.lab import status
-from halab.providers.nspawn.provider import Nspawn
+from halab.providers.incus.provider import Incus
 from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 from halab.session import labdir
 from halab.session.context import Lab
@@ -49,9 +49,10 @@ def test_a_machine_name_has_one_reading(lab: str, host: str) -> None:
 
 
 def test_the_longest_names_fit_a_machine_name() -> None:
-    """systemd-nspawn refuses machine names over 64 characters (measured: 65 is refused)."""
-    assert len(plan.machine_name("a" * 24, "b" * 32)) == 64
-    assert LAB_NAME_RE.match("a" * 24) and HOST_NAME_RE.match("b" * 32)
+    """Incus instance names are host names: 63 characters at most."""
+    assert len(plan.machine_name("a" * 24, "b" * 31)) == 63
+    assert LAB_NAME_RE.match("a" * 24) and HOST_NAME_RE.match("b" * 31)
+    assert not HOST_NAME_RE.match("b" * 32)
 
 
 @pytest.mark.parametrize("lab,host,field", [("aa--bb", "m1", "name"), ("aa", "bb--m1", "hosts[0]")])
@@ -69,7 +70,7 @@ def test_a_labs_management_network_is_no_other_labs_network() -> None:
         {x_mgmt.network_name, x_mgmt.management_network_name})
 
 
-@pytest.mark.parametrize("provider", [Nspawn, VagrantLibvirt])
+@pytest.mark.parametrize("provider", [Incus, VagrantLibvirt])
 def test_a_student_lab_shares_no_object_with_the_lab_its_name_extends(
         provider: type, tmp_path: Path) -> None:
     """`down etcd-only` took etcd-only-s01's VMs by prefix; now each removes its own record."""

@@ -1,6 +1,6 @@
 """The providers' commands on this machine go through halab.build.command.run_captured: bounded
 in time, and a failure is a HalabError with the command's last lines. Shown here with real short
-commands standing in for ip, virsh and a booting kernel (no host is touched)."""
+commands standing in for incus, virsh and a booting kernel (no host is touched)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from halab.errors import HalabError
-from halab.providers.nspawn import bridge
+from halab.providers.incus import client
 from halab.providers.vagrant_libvirt import box, host, volumes
 
 pytestmark = pytest.mark.unit
@@ -34,14 +33,15 @@ def test_a_failed_virsh_is_a_warning_with_its_last_lines(monkeypatch, capsys):
             "hypervisor") in " ".join((said.out + said.err).split())
 
 
-def test_a_failed_ip_names_the_command_and_what_to_check(monkeypatch):
-    monkeypatch.setattr(bridge, "run_captured",
-                        _failing(bridge, "RTNETLINK answers: Operation not permitted"))
-    with pytest.raises(HalabError) as err:
-        bridge.ensure("demo", "10.0.0.0/24")
-    assert err.value.message.endswith(" ip -j -d addr show` failed (exit 2); last lines of its "
-                                      "output:\n    RTNETLINK answers: Operation not permitted")
-    assert err.value.hint == "check that you are root and that the kernel has bridge support"
+def test_a_failed_incus_call_carries_incus_own_words(monkeypatch):
+    monkeypatch.setattr(client, "binary", lambda: "incus")
+    monkeypatch.setattr(client, "run_captured",
+                        _failing(client, "Error: Failed to connect to the daemon"))
+    with pytest.raises(client.IncusError) as err:
+        client.run("list", project="halab-demo")
+    assert err.value.message == ("`incus list` failed: Error: Failed to connect to the daemon")
+    assert err.value.stderr == "Error: Failed to connect to the daemon"
+    assert "incus.log" in err.value.hint
 
 
 def test_a_kernel_that_prints_its_progress_has_booted():

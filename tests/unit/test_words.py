@@ -41,7 +41,7 @@ def test_help_lists_every_ready_lab_with_its_line() -> None:
 
 def test_help_describes_both_providers() -> None:
     text = app.build_parser().format_help()
-    assert "VMs (Vagrant + libvirt) or system containers (systemd-nspawn" in text
+    assert "VMs (Vagrant + libvirt) or system containers (Incus" in text
     assert "on Vagrant + libvirt" not in text
 
 

@@ -22,13 +22,6 @@ def kernel_problems(filesystems: str, kmsg: bool) -> list[str]:
     return out
 
 
-def name_problems(hosts: list[HostPlan]) -> list[str]:
-    """Instance names are host names: at most 63 characters (pure)."""
-    return [f"machine name {h.domain!r} is longer than {names.INSTANCE_MAX} characters, "
-            "Incus's limit: shorten the lab's or the host's name"
-            for h in hosts if len(h.domain) > names.INSTANCE_MAX]
-
-
 def clash_problems(lab: str, networks: list[dict], project_labs: dict[str, str]) -> list[str]:
     """The lab's bridge or project name taken by something that is not this lab's (pure):
     `project_labs` maps each project to the lab it says it belongs to ("" for none)."""
@@ -51,7 +44,6 @@ def before_create(plan: Plan, new: list[HostPlan]) -> None:
                          "run halab as root, or choose VMs: `--provider vm`")
     problems = kernel_problems(Path("/proc/filesystems").read_text(),
                                Path("/dev/kmsg").exists()) if new else []
-    problems += name_problems(new)
     labs = {p["name"]: (p.get("config") or {}).get(names.LAB_KEY, "")
             for p in objects.project_list()}
     problems += clash_problems(plan.lab, objects.networks(), labs)

@@ -23,7 +23,8 @@ INCUSD = Path("/usr/libexec/incus/incusd")
 LOG = Path("/var/log/incus/incus.log")
 READY_TIMEOUT = 60  # s: `incus admin waitready`; incusd was ready in under 1 s here
 CALL_TIMEOUT = 120  # s: any one call but the long ones, which pass their own
-INSTALL_FIX = "run `make incus` (scripts/incus-install), or choose `--provider container`"
+INSTALL_FIX = ("run `make deps` (scripts/incus-install installs Incus), or choose VMs: "
+               "`--provider vm`")
 
 
 class IncusError(HalabError):
@@ -38,7 +39,7 @@ class IncusError(HalabError):
 def binary() -> str:
     exe = shutil.which("incus")
     if exe is None:
-        raise HalabError("Incus is not installed (the incus provider's engine)", INSTALL_FIX)
+        raise HalabError("Incus is not installed (the container provider's engine)", INSTALL_FIX)
     return exe
 
 

@@ -60,7 +60,7 @@ def profile(lab: str, bridge: str, cgroup_layout: str, sysctl_dir: str) -> dict:
         config["raw.lxc"] = CGROUP_V1_RAW_LXC
     devices: dict[str, dict[str, str]] = {
         "root": {"type": "disk", "path": "/", "pool": names.POOL},
-        # Named host0 inside, as nspawn names its end of the veth: the tiers' plan.nic.
+        # Named host0 inside: the tiers' plan.nic (flannel's and keepalived's interface).
         "host0": {"type": "nic", "nictype": "bridged", "parent": bridge, "name": "host0"},
         "kmsg": {"type": "unix-char", "source": "/dev/kmsg", "path": "/dev/kmsg"},
     }

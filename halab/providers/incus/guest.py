@@ -1,6 +1,6 @@
 """What each host gets pushed into its own disk before it boots (pure): its name, its static
-address on the lab bridge, and the SSH host key halab pins. Nothing else: Incus needs none of
-the nspawn provider's PID 1 wrapper or cgroup scripts.
+address on the lab bridge, and the SSH host key halab pins. Nothing else: no PID 1 wrapper and
+no cgroup scripts (Incus mounts the cgroups, docs/containers.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ Files = dict[str, tuple[bytes, int]]
 def interfaces(h: HostPlan, plan: Plan) -> str:
     """A static address on host0 (the profile names the NIC so); no gateway, on purpose: the
     lab reaches this machine and its own hosts, nothing beyond."""
-    return (f"# Written by halab's incus provider for {h.name} (lab {plan.lab}).\n"
+    return (f"# Written by halab's container provider (Incus) for {h.name} (lab {plan.lab}).\n"
             "auto lo\niface lo inet loopback\n\n"
             f"auto host0\niface host0 inet static\n    address {h.ip}/{plan.prefixlen}\n")
 

@@ -3,7 +3,7 @@
 A lab's hosts keep their machine names (`halab-<lab>--<host>`, plan.machine_name) as instance
 names inside the lab's own project, so `incus list --project halab-<lab>` shows a student's
 hosts. Managed networks are host interfaces (15 characters at most), so a lab's bridge is named
-from a hash of the lab's name, with a prefix of its own: never the nspawn provider's bridge.
+from a hash of the lab's name, with a prefix of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ BRIDGE_PREFIX = "hli"
 PROFILE = "halab"  # in each lab's project: the lab's hosts' settings and devices
 POOL = "halab"  # one btrfs pool on a loop file for every lab: copy-on-write clones of the box
 POOL_SIZE = "40GiB"  # sparse: only what the labs write takes room
-INSTANCE_MAX = 63  # Incus instance names are host names
 LAB_KEY = "user.halab.lab"  # on a network or project: the lab it belongs to
 
 

@@ -8,6 +8,7 @@ States come from Incus itself (`incus list`): a container whose monitor or init 
 from __future__ import annotations
 
 import tempfile
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from halab.providers.incus import client, config, names
@@ -48,6 +49,17 @@ def projects() -> set[str]:
 def networks() -> list[dict]:
     """Every network Incus knows in the default project (managed or not)."""
     return client.query("network", "list")
+
+
+def lab_networks() -> dict[str, tuple[IPv4Network, str]]:
+    """Every halab lab's Incus bridge: `halab-<lab>` → (subnet, bridge)."""
+    out = {}
+    for n in networks():
+        lab = (n.get("config") or {}).get(names.LAB_KEY)
+        addr = (n.get("config") or {}).get("ipv4.address")
+        if lab and addr:
+            out[f"halab-{lab}"] = (IPv4Interface(addr).network, n["name"])
+    return out
 
 
 def instances(project: str) -> dict[str, str]:

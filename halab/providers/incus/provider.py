@@ -1,5 +1,5 @@
-"""The incus provider: each lab host is an Incus system container in the lab's own project, on
-the lab's own managed bridge, cloned copy-on-write from the box's image. Incus owns the
+"""The container provider, Incus: each lab host is an Incus system container in the lab's own
+project, on the lab's own managed bridge, cloned copy-on-write from the box's image. Incus owns the
 containers' state: what `status` says is what Incus says.
 
 Containers share the host's kernel: they are privileged, and root in a lab host is root on this
@@ -8,7 +8,7 @@ machine. VMs are the isolated choice.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from halab import ui
@@ -56,13 +56,7 @@ class Incus:
 
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
         """Every halab lab's Incus bridge: `halab-<lab>` → (subnet, bridge)."""
-        out = {}
-        for n in objects.networks():
-            lab = (n.get("config") or {}).get(names.LAB_KEY)
-            addr = (n.get("config") or {}).get("ipv4.address")
-            if lab and addr:
-                out[f"halab-{lab}"] = (IPv4Interface(addr).network, n["name"])
-        return out
+        return objects.lab_networks()
 
     @staticmethod
     def acceleration() -> str:

@@ -1,18 +1,16 @@
-"""The incus provider on a copy of labs/etcd-only.yaml (issue 31, first phase): `up`, `verify`,
-a master's power cut seen by `status` as Incus sees it, `start`, the truth after a
+"""The truth test of the container provider (Incus), on a copy of labs/etcd-only.yaml: `up`,
+`verify`, a master's power cut seen by `status` as Incus sees it, `start`, the truth after a
 killed monitor, init or incusd (and `up` bringing the lab back), and a `down` that leaves no
 project, bridge, instance, process, veth or cgroup of the lab.
 
-Marked `incus` (needs `make incus`; `pytest -m incus`), beside the nspawn lab tests. The lab
-has a name and subnet of its own, so it runs beside CI's labs.
+Containers only (PROVIDER=vm skips it). The lab has a name and subnet of its own, so it runs
+beside CI's labs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -20,23 +18,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labcli import ROOT, halab, status_row
+from labcli import PROVIDER, ROOT, halab, incus, status_row
 
 from halab.config import plan
 from halab.home import labs_dir
 
-pytestmark = [pytest.mark.lab, pytest.mark.incus]
+pytestmark = [pytest.mark.lab,
+              pytest.mark.skipif(PROVIDER != "container", reason="Incus's own truth")]
 
 LAB = "inc-etcd"
 SUBNET = "10.231.7"
 PROJECT = f"halab-{LAB}"
 STATES = ("running", "shut off", "not created", "error", "paused")
 BRIDGE = "hli" + hashlib.sha256(LAB.encode()).hexdigest()[:12]
-
-
-def incus(*args: str) -> list[dict]:
-    return json.loads(subprocess.run(["incus", *args, "--format", "json"], capture_output=True,
-                                     text=True, timeout=60, check=True).stdout or "[]")
 
 
 def incus_states() -> dict[str, str]:
@@ -60,11 +54,11 @@ def lab_objects() -> list[str]:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = yaml.safe_load((ROOT / "labs" / "etcd-only.yaml").read_text())
-    data.update(name=LAB, provider="incus",
+    data.update(name=LAB, provider="container",
                 network={"subnet": f"{SUBNET}.0/24", "management": "10.231.8.0/24"})
     for h in data["hosts"]:
         h["ip"] = f"{SUBNET}.{h['ip'].rsplit('.', 1)[1]}"
-    path = tmp_path_factory.mktemp("incus") / f"{LAB}.yaml"
+    path = tmp_path_factory.mktemp("truth") / f"{LAB}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -72,7 +66,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lab_up(topology: Path) -> dict[str, object]:
     started = time.monotonic()
-    proc = halab("up", str(topology), "--provider", "incus")
+    proc = halab("up", str(topology))
     info = {"proc": proc, "seconds": time.monotonic() - started}
     print(f"halab up of {LAB} on Incus: {info['seconds']:.1f} s")
     yield info
@@ -80,7 +74,7 @@ def lab_up(topology: Path) -> dict[str, object]:
         halab("down", LAB, "--yes")
 
 
-def test_up_brings_the_lab_up_on_incus(lab_up: dict) -> None:
+def test_up_brings_the_lab_up_in_incus(lab_up: dict) -> None:
     proc = lab_up["proc"]
     assert proc.returncode == 0, proc.stderr
     assert "etcd: 3 members healthy" in proc.stdout
@@ -188,7 +182,7 @@ def host_state(host: str) -> str:
 
 
 def test_a_killed_monitor_or_init_is_shut_off_with_no_process_left(lab_up: dict) -> None:
-    """The truth nspawn's supervisor could not tell: kill -9 of master2's monitor, then of
+    """The truth (issue 31): kill -9 of master2's monitor, then of
     master3's init; Incus and `status` say shut off, and the container's init is gone."""
     init2 = init_pid("master2")
     os.kill(monitor_pid("master2"), signal.SIGKILL)
@@ -201,7 +195,7 @@ def test_a_killed_monitor_or_init_is_shut_off_with_no_process_left(lab_up: dict)
 
 
 def test_up_brings_killed_hosts_back_and_verify_passes(lab_up: dict, topology: Path) -> None:
-    proc = halab("up", str(topology), "--provider", "incus")
+    proc = halab("up", str(topology))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert set(incus_states().values()) == {"Running"}
     assert halab("verify", LAB).returncode == 0
@@ -222,7 +216,7 @@ def test_incusd_killed_the_lab_runs_on_and_status_tells_the_truth(lab_up: dict,
     assert incusd_pids() == []
     assert [host_state(h) for h in ("lb1", "master1", "master2", "master3")] == \
         ["running", "running", "running", "shut off"]
-    proc = halab("up", str(topology), "--provider", "incus")
+    proc = halab("up", str(topology))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "a veth left on the lab's bridge" in proc.stdout
     assert set(incus_states().values()) == {"Running"}
@@ -239,36 +233,3 @@ def test_down_leaves_nothing_of_the_lab_in_incus(lab_up: dict) -> None:
     assert BRIDGE not in links.stdout
     cgroups = [p for p in Path("/sys/fs/cgroup").glob(f"*/lxc.*.{PROJECT}_*")]
     assert cgroups == [], cgroups[:5]
-
-
-@pytest.mark.kube
-def test_the_seed_kube_lab_on_incus(tmp_path: Path) -> None:
-    """labs/seed.yaml copied as inc-seed (6 hosts, the kube tier): `up`, a full `verify`, a
-    second `up` with nothing to change, the cold-restart scenario, and a clean `down`. Needs the
-    Kubernetes binaries (`make binaries`); about 4 minutes here."""
-    lab, subnet = "inc-seed", "10.231.20"
-    data = yaml.safe_load((ROOT / "labs" / "seed.yaml").read_text())
-    data.update(name=lab, provider="incus",
-                network={"subnet": f"{subnet}.0/24", "management": "10.231.21.0/24"})
-    data["kubernetes"].update(service_cidr="10.42.0.0/24", pod_cidr="10.210.0.0/16")
-    for h in data["hosts"]:
-        h["ip"] = f"{subnet}.{h['ip'].rsplit('.', 1)[1]}"
-    topology = tmp_path / f"{lab}.yaml"
-    topology.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        started = time.monotonic()
-        proc = halab("up", str(topology), "--provider", "incus")
-        print(f"halab up of {lab} on Incus: {time.monotonic() - started:.1f} s")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "nodes Ready: minion1, minion2" in proc.stdout
-        proc = halab("verify", lab)
-        assert proc.returncode == 0 and " 0 failed" in proc.stdout, proc.stdout
-        assert "28 passed" in proc.stdout, proc.stdout
-        proc = halab("up", str(topology), "--provider", "incus")
-        assert re.search(r"is up\S* — 0 changes", proc.stdout), proc.stdout
-        proc = halab("verify", lab, "--scenario", "cold-restart")
-        assert proc.returncode == 0 and "6 of 6 verdicts hold" in proc.stdout, proc.stdout
-    finally:
-        proc = halab("down", lab, "--yes")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"halab-{lab}" not in {p["name"] for p in incus("project", "list")}

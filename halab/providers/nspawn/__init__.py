@@ -1,2 +1,0 @@
-"""System containers with systemd-nspawn: each lab host boots its own systemd on the host's
-kernel."""
