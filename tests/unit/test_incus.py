@@ -20,6 +20,7 @@ from halab.providers.incus import (
     client,
     config,
     guest,
+    image,
     names,
     objects,
     veths,
@@ -227,6 +228,8 @@ class FakeIncus:
         self.instances: dict[str, dict[str, str]] = {"default": {"users-own": "Running"}}
         self.profiles: dict[str, set[str]] = {"default": {"default"}}
         self.networks = [{"name": "incusbr0", "managed": True, "config": {}}]
+        self.images = [{"fingerprint": "fp-users", "aliases": [{"name": "users-own"}]}]
+        self.made_from: dict[str, str] = {}  # instance → its image's fingerprint
         self.calls: list[tuple[str, ...]] = []
 
     def query(self, *args: str, project: str | None = None):
@@ -234,6 +237,11 @@ class FakeIncus:
             return [{"name": p, "config": {}} for p in self.instances]
         if args == ("network", "list"):
             return self.networks
+        if args == ("image", "list"):
+            return self.images
+        if args == ("list", "--all-projects"):
+            return [{"name": n, "config": {"volatile.base_image": self.made_from.get(n, "")}}
+                    for insts in self.instances.values() for n in insts]
         assert args == ("list",), args
         return [{"name": n, "status": s} for n, s in self.instances[project or "default"].items()]
 
@@ -254,6 +262,9 @@ class FakeIncus:
             del self.instances[args[2]]
         elif args[:2] == ("network", "delete"):
             self.networks = [n for n in self.networks if n["name"] != args[2]]
+        elif args[:2] == ("image", "delete"):
+            self.images = [i for i in self.images
+                           if args[2] not in [a["name"] for a in i["aliases"]]]
         return subprocess.CompletedProcess(list(args), 0, "", "")
 
     def lab(self, statuses: dict[str, str]) -> None:
@@ -266,13 +277,14 @@ class FakeIncus:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeIncus:
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path) -> FakeIncus:
     f = FakeIncus()
     monkeypatch.setattr(client, "query", f.query)
     monkeypatch.setattr(client, "exists", f.exists)
     monkeypatch.setattr(client, "run", f.run)
     monkeypatch.setattr(veths, "sweep", lambda lab: [])
     monkeypatch.setattr(cgroups, "sweep", lambda project, stopped: 0)
+    monkeypatch.setattr(image, "work_dir", lambda: tmp_path)
     return f
 
 
@@ -327,6 +339,34 @@ def test_a_bridge_the_lab_did_not_record_is_not_deleted(fake: FakeIncus, provide
     provider.destroy(None, {"container": [plan.machine_name("inc-t", "lb1")],
                             "project": [PROJECT]})
     assert BRIDGE in [n["name"] for n in fake.networks] and PROJECT not in fake.instances
+
+
+def test_an_image_is_unused_when_no_instance_was_made_from_it_and_it_is_not_the_boxs() -> None:
+    images = [{"fingerprint": "a", "aliases": [{"name": "halab-trixie-aaaa"}]},
+              {"fingerprint": "b", "aliases": [{"name": "halab-trixie-bbbb"}]},
+              {"fingerprint": "c", "aliases": [{"name": "halab-trixie-cccc"}]},
+              {"fingerprint": "d", "aliases": [{"name": "someone-elses"}]},
+              {"fingerprint": "e", "aliases": []}]
+    instances = [{"config": {"volatile.base_image": "a"}}, {"config": {}}]
+    assert image.unused(images, instances, "halab-trixie-cccc") == ["halab-trixie-bbbb"]
+    assert image.unused(images, instances, None) == ["halab-trixie-bbbb", "halab-trixie-cccc"]
+
+
+def test_down_of_the_last_lab_made_from_an_old_box_removes_its_image(
+        fake: FakeIncus, provider: Incus, monkeypatch: pytest.MonkeyPatch) -> None:
+    from halab.artifacts import boxes
+
+    monkeypatch.setattr(boxes, "read_record", lambda box: type("R", (), {"key": "n" * 64})())
+    old, new = names.image_alias("trixie", "o" * 64), names.image_alias("trixie", "n" * 64)
+    fake.images += [{"fingerprint": "fp-old", "aliases": [{"name": old}]},
+                    {"fingerprint": "fp-new", "aliases": [{"name": new}]}]
+    fake.lab({"lb1": "Running", "master1": "Stopped"})
+    fake.made_from = {plan.machine_name("inc-t", "lb1"): "fp-old",
+                      plan.machine_name("inc-t", "master1"): "fp-old"}
+    provider.destroy("lb1")  # master1 still uses the old image
+    assert [a["aliases"][0]["name"] for a in fake.images] == ["users-own", old, new]
+    provider.destroy(None, provider.objects(provider.plan))
+    assert [a["aliases"][0]["name"] for a in fake.images] == ["users-own", new]
 
 
 def test_wait_off_counts_an_error_status_as_still_on(fake: FakeIncus, provider: Incus) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from halab.config.plan import HostPlan, Plan
+from halab.config.plan import Plan
 from halab.errors import HalabError
 from halab.providers.incus import names, objects
 
@@ -38,15 +38,24 @@ def clash_problems(lab: str, networks: list[dict], project_labs: dict[str, str])
     return out
 
 
-def before_create(plan: Plan, new: list[HostPlan]) -> None:
+def host_ready() -> None:
+    """Root, and the kernel features the pool and the hosts need: checked by `prepare`, before
+    halab's pool or anything of a lab is created (and so by `halab doctor`)."""
     if os.geteuid() != 0:
         raise HalabError("halab's Incus containers are privileged: halab must run as root",
                          "run halab as root, or choose VMs: `--provider vm`")
-    problems = kernel_problems(Path("/proc/filesystems").read_text(),
-                               Path("/dev/kmsg").exists()) if new else []
+    problems = kernel_problems(Path("/proc/filesystems").read_text(), Path("/dev/kmsg").exists())
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise HalabError(f"this kernel cannot run halab's containers:\n{listing}",
+                         "or choose VMs: `--provider vm`")
+
+
+def before_create(plan: Plan) -> None:
+    """The lab's project and bridge names free, or this lab's."""
     labs = {p["name"]: (p.get("config") or {}).get(names.LAB_KEY, "")
             for p in objects.project_list()}
-    problems += clash_problems(plan.lab, objects.networks(), labs)
+    problems = clash_problems(plan.lab, objects.networks(), labs)
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise HalabError(f"cannot create lab {plan.lab!r}'s containers:\n{listing}")

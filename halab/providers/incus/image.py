@@ -62,6 +62,42 @@ def ensure(box: str) -> tuple[str, str]:
     return alias, f"imported in {time.monotonic() - start:.1f} s"
 
 
+def unused(images: list[dict], instances: list[dict], keep: str | None) -> list[str]:
+    """halab's box images (alias `halab-…`) that no instance in any project was created from
+    (Incus keeps each one's image as `volatile.base_image`) and that are not `keep`, the current
+    box's alias: their aliases (pure)."""
+    used = {(i.get("config") or {}).get("volatile.base_image") for i in instances}
+    out = []
+    for img in images:
+        aliases = [a["name"] for a in img.get("aliases") or []]
+        if img.get("fingerprint") in used or keep in aliases:
+            continue
+        out += [a for a in aliases if a.startswith(names.IMAGE_PREFIX)][:1]
+    return sorted(out)
+
+
+def prune(box: str) -> list[str]:
+    """Remove the images of boxes that no lab's host was created from any more, but the current
+    box's (kept for the next `up`); what was removed, in words. Run at a lab's `down`: the last
+    lab made from an old box takes its image with it."""
+    from halab.artifacts import boxes
+
+    record = boxes.read_record(box)
+    keep = names.image_alias(box, record.key) if record is not None else None
+    lock = work_dir() / "image.lock"
+    with hostlock.exclusive(
+            lock, timeout=IMPORT_TIMEOUT, interval=1,
+            on_wait=lambda: ui.info("waiting for another lab's image import to finish"),
+            held_too_long=HalabError(f"another import held {lock} for {IMPORT_TIMEOUT}s",
+                                     "is another `halab up` stuck? (`ps aux | grep incus`)")):
+        doomed = unused(client.query("image", "list"),
+                        client.query("list", "--all-projects"), keep)
+        for alias in doomed:
+            client.run("image", "delete", alias)
+    return [f"removed image {a}: no lab's host was made from it, and it is not box {box}'s "
+            "current image" for a in doomed]
+
+
 def _import(rootfs: Path, box: str, key: str, alias: str) -> None:
     with tempfile.TemporaryDirectory(dir=work_dir()) as tmp:
         meta = Path(tmp) / "metadata.yaml"

@@ -29,7 +29,10 @@ def bridge(lab: str) -> str:
     return name
 
 
+IMAGE_PREFIX = "halab-"  # every box image's alias; `down` prunes the unused ones among them
+
+
 def image_alias(box: str, key: str) -> str:
     """The box's image in Incus's default project: one per box and cache key, so that a box
     rebuilt later is another image and the labs made from this one keep theirs."""
-    return f"halab-{box}-{key[:12]}"
+    return f"{IMAGE_PREFIX}{box}-{key[:12]}"

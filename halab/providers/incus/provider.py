@@ -50,8 +50,10 @@ class Incus:
         return names.project(self.plan.lab)
 
     def prepare(self) -> None:
-        """incusd answering (started here when no service runs it), and halab's pool."""
+        """incusd answering (started here when no service runs it), root and the kernel's
+        features, then halab's pool."""
         client.ensure_daemon()
+        checks.host_ready()
         objects.ensure_pool()
 
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
@@ -108,7 +110,7 @@ class Incus:
         p = self.plan
         targets = [h for h in p.hosts if hosts is None or h.name in hosts]
         have = objects.instances(self.project)
-        checks.before_create(p, [h for h in targets if h.domain not in have])
+        checks.before_create(p)
         if self._image is None:
             self.ensure_image(p.box)
         assert self._image is not None
@@ -191,9 +193,10 @@ class Incus:
         cgroups.sweep(self.project, set(doomed))
         if host is None:
             veths.sweep(self.plan.lab)
-            for what in objects.remove_lab(
+            for what in [*objects.remove_lab(
                     self.plan.lab, names.project(self.plan.lab) in recorded.get("project", []),
-                    names.bridge(self.plan.lab) in recorded.get("bridge", [])):
+                    names.bridge(self.plan.lab) in recorded.get("bridge", [])),
+                    *image.prune(self.plan.box)]:
                 ui.info(f"  {what}")
 
     def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:
