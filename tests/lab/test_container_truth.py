@@ -116,6 +116,23 @@ def test_start_brings_it_back(lab_up: dict) -> None:
     assert host_state("master1") == "running"
 
 
+def test_a_reboot_from_inside_the_guest_comes_back_by_itself(lab_up: dict) -> None:
+    """`sudo systemctl reboot` in master1: Incus boots it again (a new init), as a VM comes
+    back, and it answers SSH again with nothing done by halab."""
+    before = init_pid("master1")
+    halab("ssh", "--lab", LAB, "master1", "sudo systemctl reboot", timeout=60)  # may drop
+    deadline, after = time.monotonic() + 120, before
+    while time.monotonic() < deadline:
+        if incus_states().get(plan.machine_name(LAB, "master1")) == "Running":
+            after = init_pid("master1")
+            if after not in (before, 0, -1) and halab("ssh", "--lab", LAB, "master1", "true",
+                                                      timeout=30).returncode == 0:
+                break
+        time.sleep(2)
+    assert after != before, "master1 did not come back with a new init within 120 s"
+    assert host_state("master1") == "running"
+
+
 def processes(needle: str) -> list[int]:
     """The PIDs whose command line holds `needle`, read from /proc."""
     out = []
