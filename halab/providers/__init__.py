@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from halab.errors import HalabError
+
 if TYPE_CHECKING:
     from halab.artifacts.boxes import Record
     from halab.config.plan import Plan
@@ -37,6 +39,10 @@ def _kind(kind: str) -> type[Provider]:
         from halab.providers.incus.provider import Incus
 
         return Incus
+    if kind != "vm":  # a lab recorded by an older halab: "incus" became "container"
+        raise HalabError(f"unknown provider {kind!r} (halab knows {', '.join(KINDS)})",
+                         'a lab created with provider "incus" is a "container" lab now: say so '
+                         "in its .halab/<lab>/state.json")
     from halab.providers.vagrant_libvirt.provider import VagrantLibvirt
 
     return VagrantLibvirt

@@ -92,7 +92,7 @@ def test_the_same_lab_from_a_second_directory_is_refused_before_anything_is_crea
     assert f"{machine(AA, 'bb-m1')!r}, " in said and f"{machine(AA, 'lb1')!r}, " in said
     assert f"already exist on this host but lab {AA!r} did not create them" in said, said
     assert "run `halab down names-aa` there" in said
-    assert lab_objects(AA) == before and not (tmp_path / "home" / "containers").exists()
+    assert lab_objects(AA) == before and not (tmp_path / "home" / "incus").exists()
     assert not (tmp_path / "labs" / AA / "state.json").exists()
     down = halab("down", str(copy), "--yes", env=env, timeout=600)
     assert down.returncode == 0 and "has nothing to tear down" in down.stdout, down.stdout

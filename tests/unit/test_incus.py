@@ -13,6 +13,7 @@ import yaml
 from halab import providers
 from halab.config import plan
 from halab.config.topology import loads
+from halab.errors import HalabError
 from halab.providers.incus import (
     aptsource,
     cgroups,
@@ -179,6 +180,8 @@ def test_provider_container_is_incus(tmp_path) -> None:
     assert p.provider == "container" and p.containers and p.nic == "host0"
     assert providers.choose("container")[0] == "container"
     assert providers.KINDS == ("vm", "container")
+    with pytest.raises(HalabError, match="unknown provider 'incus'"):
+        providers.acceleration("incus")
     provider = providers.for_lab(tmp_path, p)
     assert isinstance(provider, Incus)
     assert provider.objects(p) == {"container": [h.domain for h in p.hosts],
