@@ -109,6 +109,17 @@ def test_a_hard_halt_is_shut_off_in_incus_and_in_status(lab_up: dict) -> None:
     assert host_state("master1") == "shut off"
 
 
+def test_diagram_live_draws_the_halted_master_and_the_leader(lab_up: dict,
+                                                             tmp_path: Path) -> None:
+    """`diagram --live` asks the lab as Incus runs it: master1 (halted above) drawn halted, one
+    of the other masters as etcd leader."""
+    proc = halab("diagram", LAB, "--live", "--out", str(tmp_path / "now.svg"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    svg = (tmp_path / "now.svg").read_text()
+    assert svg.count(">halted<") >= 2, svg[:2000]  # master1, and the legend
+    assert "★ etcd leader" in svg
+
+
 def test_start_brings_it_back(lab_up: dict) -> None:
     proc = halab("start", "master1", "--lab", LAB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
