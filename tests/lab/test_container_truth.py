@@ -157,17 +157,18 @@ def processes(needle: str) -> list[int]:
 
 
 def incusd_pids() -> list[int]:
-    """The Incus daemon itself: `incusd --group …` (its monitors and helpers are other
-    commands)."""
-    out = []
+    """The Incus daemon itself: `incusd --group …` whose parent is no incusd (it forks helpers
+    that keep its command line for a moment; the full suite once saw three beside it)."""
+    found: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
-        except OSError:
+            if args and args[0].endswith(b"/incusd") and b"--group" in args:
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                found[int(proc.name)] = int(stat[1])  # the parent's pid
+        except (OSError, ValueError, IndexError):
             continue
-        if args and args[0].endswith(b"/incusd") and b"--group" in args:
-            out.append(int(proc.name))
-    return out
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def settled(host: str, seconds: float = 30) -> str:
