@@ -383,3 +383,24 @@ def test_a_hosts_limits_are_its_topology_memory_and_cpus() -> None:
                                                "limits.cpu.allowance": f"{h.cpus * 100}ms/100ms"}
     assert config.limits(1024, 2) == {"limits.memory": "1024MiB",
                                       "limits.cpu.allowance": "200ms/100ms"}
+
+
+def test_a_bridge_create_that_raced_a_starting_container_is_tried_again(
+        fake: FakeIncus, monkeypatch: pytest.MonkeyPatch) -> None:
+    race = ("Error: Failed to delete bridge children interfaces: Failed to run: ip -d -j link "
+            "show veth44229778: exit status 1 (Device \"veth44229778\" does not exist.)")
+    failures = [race]
+
+    def run(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        if args[:2] == ("network", "create") and failures:
+            fake.calls.append(args)
+            raise client.IncusError(list(args), failures.pop())
+        return fake.run(*args, **kw)
+    monkeypatch.setattr(client, "run", run)
+    monkeypatch.setattr(objects.time, "sleep", lambda s: None)
+    objects.ensure_network("inc-t", "10.231.9.0/24")
+    assert [c[:3] for c in fake.calls] == [("network", "create", BRIDGE)] * 2
+
+    failures[:] = ["Error: The network already exists"]
+    with pytest.raises(client.IncusError, match="already exists"):
+        objects.ensure_network("inc-t", "10.231.9.0/24")
