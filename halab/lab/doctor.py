@@ -115,8 +115,11 @@ def capacity(plan: Plan, accel: str, cores: int) -> Finding:
     why = preflight.kube_capacity(plan, accel, cores)
     if why:
         return Finding("cpu", WARN, why, preflight.KUBE_CAPACITY_FIX)
-    return Finding("cpu", OK, f"{cores or 'an unknown number of'} cores"
-                   + (" for the kube tier" if plan.kube else ""))
+    cores_line = f"{cores or 'an unknown number of'} cores"
+    if plan.kube is None or plan.containers:
+        return Finding("cpu", OK, cores_line + (" for the kube tier" if plan.kube else ""))
+    return Finding("cpu", OK, f"{cores_line} for the kube tier; "
+                              f"{preflight.kube_needs(plan, accel)}")
 
 
 def kube_binaries(plan: Plan, available: tuple[bool, str]) -> Finding:

@@ -66,6 +66,26 @@ def test_the_kube_tier_on_two_emulated_cores_only_warns() -> None:
     assert preflight.kube_capacity(no_kube, "tcg", 1) is None
 
 
+def test_the_two_host_kube_lab_fits_two_emulated_cores_as_measured() -> None:
+    """labs/vm-kube.yaml (1 master, 1 minion) passed every kube check on 2 emulated cores:
+    no warning there, and the cpu line says what was measured; one core is still too few."""
+    p = lab_plan("vm-kube")
+    fits = doctor.capacity(p, "tcg", 2)
+    assert fits.status == doctor.OK
+    assert "labs/vm-kube.yaml (1 master, 1 minion) passed every kube check" in fits.detail
+    assert "2 vCPUs and 2560 MiB" in fits.detail
+    assert doctor.capacity(p, "tcg", 1).status == doctor.WARN
+
+
+def test_doctor_on_a_kvm_host_says_the_kube_needs_are_not_measured() -> None:
+    """No host of this project has working KVM: the cpu line says so, with what the lab asks."""
+    said = doctor.capacity(lab_plan("seed"), "kvm", 8)
+    assert said.status == doctor.OK
+    assert "under KVM what a kube lab needs is not measured" in said.detail
+    assert "6 vCPUs and 5632 MiB" in said.detail
+    assert "not measured" not in doctor.capacity(lab_plan("etcd-only"), "kvm", 8).detail
+
+
 def test_a_container_lab_names_its_engine_and_how_to_install_it() -> None:
     said = doctor.provider("container", "asked for")
     assert "Incus" in said.detail and "root on this machine" in said.detail

@@ -37,7 +37,7 @@ def test_exactly_one_lb_holds_the_vip(lab: Lab, node) -> None:  # noqa: ANN001
     """exactly one LB host holds the VIP (keepalived)"""
     p = lab.plan
     if not p.vip:
-        pytest.skip("the lab has one load balancer and no VIP")
+        pytest.skip("the lab has no VIP: no pair of LB hosts")
     holders = [h.name for h in p.lbs if node(h.name).run(
         f"ip -o -4 addr show dev {p.nic}").stdout.count(f" {p.vip}/")]
     assert len(holders) == 1, f"{p.vip} is held by {holders or 'no LB host'}"
