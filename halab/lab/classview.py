@@ -98,8 +98,8 @@ def _asked(lab: Lab, files: dict) -> LabRow:
                                                  if m.name in running])
     leader = view.leader_name() if view else None
     term = next((s.raft_term for s in view.statuses if s.is_leader), None) if view else None
-    if view is None:
-        problems.append("etcd: no master answered")
+    if view is None and any(m.name in running for m in p.masters):
+        problems.append("etcd: no running master answered")
     reach = []
     for h in p.lbs:
         if h.name in running:

@@ -87,7 +87,7 @@ es.addEventListener("stamp", e => { document.getElementById("stamp").textContent
 """
 
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>halab class</title>
-<style>{{ style }}</style></head><body>
+<style>{{ style|safe }}</style></head><body>
 <h1>halab class page</h1>
 <div class="sub">{{ rows|length }} lab(s) on this host · updated <span id="stamp">{{ stamp }}</span>
 {% if actions %}· actions allowed{% else %}· read-only{% endif %}</div>
@@ -100,7 +100,7 @@ INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>halab class</
 """
 
 LAB = """<!doctype html><html><head><meta charset="utf-8"><title>halab lab {{ row.lab }}</title>
-<style>{{ style }}</style></head><body>
+<style>{{ style|safe }}</style></head><body>
 <h1>lab {{ row.lab }}</h1><div class="sub"><a href="/">← all labs</a> · {{ row.topology }} ·
 updated <span id="stamp">{{ stamp }}</span></div>
 {% include 'table' %}
