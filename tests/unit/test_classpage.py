@@ -94,3 +94,22 @@ def test_events_put_every_line_in_its_own_data_field():
     text = pages.events({"labs": "<tr>\n<td>a</td>\n</tr>", "stamp": "12:00:00"})
     assert text == ("event: labs\ndata: <tr>\ndata: <td>a</td>\ndata: </tr>\n\n"
                     "event: stamp\ndata: 12:00:00\n\n")
+
+
+def test_report_ends_with_the_scoreboard_of_the_labs_here(tmp_path, monkeypatch):
+    from halab.lab import report
+    from halab.session import labdir
+
+    monkeypatch.setenv("HALAB_LABS_DIR", str(tmp_path))
+    for name, passed in (("cls-a", True), ("cls-b", False)):
+        d = tmp_path / name
+        labdir.write_state(d, labdir.State(topology=f"/x/{name}.yaml"))
+        labdir.write_json(d, labdir.EXERCISE_FILE, {
+            "name": "lb-drops-a-master", "started_at": T0, "deadline": None,
+            "checks": [{"name": "lb reaches all", "passed": passed}], "checked_at": T0 + 90})
+    out = tmp_path / "report.md"
+    assert report.report([], str(out)) == 0
+    text = out.read_text()
+    assert "## Scoreboard" in text
+    assert "| lb-drops-a-master | cls-a | 1/1 | done in 1:30 | — |" in text
+    assert "| lb-drops-a-master | cls-b | 0/1 |" in text and "| lb reaches all |" in text
