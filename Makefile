@@ -16,7 +16,7 @@ TEST_MARKS := $(if $(filter vm,$(PROVIDER)),-m 'not kube and not zones and not h
 DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
         libvirt-dev pkg-config debootstrap extlinux syslinux-common e2fsprogs fdisk \
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
-        gcc libc6-dev umoci graphviz
+        gcc libc6-dev umoci graphviz chromium
 
 .PHONY: vm-kube-test incus help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
 

@@ -11,6 +11,7 @@ from halab import __version__, ui
 from halab.cli import readylabs
 from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
+from halab.cli.classroom import add_classroom_commands
 from halab.cli.drills import add_drill_commands
 from halab.cli.labs import add_lab_commands
 from halab.cli.locking import lab_lock
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_drill_commands(sub)
     add_box_commands(sub)
     add_binaries_commands(sub)
+    add_classroom_commands(sub)
     return parser
 
 

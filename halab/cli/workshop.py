@@ -30,7 +30,9 @@ REPORT_HELP = """\
 Write a Markdown report from `halab verify` results: one table over all labs (checks passed, \
 failed and skipped), then per lab every failed check with its host and message, and the \
 skipped ones with the reason. Without FILEs it reads the latest results of every lab on this \
-host (.halab/<lab>/verify.junit.xml) and lists labs not verified yet.
+host (.halab/<lab>/verify.junit.xml) and lists labs not verified yet. A scoreboard follows when \
+labs have an exercise in progress (.halab/<lab>/exercise.json, from `halab exercise`): exercise, \
+lab, items passed, time taken and time left.
 
 example, a workshop:
   for n in $(seq -w 1 12); do halab verify seed-s$n; done

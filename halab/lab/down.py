@@ -8,6 +8,8 @@ import shutil
 from halab import ui
 from halab.config import owned
 from halab.errors import HalabError
+from halab.lab import kubeconfig
+from halab.render import kubecontexts
 from halab.session import labdir
 from halab.session.context import Lab
 
@@ -36,6 +38,7 @@ def down(arg: str | None, yes: bool) -> int:
                       f"`halab down {p.lab}` there")
         if found is None and not labdir.holds_anything(lab.dir):
             ui.info(f"lab {p.lab!r} has nothing to tear down")
+            _forget_context(p.lab)
             return 0
         what = f"{found or 'nothing of the provider'} and {lab.dir}"
         if not yes:
@@ -50,4 +53,12 @@ def down(arg: str | None, yes: bool) -> int:
             lab.provider.destroy(None, recorded)
             shutil.rmtree(lab.dir, ignore_errors=True)
             ui.info(f"  removed {what}")
+            _forget_context(p.lab)
     return 0
+
+
+def _forget_context(lab: str) -> None:
+    """The lab's context in the user's kubeconfig (`halab kubeconfig --merge`) goes with it."""
+    forgotten = kubeconfig.forget(lab)
+    if forgotten:
+        ui.info(f"  removed context {kubecontexts.context_name(lab)} from {forgotten}")

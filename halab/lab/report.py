@@ -1,14 +1,17 @@
-"""`halab report`: the verify results of every lab (or of the JUnit files given) as Markdown."""
+"""`halab report`: the verify results of every lab (or of the JUnit files given) as Markdown,
+then the scoreboard of the exercises in progress."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from halab import ui
 from halab.errors import HalabError
 from halab.session import labdir
 from halab.workshop import report as markdown
+from halab.workshop import scoreboard
 
 
 def report(files: list[str], out: str | None) -> int:
@@ -17,7 +20,8 @@ def report(files: list[str], out: str | None) -> int:
         raise HalabError("no lab has been brought up here, so there are no results to report",
                          "give JUnit files (`halab report FILE...`), or `halab up` and "
                          "`halab verify` a lab first")
-    text = markdown.markdown(results, missing)
+    board = scoreboard.markdown(exercises(), time.time())
+    text = markdown.markdown(results, missing) + (f"\n{board}" if board else "")
     if not out:
         sys.stdout.write(text)
         return 0
@@ -29,6 +33,16 @@ def report(files: list[str], out: str | None) -> int:
     ui.info(f"wrote {out}: {len(results)} lab(s) verified, {failed} with failed checks"
             + (f", {len(missing)} not verified yet" if missing else ""))
     return 0
+
+
+def exercises() -> list[scoreboard.Exercise]:
+    """The exercise recorded on each lab here (`halab exercise start`), for the scoreboard."""
+    out = []
+    for name in labdir.known_labs():
+        doc = labdir.read_json(labdir.lab_path(name), labdir.EXERCISE_FILE)
+        if doc is not None:
+            out.append(scoreboard.parse(name, doc))
+    return out
 
 
 def _read_results(files: list[str]) -> tuple[list[markdown.LabResult], list[str]]:

@@ -4,6 +4,7 @@ help, needs, steps and judge in one record), acting through this lab's `LabActio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +39,14 @@ def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool)
 
 def conduct(lab: Lab, scenario: Scenario, hard: bool) -> Outcome:
     """Run `scenario` on `lab` through its actions; the SSH and provider connections closed
-    after."""
+    after, and its outcome kept as the lab's last (the class page plots its figures)."""
     with lab:
-        return scenario.run(OnLab(lab), lab.plan, hard)
+        started = time.time()
+        ok, figures = scenario.run(OnLab(lab), lab.plan, hard)
+    labdir.write_json(lab.dir, labdir.SCENARIO_FILE, {
+        "name": scenario.name, "hard": hard, "ok": ok, "started_at": started,
+        "finished_at": time.time(), "figures": figures})
+    return ok, figures
 
 
 # ── the registry ────────────────────────────────────────────────────────────────────────────

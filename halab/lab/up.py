@@ -19,6 +19,7 @@ from halab import home, tiers, ui
 from halab.artifacts import binaries
 from halab.config import owned, plan, preflight
 from halab.errors import HalabError
+from halab.lab import kubeconfig
 from halab.providers import hostfacts, sshconfig
 from halab.remote.runner import RemoteError, Runner, parallel
 from halab.render import desired, files, hostkeys, pki
@@ -47,7 +48,8 @@ def up(topology: str, student: int | None = None, provider: str | None = None,
         return 1
     ui.info(f"[bold green]lab {p.lab!r} is up[/] — {counted}. Next: `halab status {p.lab}`, "
             f"`halab ssh {p.masters[0].name}`, `halab halt {p.masters[0].name}`, "
-            f"`halab verify {p.lab}`, `halab down {p.lab}`")
+            f"`halab verify {p.lab}`, `halab down {p.lab}`"
+            + (f". {kubeconfig.usage_line(p)}" if p.kube and kube else ""))
     return 0
 
 

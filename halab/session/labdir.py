@@ -25,6 +25,10 @@ DEFAULT_LAB = "labs/seed.yaml"
 TOPOLOGY_FILE = "topology.yaml"
 # The latest `halab verify` results of the lab, which `halab report` collects.
 JUNIT_FILE = "verify.junit.xml"
+# The exercise in progress (`halab exercise`; workshop/scoreboard.py says its keys), and the
+# last scenario's outcome (`halab verify --scenario`): what the class page and the report show.
+EXERCISE_FILE = "exercise.json"
+SCENARIO_FILE = "scenario.json"
 # The flock of the command changing the lab now, and what it is (`halab.session.lock`).
 LOCK_FILE = "lock"
 
@@ -90,6 +94,27 @@ def write_topology(lab_dir: Path, text: str) -> Path:
 
 def junit_path(lab_dir: Path) -> Path:
     return lab_dir / JUNIT_FILE
+
+
+def read_json(lab_dir: Path, name: str) -> object | None:
+    """A JSON record of the lab's directory (None when absent; a broken one as its text, so the
+    reader can say what is wrong with it)."""
+    try:
+        text = (lab_dir / name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def write_json(lab_dir: Path, name: str, doc: object) -> None:
+    """Write a record atomically, so a reader never sees half of it."""
+    fd, tmp = tempfile.mkstemp(dir=lab_dir, prefix=f".{name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=2)
+    os.replace(tmp, lab_dir / name)
 
 
 def holds_anything(lab_dir: Path) -> bool:

@@ -215,21 +215,25 @@ def outputs(out: Path) -> list[Path]:
 def render_files(g: graphviz.Digraph, paths: list[Path]) -> list[Path]:
     """Lay out with Graphviz's `dot` and write each path in the format its suffix names."""
     for path in paths:
-        fmt = path.suffix.lower().lstrip(".")
-        graph = g.copy()
-        if fmt == "png":
-            graph.attr(dpi=PNG_DPI)
-        try:
-            data = graph.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            raise HalabError("Graphviz's `dot` is missing",
-                             "run `make deps` (it installs the Debian package graphviz)") from None
-        except graphviz.CalledProcessError as exc:
-            stderr = (exc.stderr or b"").decode(errors="replace").strip()
-            raise HalabError(f"Graphviz's `dot` failed on the diagram: {stderr}") from None
+        data = laid_out(g, path.suffix.lower().lstrip("."))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         except OSError as exc:
             raise HalabError(f"cannot write {path}: {exc.strerror}") from None
     return paths
+
+
+def laid_out(g: graphviz.Digraph, fmt: str) -> bytes:
+    """The picture in `fmt` (svg, png), laid out by Graphviz's `dot`."""
+    graph = g.copy()
+    if fmt == "png":
+        graph.attr(dpi=PNG_DPI)
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise HalabError("Graphviz's `dot` is missing",
+                         "run `make deps` (it installs the Debian package graphviz)") from None
+    except graphviz.CalledProcessError as exc:
+        stderr = (exc.stderr or b"").decode(errors="replace").strip()
+        raise HalabError(f"Graphviz's `dot` failed on the diagram: {stderr}") from None

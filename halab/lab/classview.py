@@ -1,0 +1,177 @@
+"""What the class page shows of every lab here, asked through the providers and the probes:
+hosts' states, etcd's leader and term, what each LB reaches, the last verify, the exercise in
+progress (exercise.json) and, per lab, the live diagram and the last scenario's figures.
+
+Each lab is kept open between rounds, so its SSH connections are reused; a lab whose hosts
+cannot be asked still gets its row, with what went wrong in its notes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+
+from halab import home, ui
+from halab.build import command
+from halab.errors import HalabError
+from halab.lab import status
+from halab.probes import etcd as etcd_probe
+from halab.probes import lb
+from halab.remote.runner import RemoteError, parallel
+from halab.session import labdir
+from halab.session.context import Lab
+from halab.workshop import diagram, scoreboard
+from halab.workshop import report as junit
+from halab.workshop.classpage import app as classapp
+from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_of
+
+
+class Watcher:
+    """The class page's `Source` on this host: one open `Lab` per lab known here."""
+
+    def __init__(self) -> None:
+        self._labs: dict[str, Lab] = {}
+        self._lock = threading.Lock()  # one round or one page at a time: a Lab is not shared
+
+    def rows(self) -> list[LabRow]:
+        with self._lock:
+            known = labdir.known_labs()
+            for gone in set(self._labs) - set(known):
+                self._labs.pop(gone).close()
+            return list(parallel(known, self._row).values())
+
+    def page(self, name: str) -> LabPage | None:
+        with self._lock:
+            if name not in labdir.known_labs():
+                return None
+            row = self._row(name)
+            lab = self._labs.get(name)
+            if lab is None:
+                return LabPage(row, "", row.problems)
+            try:
+                live = status.live_state(lab)
+                svg = diagram.laid_out(diagram.build(lab.plan, live), "svg").decode()
+                notes = live.notes
+            except (HalabError, RemoteError) as exc:
+                svg, notes = "", (f"diagram: {exc}",)
+            scenario = scenario_of(labdir.read_json(lab.dir, labdir.SCENARIO_FILE))
+            return LabPage(row, _svg_body(svg), notes, scenario)
+
+    def close(self) -> None:
+        with self._lock:
+            for lab in self._labs.values():
+                lab.close()
+            self._labs.clear()
+
+    def _open(self, name: str) -> Lab:
+        lab = self._labs.get(name)
+        if lab is None:
+            lab = Lab.existing(name)
+            lab.provider.prepare()
+            self._labs[name] = lab
+        return lab
+
+    def _row(self, name: str) -> LabRow:
+        files = _recorded(name)
+        try:
+            lab = self._open(name)
+        except HalabError as exc:
+            return LabRow(name, problems=(exc.message.splitlines()[0],), **files)
+        try:
+            return _asked(lab, files)
+        except (HalabError, RemoteError) as exc:
+            self._labs.pop(name, None)
+            lab.close()
+            return LabRow(name, lab.topology, lab.plan.provider,
+                          problems=(str(exc).splitlines()[0],), **files)
+
+
+def _asked(lab: Lab, files: dict) -> LabRow:
+    """One lab's row: the provider for the hosts, etcd over SSH, each running LB's reach."""
+    p = lab.plan
+    states = status.mine_only(lab, lab.provider.states(p))
+    hosts = tuple(HostCell(h.name, h.role, states[h.name]) for h in p.hosts)
+    running = [h.name for h in hosts if h.state == "running"]
+    problems = []
+    view = etcd_probe.first_view(p, lab.runner, [m.name for m in p.masters
+                                                 if m.name in running])
+    leader = view.leader_name() if view else None
+    term = next((s.raft_term for s in view.statuses if s.is_leader), None) if view else None
+    if view is None and any(m.name in running for m in p.masters):
+        problems.append("etcd: no running master answered")
+    reach = []
+    for h in p.lbs:
+        if h.name in running:
+            got = lb.reach(p, lab.runner, h.name)
+            reach.append(f"{h.name} → " + ("?" if got is None else ", ".join(got) or "none"))
+    return LabRow(lab.plan.lab, lab.topology, p.provider, hosts, leader, term, "; ".join(reach),
+                  problems=tuple(problems), **files)
+
+
+def _recorded(name: str) -> dict:
+    """What the lab's directory records: the last verify's counts and the exercise."""
+    d = labdir.lab_path(name)
+    out: dict = {"verify": None, "verified_at": "", "exercise": None}
+    path = labdir.junit_path(d)
+    try:
+        result = junit.parse(path.read_text(encoding="utf-8"), str(path), lab=name)
+        out["verify"] = (result.count(junit.PASSED), result.count(junit.FAILED),
+                         result.count(junit.SKIPPED))
+        out["verified_at"] = result.timestamp
+    except (OSError, HalabError):
+        pass
+    doc = labdir.read_json(d, labdir.EXERCISE_FILE)
+    if doc is not None:
+        out["exercise"] = scoreboard.parse(name, doc)
+    return out
+
+
+def _svg_body(svg: str) -> str:
+    """Graphviz's SVG without its XML prolog and doctype, to sit inside the HTML page."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else ""
+
+
+def serve(host: str, port: int, allow_actions: bool, interval: float) -> int:
+    """`halab class serve`: the page until Ctrl-C; with actions, the token they need."""
+    token = classapp.new_token() if allow_actions else ""
+    ui.info(f"[bold]halab class page[/]: http://{host}:{port}/ — every lab in "
+            f"{home.labs_dir()}, refreshed every {interval:g}s; Ctrl-C stops it")
+    if allow_actions:
+        ui.info(f"actions allowed (reset a lab, start an exercise for all); token: {token}")
+    else:
+        ui.info("read-only (--allow-actions lets the page reset labs and start exercises)")
+    watcher = Watcher()
+    try:
+        classapp.serve(watcher, host, port, interval,
+                       ACTIONS if allow_actions else None, token)
+    finally:
+        watcher.close()
+    return 0
+
+
+def _exercise(action: str, labs: list[str], form: Mapping[str, str]) -> str:
+    """Run `halab exercise reset|start` on each lab, in the background (they take minutes);
+    each one's outcome goes to the terminal that serves the page."""
+    name = form.get("exercise", "").strip()
+    if action == "start" and not name:
+        return "give the exercise's name (`halab exercise list` shows them)"
+    argvs = [[sys.executable, "-m", "halab.cli", "exercise", action, *([name] if name else []),
+              "--lab", lab] for lab in labs]
+
+    def run_all() -> None:
+        for argv in argvs:
+            try:
+                done = command.run_captured(argv, timeout=ACTION_TIMEOUT)
+                ui.info(f"class page: {' '.join(argv[3:])}: "
+                        f"{(done.stdout.strip().splitlines() or ['done'])[-1]}")
+            except HalabError as exc:
+                ui.warn(f"class page: {exc.message}")
+    threading.Thread(target=run_all, name=f"class-{action}", daemon=True).start()
+    return (f"started `halab exercise {action}{' ' + name if name else ''}` on "
+            f"{', '.join(labs) or 'no lab'}; the table shows the outcome as it comes")
+
+
+ACTION_TIMEOUT = 900  # one exercise's break or reset; quorum-loss restores take minutes
+ACTIONS = {"reset": _exercise, "start": _exercise}

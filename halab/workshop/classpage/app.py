@@ -1,0 +1,143 @@
+"""`halab class serve`: the class page as a small Starlette app served by uvicorn.
+
+One thread asks the `Source` for every lab's row every few seconds (the probes over SSH take
+their time, and must not run once per browser); each browser holds one server-sent-events
+stream and gets the table again whenever what it shows changed. Read-only unless actions are
+given, and then each action needs the token printed at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from halab.workshop.classpage import pages
+from halab.workshop.classpage.model import Action, LabRow, Source
+
+PUSH_EVERY = 1.0  # how often each stream compares what it showed with the latest rows
+KEEPALIVE = 15.0  # an SSE comment this often, so proxies and browsers keep the stream
+
+
+class Feed:
+    """The latest rows, refreshed by one thread every `interval` seconds."""
+
+    def __init__(self, source: Source, interval: float):
+        self.source, self.interval = source, interval
+        self.rows: list[LabRow] = []
+        self.error = ""
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="class-feed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def wait_first(self, timeout: float) -> None:
+        self._ready.wait(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.rows, self.error = self.source.rows(), ""
+            except Exception as exc:  # noqa: BLE001 - shown on the page, the feed goes on
+                self.error = f"{type(exc).__name__}: {exc}"
+            self._ready.set()
+            self._stop.wait(self.interval)
+
+
+def make_app(source: Source, interval: float = 2.0,
+             actions: Mapping[str, Action] | None = None, token: str = "") -> Starlette:
+    """The app; with `actions`, POST /action/NAME[/LAB] runs one, given `token`."""
+    feed = Feed(source, interval)
+    allowed = bool(actions)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        feed.start()
+        await run_in_threadpool(feed.wait_first, 60)
+        yield
+        await run_in_threadpool(feed.stop)
+
+    async def index(_: Request) -> Response:
+        return HTMLResponse(pages.index_html(feed.rows, time.time(), allowed, token))
+
+    async def lab(request: Request) -> Response:
+        page = await run_in_threadpool(source.page, request.path_params["lab"])
+        if page is None:
+            return HTMLResponse(f"no lab {request.path_params['lab']!r} here", 404)
+        return HTMLResponse(pages.lab_html(page, time.time(), allowed, token))
+
+    async def events(request: Request) -> Response:
+        only = request.query_params.get("lab")
+        return StreamingResponse(_stream(request, feed, only, allowed, token),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def act(request: Request) -> Response:
+        if not actions:
+            return HTMLResponse("read-only: start `halab class serve --allow-actions`", 403)
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if not secrets.compare_digest(form.get("token", ""), token):
+            return HTMLResponse("wrong or missing token (printed by `halab class serve`)", 403)
+        name = request.path_params["action"]
+        if name not in actions:
+            return HTMLResponse(f"no action {name!r}; actions: {', '.join(actions)}", 404)
+        labs = [request.path_params["lab"]] if "lab" in request.path_params else [
+            r.lab for r in feed.rows]
+        said = await run_in_threadpool(actions[name], name, labs, form)
+        return HTMLResponse(f"<p>{pages.esc(said)}</p><p><a href='/'>back</a></p>")
+
+    return Starlette(routes=[
+        Route("/", index), Route("/lab/{lab}", lab), Route("/events", events),
+        Route("/action/{action}", act, methods=["POST"]),
+        Route("/action/{action}/{lab}", act, methods=["POST"]),
+    ], lifespan=lifespan)
+
+
+async def _stream(request: Request, feed: Feed, only: str | None, actions: bool,
+                  token: str) -> AsyncIterator[str]:
+    """Send the table (and scoreboard) whenever they differ from what this browser has."""
+    shown: dict[str, str] = {}
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        now = time.time()
+        rows = [r for r in feed.rows if only is None or r.lab == only]
+        frames = {"labs": pages.rows_html(rows, now, actions, token),
+                  "board": pages.board_html(feed.rows, now)}
+        changed = {k: v for k, v in frames.items() if shown.get(k) != v}
+        if changed:
+            shown.update(changed)
+            yield pages.events({**changed, "stamp": pages.stamp(now)})
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE:
+            yield ": keepalive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(PUSH_EVERY)
+
+
+def serve(source: Source, host: str, port: int, interval: float = 2.0,
+          actions: Mapping[str, Action] | None = None, token: str = "") -> None:
+    """Serve the page until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    uvicorn.run(make_app(source, interval, actions, token), host=host, port=port,
+                log_level="warning")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)
