@@ -377,6 +377,19 @@ def test_wait_off_counts_an_error_status_as_still_on(fake: FakeIncus, provider: 
     assert provider.wait_off(list(provider.plan.hosts), 0.01) == ["lb1"]
 
 
+def test_wait_off_needs_off_twice_in_a_row(monkeypatch: pytest.MonkeyPatch,
+                                           provider: Incus) -> None:
+    """A host that reads "shut off" once and "running" on the next poll is still on (a CI
+    run's cold restart saw this); off on two polls in a row is off."""
+    m1 = plan.machine_name("inc-t", "master1")
+    lb = plan.machine_name("inc-t", "lb1")
+    bounce = iter([{lb: "shut off", m1: "shut off"}] + [{lb: "shut off", m1: "running"}] * 9)
+    monkeypatch.setattr(objects, "instances", lambda project: next(bounce))
+    assert provider.wait_off(list(provider.plan.hosts), 1.5) == ["master1"]
+    monkeypatch.setattr(objects, "instances", lambda project: {lb: "shut off", m1: "shut off"})
+    assert provider.wait_off(list(provider.plan.hosts), 3.0) == []
+
+
 def test_a_hosts_limits_are_its_topology_memory_and_cpus() -> None:
     h = built().host("master1")
     assert config.limits(h.memory, h.cpus) == {"limits.memory": f"{h.memory}MiB",

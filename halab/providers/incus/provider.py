@@ -35,6 +35,7 @@ PRIVILEGED = ("Incus containers are privileged, with nesting: root in a lab host
               "this machine (VMs are the isolated choice)")
 
 
+OFF_POLLS = 2  # "shut off" on this many polls in a row, a second apart, counts as off
 IMAGE_FILE = "incus-image"  # in the lab's directory: the image its hosts were created from
 
 
@@ -163,17 +164,20 @@ class Incus:
         return [h.name for h in hosts if h.domain in left]
 
     def _wait_stopped(self, doomed: list[str], timeout: float) -> list[str]:
-        """Poll Incus until these instances are off (bounded by `timeout`); those still on.
-        Only "shut off" counts: while a container stops, Incus can say "Error" for a moment
-        and "Running" again after (seen in a group halt of the seed lab)."""
+        """Poll Incus until these instances are off on two polls in a row (bounded by
+        `timeout`); those still on. Only "shut off" counts, and only when it holds: while a
+        container stops, Incus can say "Error" for a moment, and a CI run saw one host "Running"
+        again right after every host of the seed lab had read "shut off" once."""
         def running() -> list[str]:
             have = objects.instances(self.project)
             return [m for m in doomed if have.get(m, "not created") not in objects.OFF]
+        seen_off = [0]
 
         def all_off(why: Reason) -> list[str] | None:
             on = running()
-            why(f"still running: {', '.join(on)}")
-            return None if on else []
+            seen_off[0] = 0 if on else seen_off[0] + 1
+            why(f"still running: {', '.join(on)}" if on else "off once; asking again")
+            return [] if seen_off[0] >= OFF_POLLS else None
         try:
             return poll(all_off, timeout=timeout, interval=1.0, what="the containers to stop")
         except Timeout:
