@@ -64,12 +64,20 @@ def test_up_brings_up_every_tier_on_vms(lab_up: dict) -> None:
 
 
 def test_the_node_and_flannel_use_the_lab_nic(lab_up: dict) -> None:
-    """On a VM eth0 is Vagrant's management NIC (its default route): the node's InternalIP
-    and flannel's VXLAN device must be on the lab's network (eth1) instead."""
+    """On a VM eth0 is Vagrant's management NIC: the node's InternalIP and flannel's VXLAN
+    device must be on the lab's network (eth1) instead."""
     nodes = kube.parse_nodes(host(LAB, MASTER).run(kube.kubectl("get nodes -o json")).stdout)
     assert [(n.name, n.internal_ip) for n in nodes] == [(MINION, MINION_IP)]
     vxlan = host(LAB, MINION).run("ip -d -o link show flannel.1")
     assert vxlan.rc == 0 and f"local {MINION_IP} dev eth1" in vxlan.stdout, vxlan.stdout
+
+
+def test_the_vms_have_no_route_beyond_this_machine(lab_up: dict) -> None:
+    """The management network is isolated (no NAT): no VM has a default route, and the kube
+    tier works without one, as it does on containers."""
+    for name in (MASTER, MINION):
+        routes = host(LAB, name).run("ip -4 route show default")
+        assert routes.rc == 0 and routes.stdout.strip() == "", f"{name}: {routes.stdout}"
 
 
 def test_verify_passes_with_every_kube_check(lab_up: dict) -> None:
