@@ -13,6 +13,7 @@ from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
 from halab.cli.classroom import add_classroom_commands
 from halab.cli.drills import add_drill_commands
+from halab.cli.exercise import add_exercise_commands
 from halab.cli.labs import add_lab_commands
 from halab.cli.locking import lab_lock
 from halab.cli.members import add_member_commands
@@ -56,6 +57,7 @@ workshop (several student labs on one host):
   halab up --student 3                student 3's own seed lab, seed-s03, on 10.150.3.0/24
   halab status --all                  one row per lab on this host, hosts running
   halab report --out report.md        verify results of every lab as Markdown
+  halab exercise start lb-drops-a-master --lab seed   break a lab; `exercise check` grades the fix
 
 LAB arguments take a topology file or the name of a lab brought up before; with one lab up
 they can be left out.
@@ -78,7 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_box_commands(sub)
     add_binaries_commands(sub)
     add_classroom_commands(sub)
+    add_exercise_commands(sub, dispatch)
     return parser
+
+
+def dispatch(argv: list[str]) -> int:
+    """`halab ARGV` in this process without taking the lab's lock again: an exercise's
+    `halab ...` step, run while `halab exercise` holds it."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        raise HalabError(f"the exercise's step `halab {' '.join(argv)}` does not parse",
+                         "fix the exercise's file") from None
+    return args.func(args)
 
 
 def main(argv: list[str] | None = None) -> int:

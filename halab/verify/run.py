@@ -101,13 +101,16 @@ def run_checks(lab: Lab, junit: str | None, keep: Path | None = None) -> int:
     return checked(lab, junit, keep)[0]
 
 
-def checked(lab: Lab, junit: str | None, keep: Path | None = None
+def checked(lab: Lab, junit: str | None, keep: Path | None = None, select: str | None = None
             ) -> tuple[int, dict[str, int]]:
-    """`run_checks`, also returning the totals (passed, failed, skipped) for a scenario."""
+    """`run_checks`, also returning the totals (passed, failed, skipped) for a scenario;
+    `select` runs only the checks `pytest -k` would choose (an exercise's items)."""
     summary = Summary(lab.plan.lab)
     args = [str(CHECKS), f"--halab-lab={lab.plan.lab}", f"--rootdir={CHECKS}",
             "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings",
             "-o", "python_files=check_*.py", "-o", "addopts="]
+    if select:
+        args += ["-k", select]
     target = junit or keep
     if target:
         args += junit_options(target)

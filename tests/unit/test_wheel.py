@@ -22,7 +22,8 @@ pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parent / "golden" / "seed"
 # What the build reads: the package and the top-level data that pyproject.toml's data-files ship.
-SOURCES = ["pyproject.toml", "README.md", "halab", "templates", "boxes", "Vagrantfile.j2"]
+SOURCES = ["pyproject.toml", "README.md", "halab", "templates", "boxes", "exercises",
+           "Vagrantfile.j2"]
 DATA_PREFIX = "halab-0.1.0.data/data/share/halab/"
 PROBE = ("import json, halab, halab.home as h; print(json.dumps([halab.__file__, "
          "str(h.PROJECT_ROOT), h.IN_CHECKOUT, str(h.labs_dir())]))")
@@ -62,7 +63,7 @@ def test_installed_wheel_renders_the_seed_lab_like_the_goldens(tmp_path: Path) -
     wheel = _build_wheel(tmp_path)
     shipped = {n[len(DATA_PREFIX):] for n in zipfile.ZipFile(wheel).namelist()
                if n.startswith(DATA_PREFIX)}
-    expected = {str(p.relative_to(ROOT)) for d in ("templates", "boxes")
+    expected = {str(p.relative_to(ROOT)) for d in ("templates", "boxes", "exercises")
                 for p in (ROOT / d).rglob("*") if p.is_file()} | {"Vagrantfile.j2"}
     assert shipped == expected, "pyproject.toml's data-files miss or add files"
 

@@ -1,0 +1,134 @@
+"""Issue 34: the three shortest break-fix exercises, each on a real lab (lb1 with nginx in front
+of three etcd members, no kube tier): `start` breaks it, `check` fails with the expected items,
+`solve`, `check` passes, `reset`, and `halab verify` passes. Two shortcuts a student might take
+are graded as failures: recreating the cluster instead of restoring it, and removing the broken
+member instead of replacing it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from labcli import halab, host, lab_objects
+
+from halab.home import labs_dir
+
+pytestmark = pytest.mark.lab
+
+LAB = "exr"
+TOPOLOGY = f"""name: {LAB}
+description: the exercises' lab test
+network: {{subnet: 10.198.12.0/24}}
+defaults: {{memory: 512}}
+lb: {{kind: nginx}}
+kubernetes: {{enabled: false}}
+hosts:
+  - {{name: lb1, role: lb, ip: 10.198.12.11}}
+  - {{name: master1, role: master, ip: 10.198.12.21}}
+  - {{name: master2, role: master, ip: 10.198.12.22}}
+  - {{name: master3, role: master, ip: 10.198.12.23}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("exercises") / f"{LAB}.yaml"
+    path.write_text(TOPOLOGY)
+    assert lab_objects(LAB) == [], f"lab {LAB} is already there: `halab down {LAB} --yes`"
+    try:
+        proc = halab("up", str(path))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        yield LAB
+    finally:
+        if lab_objects(LAB):
+            halab("down", LAB, "--yes")
+
+
+def exercise(*args: str) -> tuple[int, str]:
+    proc = halab("exercise", *args, "--lab", LAB, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def items(out: str) -> dict[str, bool]:
+    """`check`'s lines: item → passed."""
+    return {m.group(2): m.group(1) == "✓"
+            for m in re.finditer(r"^([✓✗]) (.+?) — ", out, re.M)}
+
+
+def record() -> dict:
+    return json.loads((labs_dir() / LAB / "exercise.json").read_text())
+
+
+def verify_passes() -> None:
+    proc = halab("verify", LAB)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("lb-drops-a-master", {"the LB config names every master": False,
+                           "the LB reaches every master": False}),
+    ("etcd-member-lost-its-data", {"etcd has every member healthy": False,
+                                   "the member was replaced and holds the data": False}),
+    ("quorum-lost", {"etcd has every member healthy": False,
+                     "the keys written before the loss are back": False}),
+])
+def test_start_check_solve_check_reset_verify(lab: str, name: str, broken: dict) -> None:
+    rc, out = exercise("start", name, "--time", "20m")
+    assert rc == 0, out
+    rc, out = exercise("check")
+    assert rc == 1 and items(out) == broken, out
+    assert [c["passed"] for c in record()["checks"]] == [False] * len(broken)
+    rc, out = exercise("solve")
+    assert rc == 0, out
+    rc, out = exercise("check")
+    assert rc == 0 and items(out) == {k: True for k in broken}, out
+    assert re.search(r"2/2 passed; done in \d+:\d\d since start", out), out
+    rc, out = exercise("reset")
+    assert rc == 0 and "already fixed" in out, out
+    assert not (labs_dir() / LAB / "exercise.json").exists()
+    verify_passes()
+
+
+def test_a_second_start_is_refused_while_one_is_in_progress(lab: str) -> None:
+    rc, out = exercise("start", "lb-drops-a-master")
+    assert rc == 0, out
+    rc, out = exercise("start", "quorum-lost")
+    assert rc != 0 and "'lb-drops-a-master' is already in progress" in out, out
+    rc, out = exercise("reset")  # not fixed: the reset runs `halab up`, which puts nginx back
+    assert rc == 0 and "already fixed" not in out, out
+    verify_passes()
+
+
+def test_recreating_the_cluster_instead_of_restoring_it_fails_the_check(lab: str) -> None:
+    """The shortcut: wipe every member and bootstrap an empty cluster. etcd is healthy, but the
+    keys are not the snapshot's."""
+    rc, out = exercise("start", "quorum-lost")
+    assert rc == 0, out
+    masters = [host(LAB, m) for m in ("master1", "master2", "master3")]
+    for m in masters:
+        m.run("systemctl stop etcd; rm -rf /var/lib/etcd/halab")
+    for m in masters:
+        m.run("systemctl start --no-block etcd")
+    rc, out = exercise("check")
+    assert rc == 1 and items(out)["the keys written before the loss are back"] is False, out
+    rc, out = exercise("reset")  # restores the snapshot
+    assert rc == 0, out
+    verify_passes()
+
+
+def test_removing_the_broken_member_instead_of_replacing_it_fails_the_check(lab: str) -> None:
+    """The shortcut: take master3 out of the member list, so the two left are healthy."""
+    rc, out = exercise("start", "etcd-member-lost-its-data")
+    assert rc == 0, out
+    m1 = host(LAB, "master1")
+    listed = m1.run(". /etc/profile.d/halab-etcdctl.sh; etcdctl member list")
+    mid = next(line.split(",")[0] for line in listed.stdout.splitlines() if "master3" in line)
+    removed = m1.run(f". /etc/profile.d/halab-etcdctl.sh; etcdctl member remove {mid}")
+    assert removed.rc == 0, removed.stderr
+    rc, out = exercise("check")
+    assert rc == 1 and items(out) == {"etcd has every member healthy": False,
+                                      "the member was replaced and holds the data": False}, out
+    rc, out = exercise("reset")  # `halab replace master3`
+    assert rc == 0, out
+    verify_passes()
