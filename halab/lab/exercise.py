@@ -148,15 +148,15 @@ def check(arg: str | None) -> int:
         doc, ex = _in_progress(lab)
         before = graders.Before(**doc.get("before", {}))
         results = []
-        with ui.step(f"check {doc['name']}"):
-            for item in ex.check:
-                ok, detail = _grade(lab, item, before)
-                results.append({"name": item.name, "passed": ok})
-                ui.info(f"{'[green]✓[/]' if ok else '[red]✗[/]'} {item.name} — {detail}")
+        ui.info(f"[bold]{ex.title}[/] ({doc['name']}): {len(ex.check)} items")
+        for item in ex.check:
+            ok, detail = _grade(lab, item, before)
+            results.append({"name": item.name, "passed": ok})
+            ui.info(f"{'[green]✓[/]' if ok else '[red]✗[/]'} {item.name} — {detail}")
         doc.update(checks=results, checked_at=time.time())
         labdir.write_json(lab.dir, labdir.EXERCISE_FILE, doc)
         done = scoreboard.parse(lab.plan.lab, doc)
-        ui.info(f"{done.score()} passed; {scoreboard.time_cell(done, time.time())} since start")
+        ui.info(f"{done.score()} passed; time {scoreboard.time_cell(done, time.time())}")
         return 0 if done.done else 1
 
 
