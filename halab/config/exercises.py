@@ -6,10 +6,12 @@ Pure: files in, validated exercises out; which lab an exercise fits; its steps w
 names and addresses filled in. `halab.lab.exercise` runs them.
 
 A step is either `{host: HOST, run: SHELL}` (run as root on that lab host over SSH) or
-`{halab: "COMMAND ..."}` (a halab command, run as the user would type it). Text is a Jinja2
+`{halab: "COMMAND ..."}` (a halab command, run as the user would type it). A reset runs the
+exercise's `reset` steps (unless every item already passes), then `halab up LAB`. Text is a Jinja2
 template with: lab, ip (host → address), lb (the first LB host), masters, minions (names),
 last_master, first_minion, nic (the hosts' lab NIC), lb_conf / lb_service (the LB's config file
-and unit), snapshot (the one `start` took, when the exercise asks for it).
+and unit), snapshot (the one `start` took, when the exercise asks for it), kubectl (on a master,
+as admin).
 
 An item is `{name, verify: EXPR}` (those checks of `halab verify`, chosen as `pytest -k EXPR`
 chooses: each chosen check must pass) or `{name, grader: NAME, host: HOST}` (one of GRADERS).
@@ -24,6 +26,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from halab.config import layout
 from halab.config.plan import Plan
 from halab.errors import HalabError
 
@@ -36,10 +39,20 @@ GRADERS = {
     "etcd-marks-kept": "the keys written before the break are all there, through the LB",
     "lb-sends-to-every-master": "through the LB, etcd answers from every master (new "
                                 "connections, round robin)",
+    "no-partition": "no running host has a rule in halab's partition chain",
+    "scheduler-on-a-live-master": "a running master holds the kube-scheduler lease and renews it",
+    "kubelet-reaches-the-api": "HOST's kubelet kubeconfig names the lab's API, and its node "
+                               "lease is being renewed",
+    "flannel-on-the-lab-nic": "flanneld runs on HOST, its VXLAN device on the lab NIC",
 }
 LB_FILES = {"nginx": ("/etc/nginx/nginx.conf", "nginx"),
             "haproxy": ("/etc/haproxy/haproxy.cfg", "haproxy"),
             "pound": ("/etc/pound/pound.cfg", "pound")}
+
+
+# kubectl on a master with the admin credentials (as halab.facts.kube.kubectl), for steps
+KUBECTL = (f"{layout.KUBE_BIN}/kubectl --kubeconfig={layout.KUBE_CONFIG_DIR}/admin.kubeconfig "
+           "--request-timeout=5s")
 
 
 class _Strict(BaseModel):
@@ -94,7 +107,7 @@ class Exercise(_Strict):
     break_: list[Step] = Field(alias="break", min_length=1)
     hints: list[str] = Field(min_length=1)
     solution: list[Step] = Field(min_length=1)
-    reset: list[Step] = [Step(halab="up {{ lab }}")]
+    reset: list[Step] = []  # before the `halab up LAB` every reset ends with
     check: list[Item] = Field(min_length=1)
 
 
@@ -148,7 +161,8 @@ def names(plan: Plan, snapshot: str = "") -> dict[str, object]:
             "masters": [m.name for m in plan.masters], "minions": [m.name for m in plan.minions],
             "last_master": plan.masters[-1].name if plan.masters else "",
             "first_minion": plan.minions[0].name if plan.minions else "",
-            "nic": plan.nic, "lb_conf": conf, "lb_service": service, "snapshot": snapshot}
+            "nic": plan.nic, "lb_conf": conf, "lb_service": service, "snapshot": snapshot,
+            "kubectl": KUBECTL}
 
 
 def fill(text: str, values: dict[str, object]) -> str:

@@ -27,6 +27,7 @@ from halab.session.context import Lab
 from halab.workshop import scoreboard
 
 RunHalab = Callable[[list[str]], int]
+UP = Step(halab="up {{ lab }}")
 STEP_TIMEOUT = 300  # s: one shell step of a break or a solution
 
 
@@ -49,9 +50,10 @@ def find(name: str) -> Exercise:
 def list_all() -> int:
     for name, ex in catalogue().items():
         needs = ", ".join(filter(None, ["kube tier" if ex.needs.kube else "",
-                                        f"{ex.needs.masters} masters",
+                                        f"{ex.needs.masters} master"
+                                        + ("s" if ex.needs.masters > 1 else ""),
                                         "/".join(ex.needs.lb_kinds) + " LB"]))
-        ui.info(f"{name:<28} level {ex.level}  ~{ex.minutes:>2} min  {ex.title}  ({needs})")
+        ui.info(f"{name:<30} level {ex.level}  ~{ex.minutes:>2} min  {ex.title}  ({needs})")
     ui.info("start one: `halab exercise start NAME --lab LAB [--time 20m]`")
     return 0
 
@@ -181,14 +183,15 @@ def solve(arg: str | None, run_halab: RunHalab) -> int:
 
 
 def reset(arg: str | None, run_halab: RunHalab) -> int:
-    """Put the lab back: nothing to do when every item already passes, else the exercise's
-    reset steps; then forget the marks and the record."""
+    """Put the lab back: the exercise's reset steps unless every item already passes, then
+    `halab up`; then forget the marks and the record."""
     with Lab.existing(arg) as lab:
         doc, ex = _in_progress(lab)
         before = graders.Before(**doc.get("before", {}))
         fixed = all(_grade(lab, item, before)[0] for item in ex.check)
         if not fixed:
             _steps(lab, ex.reset, "reset", run_halab, str(doc.get("snapshot", "")))
+        _steps(lab, [UP], "reset", run_halab)  # boots what was halted, rewrites what drifted
         graders.forget(etcdclient.for_lab(lab), before)
         (lab.dir / labdir.EXERCISE_FILE).unlink(missing_ok=True)
         ui.info(f"lab {lab.plan.lab!r}: exercise {doc['name']!r} reset"

@@ -7,15 +7,22 @@ through the LB, and each member's ID then.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from halab.config import layout
+from halab.facts import faults, kube
+from halab.poll import Reason, Timeout, poll
 from halab.probes.etcdclient import Cluster
 from halab.probes.gateway import GatewayError
 from halab.session.context import Lab
 
 MARKS = 10  # keys `start` writes through the LB before the break
 LB_TRIES = 4  # new connections per master through the LB (round robin reaches each)
+FRESH = 30  # s: a lease renewed longer ago than this has a holder that is gone
+LEASE_WAIT = 40  # s: a new holder takes a lease once the old one's (15 s) has run out
 
 
 @dataclass
@@ -129,9 +136,96 @@ def lb_sends_to_every_master(lab: Lab, cluster: Cluster, before: Before, host: s
     return True, f"{', '.join(seen)} all answered through the LB"
 
 
+def no_partition(lab: Lab, cluster: Cluster, before: Before, host: str | None) -> Verdict:
+    """No running host drops another: halab's partition chain drops nothing, or nothing jumps
+    to it (any way the student removed the cut, the traffic flows)."""
+    cut = {}
+    for name in lab.running():
+        rules = lab.runner.run(name, "iptables -w -S; true", what="reading the rules").stdout
+        jumped = any(line.startswith(("-A INPUT", "-A OUTPUT")) and f"-j {faults.CHAIN}" in line
+                     for line in rules.splitlines())
+        if jumped and (dropped := faults.blocked(rules)):
+            cut[name] = faults.cut_off_from(lab.plan, dropped)
+    if cut:
+        return False, "; ".join(f"{h} drops {', '.join(a)}" for h, a in cut.items())
+    return True, "no host drops another"
+
+
+def _lease(lab: Lab, name: str, namespace: str) -> tuple[str, float] | str:
+    """(holder host, seconds since its renewal) of a Lease, asked on a running master; or why
+    not."""
+    masters = [m.name for m in lab.plan.masters if m.name in lab.running()]
+    for m in masters:
+        r = lab.runner.run(m, "date +%s; " + kube.kubectl(
+            f"get lease -n {namespace} {name} -o json"), check=False, what="reading a lease")
+        if r.ok:
+            now, _, doc = r.stdout.partition("\n")
+            spec = json.loads(doc).get("spec", {})
+            renewed = datetime.fromisoformat(spec.get("renewTime", "").replace("Z", "+00:00"))
+            return (kube.holder_host(spec.get("holderIdentity") or ""),
+                    float(now) - renewed.timestamp())
+    return f"no running master answered for lease {namespace}/{name}"
+
+
+def scheduler_on_a_live_master(lab: Lab, cluster: Cluster, before: Before, host: str | None
+                               ) -> Verdict:
+    """Asked until it holds, for up to LEASE_WAIT: a scheduler started a moment ago takes the
+    lease only once the dead holder's lease has run out."""
+    def held(why: Reason) -> Verdict | None:
+        got = _lease(lab, "kube-scheduler", "kube-system")
+        if isinstance(got, str):
+            why(got)
+            return None
+        holder, age = got
+        if holder not in lab.running() or age > FRESH:
+            why(f"the kube-scheduler lease is held by {holder or 'nobody'}, last renewed "
+                f"{age:.0f}s ago: no scheduler runs")
+            return None
+        return True, f"{holder} holds the kube-scheduler lease (renewed {age:.0f}s ago)"
+    try:
+        return poll(held, timeout=LEASE_WAIT, interval=3, what="a live scheduler")
+    except Timeout as exc:
+        return False, exc.last
+
+
+def kubelet_reaches_the_api(lab: Lab, cluster: Cluster, before: Before, host: str | None
+                            ) -> Verdict:
+    """The cause: HOST's kubelet kubeconfig names the lab's API; the effect: its node lease is
+    being renewed."""
+    assert host is not None and lab.plan.kube is not None
+    want = lab.plan.kube.node_api_url
+    conf = lab.runner.run(host, f"grep -h 'server:' {layout.KUBELET_KUBECONFIG}", check=False)
+    server = conf.stdout.split("server:", 1)[-1].strip()
+    if server != want:
+        return False, f"{host}'s kubelet is configured for {server or 'no server'}, not {want}"
+    got = _lease(lab, host, kube.NODE_LEASE_NS)
+    if isinstance(got, str):
+        return False, got
+    if got[1] > FRESH:
+        return False, f"{host}'s node lease was last renewed {got[1]:.0f}s ago"
+    return True, f"{host}'s kubelet talks to {want}; node lease renewed {got[1]:.0f}s ago"
+
+
+def flannel_on_the_lab_nic(lab: Lab, cluster: Cluster, before: Before, host: str | None
+                           ) -> Verdict:
+    assert host is not None
+    h, nic = lab.host(host), lab.plan.nic
+    r = lab.runner.run(host, "systemctl is-active flanneld; ip -d -o link show flannel.1",
+                       check=False)
+    if not r.stdout.startswith("active"):
+        return False, f"flanneld on {host} is {r.stdout.splitlines()[0] if r.stdout else '?'}"
+    if f"local {h.ip} dev {nic}" not in r.stdout:
+        return False, f"{host}'s flannel.1 is not on {nic} ({h.ip})"
+    return True, f"flanneld runs on {host}, its VXLAN device on {nic} ({h.ip})"
+
+
 GRADERS: dict[str, Callable[[Lab, Cluster, Before, str | None], Verdict]] = {
     "etcd-healthy": etcd_healthy,
     "etcd-member-replaced": etcd_member_replaced,
     "etcd-marks-kept": etcd_marks_kept,
     "lb-sends-to-every-master": lb_sends_to_every_master,
+    "no-partition": no_partition,
+    "scheduler-on-a-live-master": scheduler_on_a_live_master,
+    "kubelet-reaches-the-api": kubelet_reaches_the_api,
+    "flannel-on-the-lab-nic": flannel_on_the_lab_nic,
 }

@@ -1,4 +1,4 @@
-"""Issue 34: the three shortest break-fix exercises, each on a real lab (lb1 with nginx in front
+"""Issue 34: the four etcd and LB break-fix exercises, each on a real lab (lb1 with nginx in front
 of three etcd members, no kube tier): `start` breaks it, `check` fails with the expected items,
 `solve`, `check` passes, `reset`, and `halab verify` passes. Two shortcuts a student might take
 are graded as failures: recreating the cluster instead of restoring it, and removing the broken
@@ -72,6 +72,8 @@ def verify_passes() -> None:
                                    "the member was replaced and holds the data": False}),
     ("quorum-lost", {"etcd has every member healthy": False,
                      "the keys written before the loss are back": False}),
+    ("partition-minority", {"no host drops another": False,
+                            "etcd has every member healthy": False}),
 ])
 def test_start_check_solve_check_reset_verify(lab: str, name: str, broken: dict) -> None:
     rc, out = exercise("start", name, "--time", "20m")
