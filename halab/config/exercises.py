@@ -44,6 +44,8 @@ GRADERS = {
     "kubelet-reaches-the-api": "HOST's kubelet kubeconfig names the lab's API, and its node "
                                "lease is being renewed",
     "flannel-on-the-lab-nic": "flanneld runs on HOST, its VXLAN device on the lab NIC",
+    "apiserver-certificate": "every apiserver presents a certificate of the lab's Kubernetes CA "
+                             "with every address clients use",
 }
 LB_FILES = {"nginx": ("/etc/nginx/nginx.conf", "nginx"),
             "haproxy": ("/etc/haproxy/haproxy.cfg", "haproxy"),

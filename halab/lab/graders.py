@@ -12,11 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
 from halab.config import layout
+from halab.config.plan import APISERVER_PORT
 from halab.facts import faults, kube
 from halab.poll import Reason, Timeout, poll
+from halab.probes import tlscert
 from halab.probes.etcdclient import Cluster
 from halab.probes.gateway import GatewayError
+from halab.render import pki
 from halab.session.context import Lab
 
 MARKS = 10  # keys `start` writes through the LB before the break
@@ -219,6 +225,37 @@ def flannel_on_the_lab_nic(lab: Lab, cluster: Cluster, before: Before, host: str
     return True, f"flanneld runs on {host}, its VXLAN device on {nic} ({h.ip})"
 
 
+def apiserver_certificate(lab: Lab, cluster: Cluster, before: Before, host: str | None
+                          ) -> Verdict:
+    """Every master's apiserver presents a certificate from the lab's Kubernetes CA with every
+    address clients use (a valid one the student issued passes too)."""
+    assert lab.plan.kube is not None
+    ca = x509.load_pem_x509_certificate((lab.dir / "pki" / f"{pki.KUBE_CA}.crt").read_bytes())
+    want = set(lab.plan.kube.apiserver_sans_ip)
+    wrong = []
+    for m in lab.plan.masters:
+        cert = tlscert.served(m.ip, APISERVER_PORT)
+        if isinstance(cert, str):
+            wrong.append(cert)
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            wrong.append(f"{m.name}: signed by {cert.issuer.rfc4514_string()}, not the lab's CA")
+            continue
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            ips = {str(a) for a in sans.get_values_for_type(x509.IPAddress)}
+        except x509.ExtensionNotFound:
+            ips = set()
+        if missing := sorted(want - ips):
+            wrong.append(f"{m.name}: no SAN for {', '.join(missing)}")
+    if wrong:
+        return False, "; ".join(wrong)
+    return True, f"{len(lab.plan.masters)} apiservers, each certified by the lab's CA for " \
+                 f"{', '.join(sorted(want))}"
+
+
 GRADERS: dict[str, Callable[[Lab, Cluster, Before, str | None], Verdict]] = {
     "etcd-healthy": etcd_healthy,
     "etcd-member-replaced": etcd_member_replaced,
@@ -228,4 +265,5 @@ GRADERS: dict[str, Callable[[Lab, Cluster, Before, str | None], Verdict]] = {
     "scheduler-on-a-live-master": scheduler_on_a_live_master,
     "kubelet-reaches-the-api": kubelet_reaches_the_api,
     "flannel-on-the-lab-nic": flannel_on_the_lab_nic,
+    "apiserver-certificate": apiserver_certificate,
 }

@@ -52,6 +52,7 @@ def exercise(*args: str) -> tuple[int, str]:
     ("kubelet-cannot-reach-the-api", "the kubelet talks to the lab's API"),
     ("flannel-misconfigured", "flannel runs over the lab network"),
     ("scheduler-lease-stuck", "a running master schedules pods"),
+    ("apiserver-wrong-certificate", "every apiserver presents the lab's certificate"),
 ])
 def test_start_check_solve_check_reset_verify(lab: str, name: str, grader: str) -> None:
     rc, out = exercise("start", name)
