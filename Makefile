@@ -26,7 +26,8 @@ help:
 	@echo "make test       unit tests and the lab tests, the seed kube lab included, on system containers (what CI runs)"
 	@echo "make unit       run the unit tests only (no hosts, seconds)"
 	@echo "make kube-test  the seed lab's kube tier (containers: ~6 min; PROVIDER=vm: VMs, 30+ min)"
-	@echo "make ha-test    replicas, zone halts, the fault drills, the LB pair's VIP, cold restart"
+	@echo "make ha-test    replicas, zone halts, the fault drills, the LB pair's VIP, cold restart,"
+	@echo "                every exercise (the etcd and LB ones are in make test too)"
 	@echo "make vm-kube-test labs/vm-kube.yaml (1 master, 1 minion) on VMs, every kube check, halt/start"
 	@echo "                of the minion (also in ha-test when PROVIDER=vm)"
 	@echo "make zones-test lose zone b of labs/zones.yaml and a cold restart"
@@ -82,9 +83,10 @@ lab-test: deps
 kube-test: deps binaries
 	$(BIN)/pytest -m kube $(PYTEST_ARGS)
 
-# add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover and cold restart;
+# add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover, cold restart
+# and every exercise (halab exercise);
 # with PROVIDER=vm also the kube tier on VMs (vm-kube-test).
-HA_MARKS := $(if $(filter vm,$(PROVIDER)),ha or vmkube,ha)
+HA_MARKS := $(if $(filter vm,$(PROVIDER)),ha or exercises or vmkube,ha or exercises)
 ha-test: deps $(if $(filter vm,$(PROVIDER)),binaries,)
 	$(BIN)/pytest -m '$(HA_MARKS)' $(PYTEST_ARGS)
 

@@ -4,6 +4,7 @@
 The file, written by `halab exercise start|check`:
   {"name": str, "started_at": epoch s, "deadline": epoch s or null,
    "checks": [{"name": str, "passed": bool}, ...], "checked_at": epoch s or null}
+plus what `start` recorded for the graders (`before`, `snapshot`, `hints_shown`), unused here.
 
 Pure: a parsed mapping in, rows and Markdown out; a malformed file becomes a row that says so.
 """

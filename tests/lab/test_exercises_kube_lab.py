@@ -10,7 +10,7 @@ import pytest
 from labcli import halab, lab_objects
 from test_exercises_lab import items
 
-pytestmark = [pytest.mark.ha, pytest.mark.kube, pytest.mark.lab]
+pytestmark = [pytest.mark.exercises, pytest.mark.ha, pytest.mark.kube, pytest.mark.lab]
 
 LAB = "exk"
 TOPOLOGY = f"""name: {LAB}

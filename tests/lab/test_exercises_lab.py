@@ -14,7 +14,7 @@ from labcli import halab, host, lab_objects
 
 from halab.home import labs_dir
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.exercises, pytest.mark.lab]
 
 LAB = "exr"
 TOPOLOGY = f"""name: {LAB}

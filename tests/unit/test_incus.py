@@ -417,3 +417,25 @@ def test_a_bridge_create_that_raced_a_starting_container_is_tried_again(
     failures[:] = ["Error: The network already exists"]
     with pytest.raises(client.IncusError, match="already exists"):
         objects.ensure_network("inc-t", "10.231.9.0/24")
+
+
+def test_deleting_a_bridge_is_tried_again_when_incusd_trips_on_a_vanished_veth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen removing ten labs at once: `incus network delete` failed on another lab's veth that
+    was gone before incusd looked at it. That error is retried; any other is not."""
+    monkeypatch.setattr(objects.time, "sleep", lambda s: None)
+    race = ("Error: Failed to delete bridge children interfaces: Failed to run: ip -d -j link "
+            "show hlia1ee275107f1: exit status 1 (Device \"hlia1ee275107f1\" does not exist.)")
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise client.IncusError(["network", "delete", "b"], race)
+    objects._retry_race(flaky)
+    assert len(calls) == 3
+
+    def broken() -> None:
+        raise client.IncusError(["network", "delete", "b"], "Error: The network is in use")
+    with pytest.raises(client.IncusError, match="in use"):
+        objects._retry_race(broken)

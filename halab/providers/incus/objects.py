@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -164,6 +165,19 @@ def remove_lab(lab: str, project: bool, bridge: bool) -> list[str]:
     if bridge and any(n["name"] == names.bridge(lab) and n.get("managed")
                       and (n.get("config") or {}).get(names.LAB_KEY) == lab
                       for n in networks()):
-        client.run("network", "delete", names.bridge(lab))
+        _retry_race(lambda: client.run("network", "delete", names.bridge(lab)))
         said.append(f"removed bridge {names.bridge(lab)}")
     return said
+
+
+def _retry_race(call: Callable[[], object]) -> None:
+    """`call`, again when incusd trips on a veth that vanished while it walked the host's links
+    (seen deleting a bridge while nine other labs were being removed), a few times."""
+    for attempt in range(1, NETWORK_ATTEMPTS + 1):
+        try:
+            call()
+            return
+        except client.IncusError as exc:
+            if NETWORK_RACE not in exc.stderr.lower() or attempt == NETWORK_ATTEMPTS:
+                raise
+        time.sleep(1)
