@@ -12,6 +12,7 @@ process, under the lock `halab exercise` already holds.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -78,7 +79,7 @@ def _steps(lab: Lab, listed: list[Step], what: str, run_halab: RunHalab,
            snapshot: str = "") -> None:
     for step in exercises.steps(listed, lab.plan, snapshot):
         if step.halab is not None:
-            argv = step.halab.split()
+            argv = shlex.split(step.halab)
             with ui.step(f"{what}: halab {step.halab}"):
                 if run_halab(argv) != 0:
                     raise HalabError(f"`halab {step.halab}` failed during the {what}",
@@ -96,6 +97,7 @@ def start(arg: str | None, name: str, minutes: float | None, run_halab: RunHalab
         if misfit := exercises.misfit(ex, p):
             raise HalabError(f"exercise {name!r} does not fit lab {p.lab!r}: "
                              + "; ".join(misfit), "`halab exercise list` says what each needs")
+        exercises.steps([*ex.break_, *ex.solution, *ex.reset], p, "SNAPSHOT")  # hosts known
         doc = _record(lab)
         if doc is not None:
             raise HalabError(f"exercise {doc.get('name')!r} is already in progress on lab "

@@ -6,9 +6,11 @@ exercise are too long for `make test`; the etcd and LB exercises run there
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from labcli import halab, lab_objects
-from test_exercises_lab import items
+from labcli import halab
+from test_exercises_lab import items, lab_up, on
 
 pytestmark = [pytest.mark.exercises, pytest.mark.ha, pytest.mark.kube, pytest.mark.lab]
 
@@ -30,22 +32,12 @@ hosts:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("exercises") / f"{LAB}.yaml"
-    path.write_text(TOPOLOGY)
-    assert lab_objects(LAB) == [], f"lab {LAB} is already there: `halab down {LAB} --yes`"
-    try:
-        proc = halab("up", str(path))
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        yield LAB
-    finally:
-        if lab_objects(LAB):
-            halab("down", LAB, "--yes")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from lab_up(tmp_path_factory, LAB, TOPOLOGY)
 
 
 def exercise(*args: str) -> tuple[int, str]:
-    proc = halab("exercise", *args, "--lab", LAB, timeout=900)
-    return proc.returncode, proc.stdout + proc.stderr
+    return on(LAB, *args)
 
 
 @pytest.mark.parametrize("name, grader", [

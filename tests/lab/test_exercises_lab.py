@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
 from labcli import halab, host, lab_objects
@@ -31,23 +32,34 @@ hosts:
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("exercises") / f"{LAB}.yaml"
-    path.write_text(TOPOLOGY)
-    assert lab_objects(LAB) == [], f"lab {LAB} is already there: `halab down {LAB} --yes`"
+def lab_up(tmp_path_factory: pytest.TempPathFactory, name: str, topology: str
+           ) -> Iterator[str]:
+    """The body of a module's lab fixture: `halab up` of `topology`, then `halab down`."""
+    path = tmp_path_factory.mktemp("exercises") / f"{name}.yaml"
+    path.write_text(topology)
+    assert lab_objects(name) == [], f"lab {name} is already there: `halab down {name} --yes`"
     try:
         proc = halab("up", str(path))
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        yield LAB
+        yield name
     finally:
-        if lab_objects(LAB):
-            halab("down", LAB, "--yes")
+        if lab_objects(name):
+            halab("down", name, "--yes")
+
+
+def on(lab: str, *args: str) -> tuple[int, str]:
+    """`halab exercise ARGS --lab LAB`: its exit status and output."""
+    proc = halab("exercise", *args, "--lab", lab, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from lab_up(tmp_path_factory, LAB, TOPOLOGY)
 
 
 def exercise(*args: str) -> tuple[int, str]:
-    proc = halab("exercise", *args, "--lab", LAB, timeout=900)
-    return proc.returncode, proc.stdout + proc.stderr
+    return on(LAB, *args)
 
 
 def items(out: str) -> dict[str, bool]:
