@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from labcli import halab
-from test_exercises_lab import items, lab_up, on
+from test_exercises_lab import items, lab_up, on, reset_after  # noqa: F401 (autouse)
 
 pytestmark = [pytest.mark.exercises, pytest.mark.ha, pytest.mark.kube, pytest.mark.lab]
 

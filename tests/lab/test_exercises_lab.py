@@ -62,6 +62,15 @@ def exercise(*args: str) -> tuple[int, str]:
     return on(LAB, *args)
 
 
+@pytest.fixture(autouse=True)
+def reset_after(lab: str) -> Iterator[None]:
+    """A test that failed half-way leaves its exercise in progress: reset it, so the next test
+    starts from a whole lab rather than failing on that."""
+    yield
+    if (labs_dir() / lab / "exercise.json").exists():
+        on(lab, "reset")
+
+
 def items(out: str) -> dict[str, bool]:
     """`check`'s item lines: item → passed (verify's own lines, "✓ lb    lb1 …", are not)."""
     return {m.group(2): m.group(1) == "✓"
@@ -84,19 +93,20 @@ def verify_passes() -> None:
                                    "the member was replaced and holds the data": False}),
     ("quorum-lost", {"etcd has every member healthy": False,
                      "the keys written before the loss are back": False}),
-    ("partition-minority", {"no host drops another": False,
-                            "etcd has every member healthy": False}),
+    # right after the cut etcd may still look healthy: the cut-off member has not timed out yet
+    ("partition-minority", {"no host drops another": False}),
 ])
 def test_start_check_solve_check_reset_verify(lab: str, name: str, broken: dict) -> None:
     rc, out = exercise("start", name, "--time", "20m")
     assert rc == 0, out
     rc, out = exercise("check")
-    assert rc == 1 and items(out) == broken, out
-    assert [c["passed"] for c in record()["checks"]] == [False] * len(broken)
+    graded = items(out)
+    assert rc == 1 and {k: graded.get(k) for k in broken} == broken, out
+    assert {c["name"]: c["passed"] for c in record()["checks"]} == graded
     rc, out = exercise("solve")
     assert rc == 0, out
     rc, out = exercise("check")
-    assert rc == 0 and items(out) == {k: True for k in broken}, out
+    assert rc == 0 and set(broken) <= set(items(out)) and all(items(out).values()), out
     assert re.search(r"2/2 passed; time done in \d+:\d\d", out), out
     rc, out = exercise("reset")
     assert rc == 0 and "already fixed" in out, out
