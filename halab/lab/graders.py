@@ -17,7 +17,8 @@ from cryptography.exceptions import InvalidSignature
 
 from halab.config import layout
 from halab.config.plan import APISERVER_PORT
-from halab.facts import faults, kube
+from halab.errors import HalabError
+from halab.facts import etcd, faults, kube
 from halab.poll import Reason, Timeout, poll
 from halab.probes import tlscert
 from halab.probes.etcdclient import Cluster
@@ -96,14 +97,21 @@ def etcd_marks_kept(lab: Lab, cluster: Cluster, before: Before, host: str | None
     return True, f"all {len(before.marks)} keys written before the break are there"
 
 
+def _member_list(lab: Lab, cluster: Cluster) -> list[etcd.Member] | str:
+    """etcd's member list, asked of the masters in turn; or why none answered."""
+    try:
+        return cluster.members([m.name for m in lab.plan.masters])
+    except HalabError as exc:
+        return exc.message
+
+
 def etcd_member_replaced(lab: Lab, cluster: Cluster, before: Before, host: str | None
                          ) -> Verdict:
     assert host is not None
-    try:
-        members = {m.name: m for m in cluster.members([m.name for m in lab.plan.masters])}
-    except Exception as exc:  # noqa: BLE001 - HalabError or a gateway error: the verdict says it
-        return False, f"no member answers the member list: {exc}"
-    now = members.get(host)
+    listed = _member_list(lab, cluster)
+    if isinstance(listed, str):
+        return False, listed
+    now = next((m for m in listed if m.name == host), None)
     if now is None:
         return False, f"{host} is not a member of the cluster"
     if now.id == before.member_ids.get(host):
@@ -130,10 +138,10 @@ def lb_sends_to_every_master(lab: Lab, cluster: Cluster, before: Before, host: s
             pass
         finally:
             gw.close()
-    try:
-        names = {m.id: m.name for m in cluster.members([m.name for m in lab.plan.masters])}
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no member answers the member list: {exc}"
+    listed = _member_list(lab, cluster)
+    if isinstance(listed, str):
+        return False, listed
+    names = {m.id: m.name for m in listed}
     seen = sorted(names.get(i, f"{i:x}") for i in ids)
     missing = [m.name for m in lab.plan.masters if m.name not in seen]
     if missing:
