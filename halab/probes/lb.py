@@ -41,12 +41,14 @@ def proxy_reach(plan: Plan, remote: Remote, host: str) -> tuple[bool, list[str]]
 
 
 def open_ports(remote: Remote, host: str, targets: list[tuple[str, str, int]]) -> set[str] | None:
-    """The labels of the (label, ip, port) targets `host` opens a TCP connection to, each tried
-    for 2 s (None: the host could not be asked)."""
-    probes = " ; ".join(f"timeout 2 bash -c '</dev/tcp/{ip}/{port}' 2>/dev/null && echo {label}"
-                        for label, ip, port in targets)
+    """The labels of the (label, ip, port) targets `host` opens a TCP connection to, all tried
+    at once for 2 s (None: the host could not be asked). At once, because a halted master's
+    ports answer nothing: one after another, six of them took 12 s."""
+    probes = " ".join(f"( timeout 2 bash -c '</dev/tcp/{ip}/{port}' 2>/dev/null "
+                      f"&& echo {label} ) &" for label, ip, port in targets)
     try:
-        return set(remote.run(host, probes + " ; true", sudo=False, timeout=60).stdout.split())
+        return set(remote.run(host, probes + " wait ; true", sudo=False,
+                              timeout=60).stdout.split())
     except RemoteError:
         return None
 

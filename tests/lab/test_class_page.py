@@ -67,7 +67,12 @@ def page_url(labs):
         yield url
     finally:
         server.terminate()
-        print(server.communicate(timeout=60)[0])
+        try:
+            print(server.communicate(timeout=60)[0])
+        except subprocess.TimeoutExpired:
+            server.kill()
+            print(server.communicate(timeout=10)[0])
+            pytest.fail("`halab class serve` did not stop within 60 s of SIGTERM")
 
 
 @pytest.fixture(scope="module")

@@ -204,7 +204,17 @@ def test_the_failover_verdicts_hold_for_a_good_run() -> None:
 
     verdicts = scenario.judge_halt(report(6.5, [1, 2]), masters=3)
     assert [v.ok for v in verdicts] == [True, True, True]
-    assert verdicts[0].title.endswith("(10.0s)") and verdicts[0].detail == "6.50s"
+    assert verdicts[0].title.endswith("(10.0s, polled every 0.25s)")
+    assert verdicts[0].detail == "6.50s"
+
+
+def test_a_new_leader_is_judged_to_within_one_poll() -> None:
+    """Polls 0.25 s apart cannot tell 10.0 s from 10.2 s; 10.3 s is late whatever the poll."""
+    from halab.verify.scenarios import failover as scenario
+
+    assert scenario.judge_halt(report(10.2, [1, 2]), masters=3)[0].ok
+    late = scenario.judge_halt(report(10.3, [1, 2]), masters=3)[0]
+    assert not late.ok and late.detail == "10.30s"
 
 
 def test_the_failover_verdicts_catch_a_slow_election_a_lost_write_and_a_lone_member() -> None:

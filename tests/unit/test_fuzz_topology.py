@@ -17,8 +17,12 @@ from labfiles import LABS
 from halab.config import plan
 from halab.config.topology import PRIVATE_RANGES, TopologyError, loads
 
-# A warning is an exception to be: `subnet: true` once reached ipaddress as the int 1.
-pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("error")]
+# A warning is an exception to be: `subnet: true` once reached ipaddress as the int 1. Not
+# the garbage of earlier tests, though: a socket a lab test left open is collected while the
+# fuzzing runs (the later filters win).
+pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("error"),
+              pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 TEXTS = {p.name: p.read_text() for p in sorted(LABS.glob("*.yaml"))}
 FUZZ = settings(max_examples=200, deadline=2000, derandomize=True,
