@@ -11,6 +11,7 @@ from halab import __version__, ui
 from halab.cli import readylabs
 from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
+from halab.cli.certs import add_certs_commands
 from halab.cli.classroom import add_classroom_commands
 from halab.cli.drills import add_drill_commands
 from halab.cli.exercise import add_exercise_commands
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_power_commands(sub)
     add_verify_commands(sub)
     add_member_commands(sub)
+    add_certs_commands(sub)
     add_workshop_commands(sub)
     add_drill_commands(sub)
     add_box_commands(sub)

@@ -30,12 +30,14 @@ from halab.session.labdir import State
 
 
 def up(topology: str, student: int | None = None, provider: str | None = None,
-       kube: bool = True) -> int:
-    """Bring the lab up; 1 when its kube tier was wanted but could not be provisioned."""
+       kube: bool = True, renew: bool = False, restart: bool = True) -> int:
+    """Bring the lab up; 1 when its kube tier was wanted but could not be provisioned. With
+    `renew` every leaf certificate is reissued first; without `restart` the changed files go
+    up but no tier is applied, so no service restarts (`halab certs --renew --no-restart`)."""
     started = time.monotonic()
     with Lab.open(topology, student, Asked(provider, creating=True)) as lab:
         ui.info(f"provider: {lab.plan.provider} ({lab.why})")
-        changes, kube_missing = _up(lab, kube)
+        changes, kube_missing = _up(lab, kube, renew, restart)
     p = lab.plan
     took = time.monotonic() - started
     counted = f"{changes} change{'s' if changes != 1 else ''}, {took:.0f}s"
@@ -53,7 +55,8 @@ def up(topology: str, student: int | None = None, provider: str | None = None,
     return 0
 
 
-def _up(lab: Lab, kube: bool = True) -> tuple[int, list[str]]:
+def _up(lab: Lab, kube: bool = True, renew: bool = False, restart: bool = True
+        ) -> tuple[int, list[str]]:
     """The steps; returns the changes made and why a wanted kube tier is missing."""
     p = lab.plan
     ui.info(f"[bold]halab up[/]: lab {p.lab!r} from {lab.topology} — {len(p.hosts)} "
@@ -82,7 +85,7 @@ def _up(lab: Lab, kube: bool = True) -> tuple[int, list[str]]:
         rendered = files.render(p, lab.provider.files(p))
         changed = files.write(rendered, lab.dir)
         store = pki.PKIStore(lab.dir / "pki")
-        summary = desired.sync_secrets(p, store)
+        summary = desired.sync_secrets(p, store, renew)
         keys, made = hostkeys.ensure(store, [h.name for h in p.hosts])
         known = hostkeys.known_hosts([(h.name, h.ip) for h in p.hosts], keys)
         known_path = sshconfig.known_hosts_path(lab.dir)
@@ -98,7 +101,7 @@ def _up(lab: Lab, kube: bool = True) -> tuple[int, list[str]]:
     changes += boot_step(lab, running)
     skip = ("left out (--no-kube)" if not kube else
              "its binaries could not be had (see the end)" if kube_missing else None)
-    changes += _provision(lab, rendered, store, state, skip)
+    changes += _provision(lab, rendered, store, state, skip, restart)
     return changes, kube_missing
 
 
@@ -217,8 +220,9 @@ def _stopped_during_boot(lab: Lab) -> None:
 
 
 def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: State,
-               skip: str | None = None) -> int:
-    """Upload and apply the tiers; the kube ones unless `skip` says why not."""
+               skip: str | None = None, restart: bool = True) -> int:
+    """Upload and apply the tiers; the kube ones unless `skip` says why not; none without
+    `restart`."""
     p = lab.plan
     kube_reason = skip or kube_skip_reason(p)
     kube_on = p.kube is not None and kube_reason is None
@@ -249,7 +253,9 @@ def _provision(lab: Lab, rendered: files.Rendered, store: pki.PKIStore, state: S
         if not n_files:
             ui.info("  every file is already in place")
     restarts = 0
-    for step in tiers.steps(p, kube=kube_on):
+    if not restart:
+        ui.info("  --no-restart: the files are in place, and no service was restarted")
+    for step in tiers.steps(p, kube=kube_on) if restart else []:
         with ui.step(f"tier {step.tier.name}"):
             restarts += step(p, lab.runner, changed)
         if step.tier.name not in state.tiers_done:

@@ -77,10 +77,11 @@ def pki_input(plan: Plan) -> pki.LabPKIInput:
     )
 
 
-def sync_secrets(plan: Plan, store: pki.PKIStore) -> pki.PKISummary:
-    """Create or keep the lab's keys, certificates and (with per-node Pound) node tokens."""
+def sync_secrets(plan: Plan, store: pki.PKIStore, renew: bool = False) -> pki.PKISummary:
+    """Create or keep the lab's keys, certificates and (with per-node Pound) node tokens; with
+    `renew`, every leaf certificate is reissued (same key, same CA)."""
     lab = pki_input(plan)
-    summary = store.sync(pki.lab_certificates(lab))
+    summary = store.sync(pki.lab_certificates(lab), renew=renew)
     if plan.kube and plan.kube.node_tokens:
         tokens.sync(store, pki.node_identities(lab))
     return summary
@@ -158,6 +159,21 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore, kube: boo
             files[f.path] = FileSpec(content, f.mode, f.owner, f.group)
         out[host.name] = files
     return out
+
+
+CERTIFICATE_SECRETS = ("cert", "pem", "kubeconfig")
+
+
+def certificate_files(plan: Plan, store: pki.PKIStore, kube: bool = True
+                      ) -> dict[str, dict[str, tuple[str, bytes]]]:
+    """Per host, every file that holds a certificate from the lab's PKI (certificates, Pound's
+    PEMs, kubeconfigs): path → (the secret's name, the content halab wants there). What
+    `halab certs` reads back."""
+    read = _Secrets(plan, store)
+    return {host.name: {f.path: (f.source.named(host.name), read(f.source, host.name))
+                        for f in tierfiles.on_host(plan, host, kube)
+                        if isinstance(f.source, Secret) and f.source.kind in CERTIFICATE_SECRETS}
+            for host in plan.hosts}
 
 
 def is_unit(path: str) -> bool:

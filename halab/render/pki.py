@@ -376,8 +376,11 @@ class PKIStore:
             cert_from_pem(self.read_cert_pem(name)), key_from_pem(self.read_key_pem(name))
         )
 
-    def sync(self, requests: Iterable[CertRequest], now: dt.datetime | None = None) -> PKISummary:
-        """Make the files match `requests`, keeping every key and every still-good certificate."""
+    def sync(self, requests: Iterable[CertRequest], now: dt.datetime | None = None,
+             renew: bool = False) -> PKISummary:
+        """Make the files match `requests`, keeping every key and every still-good certificate;
+        with `renew`, every leaf certificate is reissued all the same (`halab certs --renew`):
+        same key, same CA, a new serial and validity."""
         summary = PKISummary()
         cas: dict[str, CertificateAuthority] = {}
         self._mkdir(self.directory)
@@ -386,7 +389,8 @@ class PKIStore:
             if req.kind == "keypair":
                 status, reason = self._sync_pub(req, key, key_problem)
             else:
-                status, reason, cert = self._sync_cert(req, key, key_problem, cas, now)
+                status, reason, cert = self._sync_cert(req, key, key_problem, cas, now,
+                                                       renew and req.kind == "cert")
                 if req.kind == "ca":
                     cas[req.name] = CertificateAuthority(cert, key)
             getattr(summary, status).append(req.name)
@@ -431,6 +435,7 @@ class PKIStore:
         key_problem: str | None,
         cas: dict[str, CertificateAuthority],
         now: dt.datetime | None,
+        renew: bool = False,
     ) -> tuple[str, str | None, x509.Certificate]:
         """(created | kept | reissued, why, certificate); CAs are renewed with their old key."""
         spec = req.spec
@@ -447,8 +452,9 @@ class PKIStore:
                 reason = mismatch(cert, key, spec, ca, now)
             except ValueError:
                 reason = "certificate unreadable"
-            if reason is None:
+            if reason is None and not renew:
                 return "kept", None, cert
+            reason = reason or "renewed on request"
         if ca is None:
             cert = CertificateAuthority.create(spec.common_name, key, spec.days, now).cert
         else:
