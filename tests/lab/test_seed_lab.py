@@ -117,6 +117,33 @@ def test_verify_passes_with_the_kube_checks(lab_up: dict, tmp_path: Path) -> Non
     assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"
 
 
+def test_certs_renewed_without_a_restart_then_with_one(lab_up: dict) -> None:
+    """`halab certs` on a fresh lab: every file current and served. `--renew --no-restart`:
+    every file on every host is halab's new one, and the table says what each port serves.
+    `--renew`: the components restart one at a time, every port serves its file, and the lab
+    still verifies."""
+    fresh = halab("certs", LAB)
+    assert fresh.returncode == 0 and "all current" in fresh.stdout, fresh.stdout
+    assert "kube-apiserver :6443 serves this file" in fresh.stdout, fresh.stdout
+    assert "kubelet :10250 serves this file" in fresh.stdout, fresh.stdout
+    quiet = halab("certs", LAB, "--renew", "--no-restart")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "no service was restarted" in quiet.stdout and "restarting" not in quiet.stdout
+    after = halab("certs", LAB)
+    print(after.stdout)
+    assert "differs from halab's PKI" not in after.stdout, after.stdout
+    # A kubelet reads its serving certificate at start only.
+    assert re.search(r"an older certificate on kubelet :10250", after.stdout), after.stdout
+    assert after.returncode == 1
+    loud = halab("certs", LAB, "--renew")
+    assert loud.returncode == 0, loud.stdout + loud.stderr
+    assert re.search(r"etcd: restarting on master\d", loud.stdout), loud.stdout
+    done = halab("certs", LAB)
+    assert done.returncode == 0 and "older certificate" not in done.stdout, done.stdout
+    proc = halab("verify", LAB)
+    assert proc.returncode == 0, proc.stdout
+
+
 @pytest.mark.parametrize("hard", [False, True], ids=["graceful", "power-off"])
 def test_failover_scenario_moves_the_leases_and_schedules_pods(lab_up: dict, hard: bool
                                                                ) -> None:
