@@ -16,7 +16,7 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rich.table import Table
+from rich.markup import escape
 
 from halab import ui
 from halab.errors import HalabError
@@ -70,8 +70,7 @@ def check(arg: str | None) -> int:
     if down:
         ui.info(f"not running, not read: {', '.join(down)}")
     bad = [r for r in rows if r.problem or not r.current
-           or (r.found and r.found.days_left(now) < SOON_DAYS)
-           or r.served.startswith(("an older", "another"))]
+           or (r.found and r.found.days_left(now) < SOON_DAYS) or _not_served(r)]
     ui.info(f"{len(rows)} certificates on {len(running)} hosts; "
             + (f"[red]{len(bad)} need attention[/]" if bad else "all current"))
     if any(r.served.startswith("an older") for r in rows):
@@ -130,19 +129,28 @@ def _with_served(rows: list[Row], endpoints: dict[str, list[certs.Endpoint]]) ->
 
 
 def _print(lab: str, rows: list[Row], now: dt.datetime) -> None:
-    table = Table(title=f"certificates of lab {lab}, read from each host")
-    for col in ("host", "file", "subject", "issuer", "SANs", "expires", "days left",
-                "halab's current", "served"):
-        table.add_column(col)
-    for r in rows:
-        if r.found is None:
-            table.add_row(r.host, r.path, f"[red]{r.problem}[/]", "", "", "", "", "", "")
-            continue
-        days = r.found.days_left(now)
-        table.add_row(r.host, r.path, r.found.subject, r.found.issuer,
-                      ", ".join(r.found.sans), f"{r.found.not_after:%Y-%m-%d %H:%M}",
-                      f"[red]{days:.0f}[/]" if days < SOON_DAYS else f"{days:.0f}",
-                      "yes" if r.current else "[red]no: differs from halab's PKI[/]",
-                      f"[red]{r.served}[/]" if r.served.startswith(("an older", "another"))
-                      else r.served)
-    ui.console.print(table)
+    """Per host, one line per file (subject ← issuer, expiry, days left, current or not, what
+    its port serves) and its SANs under it: the paths and SANs are too long for a table."""
+    ui.info(f"[bold]certificates of lab {lab}[/], read from each host (subject ← issuer)")
+    for host in dict.fromkeys(r.host for r in rows):
+        ui.info(f"[bold]{host}[/]")
+        for r in (r for r in rows if r.host == host):
+            if r.found is None:
+                ui.info(f"  {r.path or host}: [red]{escape(r.problem)}[/]")
+                continue
+            days = r.found.days_left(now)
+            left = f"{days:.0f} days left"
+            parts = [f"{r.found.subject} ← {r.found.issuer}",
+                     f"expires {r.found.not_after:%Y-%m-%d %H:%M}",
+                     f"[red]{left}[/]" if days < SOON_DAYS else left,
+                     "current" if r.current else "[red]differs from halab's PKI[/]"]
+            if r.served:
+                parts.append(f"[red]{escape(r.served)}[/]" if _not_served(r)
+                             else escape(r.served))
+            ui.info(f"  {r.path}: " + "; ".join(parts))
+            if r.found.sans:
+                ui.info(f"      SANs: {', '.join(r.found.sans)}")
+
+
+def _not_served(r: Row) -> bool:
+    return r.served.startswith(("an older", "another")) or " not reached " in r.served
