@@ -82,6 +82,33 @@ def parse_listing(text: str) -> dict[str, bytes | None]:
     return out
 
 
+def started_command(paths: list[str], services: list[str]) -> str:
+    """A shell command that prints `file PATH MTIME` for each path and `service NAME START` for
+    each service that runs (both in seconds since the epoch)."""
+    files = f"for f in {' '.join(paths)}; do [ -e $f ] && echo file $f $(stat -c %Y $f); done"
+    if services:
+        files += (f"; for s in {' '.join(services)}; do "
+                  "t=$(systemctl show -p ExecMainStartTimestamp --value $s 2>/dev/null); "
+                  "[ -n \"$t\" ] && systemctl -q is-active $s && "
+                  "echo service $s $(date -d \"$t\" +%s); done")
+    return files + "; true"
+
+
+def stale_readers(text: str, readers: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """From `started_command`'s output: per path, the services reading it that started before
+    it last changed, and so still hold what they read before (unless they read it again)."""
+    mtime: dict[str, int] = {}
+    start: dict[str, int] = {}
+    for line in text.splitlines():
+        kind, _, rest = line.strip().partition(" ")
+        name, _, when = rest.partition(" ")
+        if kind in ("file", "service") and when.isdigit():
+            (mtime if kind == "file" else start)[name] = int(when)
+    return {path: tuple(s for s in services if s in start and path in mtime
+                        and start[s] < mtime[path])
+            for path, services in readers.items()}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a server certificate from the lab's PKI is served, as this host reaches it."""

@@ -39,6 +39,7 @@ class Row:
     current: bool  # the host's file is what halab's PKI holds now
     served: str  # for a server certificate: what its port serves ("" if it has none)
     problem: str = ""
+    stale: tuple[str, ...] = ()  # services reading it that started before it last changed
 
 
 def check(arg: str | None) -> int:
@@ -55,14 +56,21 @@ def check(arg: str | None) -> int:
         down = [h for h, files in wanted.items() if files and states[h] != "running"]
 
         def read(host: str) -> list[Row]:
+            files = wanted[host]
+            readers = {path: f.readers for path, f in files.items()}
             try:
                 got = certs.parse_listing(lab.runner.run(
-                    host, certs.read_listing_command(sorted(wanted[host])), timeout=60,
+                    host, certs.read_listing_command(sorted(files)), timeout=60,
                     what="reading its certificates").stdout)
+                stale = certs.stale_readers(lab.runner.run(
+                    host, certs.started_command(sorted(files), sorted(
+                        {s for r in readers.values() for s in r})), timeout=60,
+                    what="when its files changed and its services started").stdout, readers)
             except RemoteError as exc:
                 return [Row(host, "", "", None, False, "", f"could not be asked: {exc}")]
-            return [_row(host, path, name, want, got.get(path))
-                    for path, (name, want) in sorted(wanted[host].items())]
+            return [dataclasses.replace(_row(host, path, f.name, f.content, got.get(path)),
+                                        stale=stale[path])
+                    for path, f in sorted(files.items())]
         rows = [r for host_rows in parallel(running, read).values() for r in host_rows]
     rows = _with_served(rows, certs.served_at(p))
     now = dt.datetime.now(dt.UTC)
@@ -70,12 +78,13 @@ def check(arg: str | None) -> int:
     if down:
         ui.info(f"not running, not read: {', '.join(down)}")
     bad = [r for r in rows if r.problem or not r.current
-           or (r.found and r.found.days_left(now) < SOON_DAYS) or _not_served(r)]
+           or (r.found and r.found.days_left(now) < SOON_DAYS) or _not_served(r) or _held(r)]
     ui.info(f"{len(rows)} certificates on {len(running)} hosts; "
             + (f"[red]{len(bad)} need attention[/]" if bad else "all current"))
-    if any(r.served.startswith("an older") for r in rows):
-        ui.info("a component serving an older certificate reads its file at start only: "
-                "`halab certs --renew` (without --no-restart) restarts it")
+    if any(r.served.startswith("an older") or _held(r) for r in rows):
+        ui.info("a component serving an older certificate, or started before its file changed, "
+                "may hold the old one: `halab certs --renew` (without --no-restart) restarts "
+                "them one at a time")
     return 1 if bad else 0
 
 
@@ -148,8 +157,17 @@ def _print(lab: str, rows: list[Row], now: dt.datetime) -> None:
                 parts.append(f"[red]{escape(r.served)}[/]" if _not_served(r)
                              else escape(r.served))
             ui.info(f"  {r.path}: " + "; ".join(parts))
+            if _held(r):
+                ui.info(f"      [red]read by {', '.join(_held(r))}, started before this file "
+                        "changed[/]")
             if r.found.sans:
                 ui.info(f"      SANs: {', '.join(r.found.sans)}")
+
+
+def _held(r: Row) -> tuple[str, ...]:
+    """The services that may still hold the file's previous certificate: started before it
+    changed, unless its port shows it serves this one (it read the file again)."""
+    return () if r.served.endswith("serves this file") else r.stale
 
 
 def _not_served(r: Row) -> bool:

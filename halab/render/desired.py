@@ -164,13 +164,22 @@ def desired_files(plan: Plan, rendered: Rendered, store: pki.PKIStore, kube: boo
 CERTIFICATE_SECRETS = ("cert", "pem", "kubeconfig")
 
 
+@dataclass(frozen=True)
+class CertFile:
+    """A file on a host that holds a certificate from the lab's PKI."""
+
+    name: str  # the secret's name (a kubeconfig's: its identity's)
+    content: bytes  # what halab wants there
+    readers: tuple[str, ...]  # the services that read it (its change restarts them)
+
+
 def certificate_files(plan: Plan, store: pki.PKIStore, kube: bool = True
-                      ) -> dict[str, dict[str, tuple[str, bytes]]]:
+                      ) -> dict[str, dict[str, CertFile]]:
     """Per host, every file that holds a certificate from the lab's PKI (certificates, Pound's
-    PEMs, kubeconfigs): path → (the secret's name, the content halab wants there). What
-    `halab certs` reads back."""
+    PEMs, kubeconfigs), by path: what `halab certs` reads back."""
     read = _Secrets(plan, store)
-    return {host.name: {f.path: (f.source.named(host.name), read(f.source, host.name))
+    return {host.name: {f.path: CertFile(f.source.named(host.name), read(f.source, host.name),
+                                         f.restarts)
                         for f in tierfiles.on_host(plan, host, kube)
                         if isinstance(f.source, Secret) and f.source.kind in CERTIFICATE_SECRETS}
             for host in plan.hosts}

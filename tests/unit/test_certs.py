@@ -50,14 +50,14 @@ def test_the_certificate_files_are_the_certificates_pems_and_kubeconfigs(seed_st
     p, store = seed_store
     files = desired.certificate_files(p, store)
     master1 = files["master1"]
-    assert master1["/etc/etcd/pki/server.crt"][0] == "etcd/master1-server"
+    assert master1["/etc/etcd/pki/server.crt"].name == "etcd/master1-server"
+    assert master1["/etc/etcd/pki/server.crt"].readers == ("etcd",)
     assert not any(path.endswith(".key") for host in files.values() for path in host)
-    kubeconfigs = [path for path, (_, content) in files["minion1"].items()
-                   if b"apiVersion" in content]
+    kubeconfigs = [path for path, f in files["minion1"].items() if b"apiVersion" in f.content]
     assert kubeconfigs, files["minion1"]
     for host in files.values():
-        for path, (name, content) in host.items():
-            assert certs.from_file(content) is not None, (path, name)
+        for path, f in host.items():
+            assert certs.from_file(f.content) is not None, (path, f.name)
 
 
 def test_a_file_is_read_back_whatever_holds_the_certificate(seed_store) -> None:
@@ -97,3 +97,15 @@ def test_each_server_certificate_has_its_port() -> None:
     pound = lab_plan("pound-per-node", accel="native", provider="container")
     assert [e.host for e in certs.served_at(pound)["etcd/lb-server"]] == [h.name
                                                                           for h in pound.lbs]
+
+
+def test_a_service_started_before_its_file_changed_is_named(tmp_path) -> None:
+    a, b = tmp_path / "a.crt", tmp_path / "b.crt"
+    a.write_text("a")
+    out = subprocess.run(["bash", "-c", certs.started_command([str(a), str(b)], [])],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["file", str(a), str(int(a.stat().st_mtime))]
+    mtime = int(a.stat().st_mtime)
+    listing = out + f"service etcd {mtime - 5}\nservice kubelet {mtime + 5}\n"
+    readers = {str(a): ("etcd", "kubelet", "flanneld"), str(b): ("etcd",)}
+    assert certs.stale_readers(listing, readers) == {str(a): ("etcd",), str(b): ()}
