@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from rich.markup import escape
 
 from halab import ui
-from halab.errors import HalabError
 from halab.facts import certs
 from halab.lab import up
 from halab.probes import tlscert
@@ -49,9 +48,7 @@ def check(arg: str | None) -> int:
         p = lab.plan
         lab.provider.prepare()
         states = lab.provider.states(p)
-        kube = p.kube is not None and tierfiles.KUBE_CONTROL.name in (
-            lab.state.tiers_done if lab.state else [])
-        wanted = desired.certificate_files(p, pki.PKIStore(lab.dir / "pki"), kube)
+        wanted = desired.certificate_files(p, pki.PKIStore(lab.dir / "pki"), _kube_done(lab))
         running = [h for h, files in wanted.items() if files and states[h] == "running"]
         down = [h for h, files in wanted.items() if files and states[h] != "running"]
 
@@ -90,20 +87,19 @@ def check(arg: str | None) -> int:
 
 def renew(arg: str | None, restart: bool) -> int:
     """Reissue every leaf certificate, then converge the lab as `halab up` does."""
-    lab = Lab.existing(arg)
-    try:
-        topology = lab.topology
-        kube = lab.plan.kube is not None and tierfiles.KUBE_CONTROL.name in (
-            lab.state.tiers_done if lab.state else [])
-        if lab.state is None:
-            raise HalabError(f"lab {lab.plan.lab!r} has never been up", "`halab up` it first")
-    finally:
-        lab.close()
+    with Lab.existing(arg) as lab:
+        topology, kube = lab.topology, _kube_done(lab)
     ui.info(f"[bold]halab certs --renew[/]: every leaf certificate of lab {lab.plan.lab!r} is "
             "reissued from the same CAs, with the same keys; "
             + ("each tier then restarts the services that read them, one master at a time"
                if restart else "with --no-restart no service is restarted"))
     return up.up(topology, kube=kube, renew=True, restart=restart)
+
+
+def _kube_done(lab: Lab) -> bool:
+    """Whether the lab's kube tier was provisioned (`up --no-kube` leaves its files out)."""
+    return lab.plan.kube is not None and tierfiles.KUBE_CONTROL.name in (
+        lab.state.tiers_done if lab.state else [])
 
 
 def _row(host: str, path: str, name: str, want: bytes, got: bytes | None) -> Row:
