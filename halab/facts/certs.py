@@ -83,9 +83,10 @@ def parse_listing(text: str) -> dict[str, bytes | None]:
 
 
 def started_command(paths: list[str], services: list[str]) -> str:
-    """A shell command that prints `file PATH MTIME` for each path and `service NAME START` for
-    each service that runs (both in seconds since the epoch)."""
-    files = f"for f in {' '.join(paths)}; do [ -e $f ] && echo file $f $(stat -c %Y $f); done"
+    """A shell command that prints `file PATH CHANGED` for each path and `service NAME START`
+    for each service that runs (both in seconds since the epoch). CHANGED is the inode's change
+    time: halab's uploads set every mtime to 0, and each upload is a new inode."""
+    files = f"for f in {' '.join(paths)}; do [ -e $f ] && echo file $f $(stat -c %Z $f); done"
     if services:
         files += (f"; for s in {' '.join(services)}; do "
                   "t=$(systemctl show -p ExecMainStartTimestamp --value $s 2>/dev/null); "

@@ -104,8 +104,8 @@ def test_a_service_started_before_its_file_changed_is_named(tmp_path) -> None:
     a.write_text("a")
     out = subprocess.run(["bash", "-c", certs.started_command([str(a), str(b)], [])],
                          capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["file", str(a), str(int(a.stat().st_mtime))]
-    mtime = int(a.stat().st_mtime)
+    assert out.split() == ["file", str(a), str(int(a.stat().st_ctime))]
+    mtime = int(a.stat().st_ctime)
     listing = out + f"service etcd {mtime - 5}\nservice kubelet {mtime + 5}\n"
     readers = {str(a): ("etcd", "kubelet", "flanneld"), str(b): ("etcd",)}
     assert certs.stale_readers(listing, readers) == {str(a): ("etcd",), str(b): ()}
