@@ -21,8 +21,11 @@ def namespace() -> str:
     return _dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
 
-def web(name: str = "web", replicas: int = 2) -> str:
-    """A Deployment of the web image, spread over the minions, and a Service in front of it."""
+def web(name: str = "web", replicas: int = 2, node_port: int | None = None,
+        budget: bool = False) -> str:
+    """A Deployment of the web image, spread over the minions, and a Service in front of it
+    (a NodePort one with `node_port`); with `budget`, a PodDisruptionBudget that keeps at
+    least one of its pods through a drain."""
     labels = {"app": name}
     pod = {
         "metadata": {"labels": labels},
@@ -40,10 +43,18 @@ def web(name: str = "web", replicas: int = 2) -> str:
                   "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
                   "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
                            "template": pod}}
+    port: dict = {"port": 80, "targetPort": 80}
+    spec: dict = {"selector": labels, "ports": [port]}
+    if node_port is not None:
+        spec["type"], port["nodePort"] = "NodePort", node_port
     service = {"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": name, "namespace": NAMESPACE},
-               "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80}]}}
-    return _dump(deployment, service)
+               "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+    if not budget:
+        return _dump(deployment, service)
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": name, "namespace": NAMESPACE},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}}
+    return _dump(deployment, service, pdb)
 
 
 def client_job(name: str, service: str = "web") -> str:

@@ -7,14 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from halab import ui
+from halab.errors import HalabError
 from halab.facts import faults
 from halab.facts.snapshots import SnapshotStatus
-from halab.lab import drills, power
+from halab.lab import certs, drills, power
 from halab.lab.up import kube_skip_reason, up
 from halab.probes import etcdclient
 from halab.probes import lb as lb_probe
 from halab.probes.etcdclient import Cluster
 from halab.remote.runner import parallel
+from halab.render.pki import PKIStore
 from halab.session import labdir
 from halab.session.context import SSH_TIMEOUT, Lab
 from halab.verify import kubedemo
@@ -85,3 +87,11 @@ class OnLab:
 
     def restore(self, snapshot: Path) -> float:
         return drills.do_restore(self.lab, snapshot)
+
+    def pki(self) -> PKIStore:
+        return PKIStore(self.lab.dir / "pki")
+
+    def renew_certs(self, restart: bool) -> None:
+        if certs.renew(self.lab.topology, restart) != 0:
+            raise HalabError("`halab certs --renew` did not bring the lab back whole",
+                             "its output above says what is missing")

@@ -14,10 +14,18 @@ from halab.errors import HalabError
 from halab.lab.actions import OnLab
 from halab.session import labdir
 from halab.session.context import Lab
-from halab.verify.scenarios import coldrestart, failover, lb, partition, quorumloss, slowzone
+from halab.verify.scenarios import (
+    certrenew,
+    coldrestart,
+    failover,
+    lb,
+    partition,
+    quorumloss,
+    slowzone,
+)
 from halab.verify.scenarios import needs as scenario_needs
 from halab.verify.scenarios.actions import LabActions, Outcome
-from halab.verify.scenarios.needs import THREE_MASTERS, VIP_PAIR, ZONES, Need
+from halab.verify.scenarios.needs import KUBE_MINIONS, THREE_MASTERS, VIP_PAIR, ZONES, Need
 from halab.verify.scenarios.verdicts import Verdict
 
 
@@ -109,6 +117,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "backup are back, those after it are gone, every member is healthy with one leader, "
         "and the checks pass.",
         (), quorumloss.run, quorumloss.judge),
+    Scenario(
+        "cert-renew", "renew every certificate, without and with restarts, under probes",
+        "runs a Deployment of 2 replicas with a PodDisruptionBudget behind a NodePort, probes "
+        "the API (/readyz through the LB) and the workload from this host 2.5 times a second, "
+        "runs `halab certs --renew --no-restart` and times how long each server port takes to "
+        "serve its renewed file on its own, then `halab certs --renew` (restarts one master at "
+        "a time), and asserts: neither probe failed for more than 2 s in a row, both renewals "
+        "brought the lab back, and every server port serves its renewed certificate.",
+        (KUBE_MINIONS,), certrenew.run, certrenew.judge),
 )}
 
 

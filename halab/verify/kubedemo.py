@@ -88,10 +88,13 @@ class KubeProbe:
     def holders(self, via: str) -> dict[str, str]:
         return {lease: holder for lease, (holder, _) in self.leases(via).items()}
 
-    def run_deployment(self, via: str, name: str, replicas: int) -> PodsReport:
-        """Create the web Deployment `name` and time it until its pods run on minions."""
+    def run_deployment(self, via: str, name: str, replicas: int, node_port: int | None = None,
+                       budget: bool = False) -> PodsReport:
+        """Create the web Deployment `name` (`workloads.web`) and time it until its pods run
+        on minions."""
         minions = {m.name for m in self.plan.minions}
-        manifest = workloads.namespace() + "---\n" + workloads.web(name, replicas)
+        manifest = workloads.namespace() + "---\n" + workloads.web(name, replicas, node_port,
+                                                                   budget)
         report = PodsReport(name, None)
         # An apiserver whose etcd connection went to the halted member can fail a request or
         # two ("keepalive ping failed") until its client moves on: retry, as a user would.
@@ -128,8 +131,9 @@ class KubeProbe:
             return report  # seconds None; `why` says what was missing last
 
     def delete(self, via: str, name: str) -> None:
-        self.runner.run(via, kube.kubectl(f"-n {workloads.NAMESPACE} delete deployment,service "
-                                          f"{name} --ignore-not-found --wait=false"),
+        self.runner.run(via, kube.kubectl(f"-n {workloads.NAMESPACE} delete deployment,service,"
+                                          f"poddisruptionbudget {name} --ignore-not-found "
+                                          "--wait=false"),
                         what=f"deleting {name}", check=False, timeout=60)
 
     def wait_apiserver(self, via: str, host: str) -> float | None:

@@ -18,6 +18,7 @@ from halab.facts.snapshots import SnapshotStatus
 from halab.probes import etcdclient
 from halab.probes.etcdclient import Cluster
 from halab.probes.gateway import GatewayError
+from halab.render.pki import PKIStore
 from halab.verify import kubedemo
 
 
@@ -241,3 +242,10 @@ class FakeLab:
             self.state.store = dict(self.snapshot)
             self.state.elect(set())
         return 2.0
+
+    def pki(self) -> PKIStore:
+        self._record("pki")
+        return PKIStore(self.dir / "pki")
+
+    def renew_certs(self, restart: bool) -> None:
+        self._record("renew_certs", restart)

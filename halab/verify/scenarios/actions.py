@@ -12,6 +12,7 @@ from typing import Protocol
 
 from halab.facts.snapshots import SnapshotStatus
 from halab.probes.etcdclient import Cluster
+from halab.render.pki import PKIStore
 from halab.verify import kubedemo
 
 Outcome = tuple[bool, dict[str, float]]  # every verdict held; the figures by name
@@ -68,3 +69,11 @@ class LabActions(Protocol):
 
     def restore(self, snapshot: Path) -> float:
         """etcd's disaster recovery from `snapshot`; seconds until one leader again."""
+
+    # ── certificates ──
+    def pki(self) -> PKIStore:
+        """The lab's PKI as halab keeps it on this host (what the hosts should hold)."""
+
+    def renew_certs(self, restart: bool) -> None:
+        """`halab certs --renew`, or with `restart` False `--no-restart` (raises HalabError
+        when it fails)."""

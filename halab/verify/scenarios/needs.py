@@ -26,6 +26,8 @@ def _zones(plan: Plan) -> set[str]:
 THREE_MASTERS = Need("3 or more masters", lambda p: len(p.masters) >= 3, "labs/etcd-only.yaml")
 ZONES = Need("masters in two or more zones", lambda p: len(_zones(p)) >= 2,
              "labs/etcd-only.yaml")
+KUBE_MINIONS = Need("the kube tier with 2 or more minions",
+                    lambda p: p.kube is not None and len(p.minions) >= 2, "labs/seed.yaml")
 VIP_PAIR = Need("a VIP pair (`lb: {replicas: 2, vip: ...}` and two LB hosts)",
                 lambda p: bool(p.vip) and len(p.lbs) >= 2, "labs/lb-pair.yaml")
 
