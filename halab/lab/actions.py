@@ -91,6 +91,11 @@ class OnLab:
     def pki(self) -> PKIStore:
         return PKIStore(self.lab.dir / "pki")
 
+    def keep(self, name: str, data: bytes) -> Path:
+        path = self.lab.dir / name
+        path.write_bytes(data)
+        return path
+
     def renew_certs(self, restart: bool) -> None:
         if certs.renew(self.lab.topology, restart) != 0:
             raise HalabError("`halab certs --renew` did not bring the lab back whole",

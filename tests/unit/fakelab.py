@@ -249,3 +249,7 @@ class FakeLab:
 
     def renew_certs(self, restart: bool) -> None:
         self._record("renew_certs", restart)
+
+    def keep(self, name: str, data: bytes) -> Path:
+        self._record("keep", name, len(data))
+        return self.dir / name

@@ -61,3 +61,16 @@ def test_the_verdicts_catch_an_outage_a_failed_renewal_and_an_old_certificate() 
     assert not old[4].ok and old[4].detail == "kubelet on minion1 :10250"
     assert not certrenew.judge(record(api=[]))[1].ok  # no probe at all is no proof
     assert not certrenew.judge(record(pods="0 of 2 pods Running and Ready"))[0].ok
+
+
+def test_the_timeline_draws_each_probe_and_names_each_step() -> None:
+    from halab.workshop import timeline
+
+    p = lab_plan("seed", accel="native", provider="container")
+    r = record(api=marks(True, False, True), work=marks(True, True, True),
+               steps=[timeline.Span("renew, no restarts", 100.5, 101.0),
+                      timeline.Span("renew with restarts, one master at a time", 101.0, 140.0)])
+    svg = certrenew.picture(p, r, 100.0, "svg").decode()
+    assert svg.lstrip().startswith("<?xml") and "renew with restarts" in svg
+    assert "API /readyz via https://192.168.33.11:6443" in svg
+    assert certrenew.picture(p, r, 100.0, "png").startswith(b"\x89PNG")

@@ -77,3 +77,7 @@ class LabActions(Protocol):
     def renew_certs(self, restart: bool) -> None:
         """`halab certs --renew`, or with `restart` False `--no-restart` (raises HalabError
         when it fails)."""
+
+    # ── what it leaves ──
+    def keep(self, name: str, data: bytes) -> Path:
+        """A file the scenario leaves in the lab's directory (its timeline pictures)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 
 from halab import ui
 from halab.config.plan import Plan
@@ -26,6 +27,7 @@ from halab.verify.availability import api_prober, workload_prober
 from halab.verify.figures import Mark, failures, longest_outage
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
+from halab.workshop import timeline
 
 NAME, NODE_PORT = "renew-web", 30080
 OUTAGE_LIMIT = 2.0  # seconds of failed probes in a row
@@ -43,6 +45,7 @@ class CertRenew:
     work: list[Mark] = field(default_factory=list)
     pods: str = ""  # why the workload did not run ("" when it did)
     error: str = ""  # a renewal that failed
+    steps: list[timeline.Span] = field(default_factory=list)  # monotonic seconds
 
 
 def judge(r: CertRenew) -> list[Verdict]:
@@ -61,6 +64,17 @@ def judge(r: CertRenew) -> list[Verdict]:
                        not r.error and bool(r.reloaded) and not r.not_served,
                        ", ".join(r.not_served) or f"{len(r.reloaded)} ports"))
     return out
+
+
+def picture(plan: Plan, r: CertRenew, origin: float, fmt: Literal["svg", "png"]) -> bytes:
+    """The probes' marks and the steps on one time axis, from the probes' start."""
+    def track(name: str, marks: list[Mark]) -> timeline.Track:
+        return timeline.Track(name, tuple((m.started - origin, m.ok) for m in marks))
+    return timeline.draw(
+        f"cert-renew on lab {plan.lab}: each tick a probe from this host (red: no answer)",
+        [track(f"API /readyz via {plan.kube.api_url if plan.kube else '?'}", r.api),
+         track(f"workload via NodePort {NODE_PORT}", r.work)],
+        [timeline.Span(s.name, s.start - origin, s.end - origin) for s in r.steps], fmt)
 
 
 def expected(plan: Plan, store: pki.PKIStore) -> dict[str, tuple[certs.Endpoint, int]]:
@@ -114,6 +128,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
     store = actions.pki()
     api = api_prober(plan, store.cert_path(pki.KUBE_CA))
     work = workload_prober(plan, NODE_PORT)
+    origin = time.monotonic()
     api.start()
     work.start()
     try:
@@ -121,15 +136,21 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         t0 = time.monotonic()
         actions.renew_certs(restart=False)
         r.quiet_s = time.monotonic() - t0
+        r.steps.append(timeline.Span("renew, no restarts", t0, time.monotonic()))
+        t0 = time.monotonic()
         with ui.step(f"each server port, until it serves its renewed file (at most "
                      f"{RELOAD_WAIT:.0f}s)"):
             r.reloaded = time_reloads(expected(plan, store), RELOAD_WAIT)
             for label, s in r.reloaded.items():
                 ui.info(f"  {label}: " + (f"serves it after {s:.1f}s, without a restart"
                                           if s is not None else "still the old certificate"))
+        r.steps.append(timeline.Span("servers take the new files on their own", t0,
+                                     time.monotonic()))
         t0 = time.monotonic()
         actions.renew_certs(restart=True)
         r.restart_s = time.monotonic() - t0
+        r.steps.append(timeline.Span("renew with restarts, one master at a time", t0,
+                                     time.monotonic()))
         want = expected(plan, store)
         r.not_served = sorted(set(want) - serving(want))
         time.sleep(BASELINE)
@@ -141,6 +162,9 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         probe.delete(via, NAME)
     ui.info(f"  probes: API {failures(r.api)[0]} of {len(r.api)} failed, workload "
             f"{failures(r.work)[0]} of {len(r.work)} failed")
+    for fmt in ("svg", "png"):
+        path = actions.keep(f"cert-renew-timeline.{fmt}", picture(plan, r, origin, fmt))
+    ui.info(f"  the timeline: {path.with_suffix('.svg')} and .png")
     ok = announce(judge(r))
     reloaded = [s for s in r.reloaded.values() if s is not None]
     return ok, {"api_outage_s": longest_outage(r.api), "workload_outage_s":
