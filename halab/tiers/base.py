@@ -59,7 +59,8 @@ def ensure(remote: Remote, host: str, service: str, changed: bool, block: bool =
 
 
 def roll(remote: Remote, hosts: list[str], service: str, changed: Callable[[str], bool],
-         wait: Callable[[], object], first_alone: bool = False, block: bool = False) -> int:
+         wait: Callable[[], object], first_alone: bool = False, block: bool = False,
+         settled: Callable[[str], object] | None = None) -> int:
     """Start every stopped instance at once, then `wait`; then restart the running instances
     whose files changed one host at a time, waiting after each, so the others keep serving
     (and a cluster keeps quorum). Returns the number of starts and restarts.
@@ -67,7 +68,9 @@ def roll(remote: Remote, hosts: list[str], service: str, changed: Callable[[str]
     With `first_alone`, a stopped first host starts and is waited for before the others: one
     instance then writes the cluster's bootstrap objects (the apiserver's RBAC roles) without
     two more competing with it for a slow host's CPU and etcd. With `block`, a start returns
-    once the service is up (a service that fails to start fails here, not in `wait`)."""
+    once the service is up (a service that fails to start fails here, not in `wait`). With
+    `settled`, a restarted host is waited for by `settled(host)` instead: `wait` may be
+    answered by the others (through a load balancer) before the restarted one is back."""
     started: dict[str, int] = {}
     waited = False
     if first_alone and hosts and ensure(remote, hosts[0], service, False, block):
@@ -87,5 +90,5 @@ def roll(remote: Remote, hosts: list[str], service: str, changed: Callable[[str]
         if not started[h] and changed(h):
             ui.info(f"  {service}: restarting on {h} (its files changed)")
             actions += ensure(remote, h, service, True)
-            wait()
+            (settled or (lambda _: wait()))(h)
     return actions

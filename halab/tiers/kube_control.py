@@ -3,9 +3,11 @@ first one alone), kube-controller-manager and kube-scheduler, then both leases h
 
 from __future__ import annotations
 
+import time
+
 from halab import ui
 from halab.config import layout
-from halab.config.plan import Plan
+from halab.config.plan import APISERVER_PORT, Plan
 from halab.facts import etcd, kube
 from halab.poll import Timeout, poll
 from halab.probes import leases
@@ -50,9 +52,11 @@ def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]])
         def ready(service: str = service) -> None:
             if service == "kube-apiserver":  # the others are checked by their leases below
                 wait_apiserver(plan, remote, APISERVER_TIMEOUT)
+        own = ((lambda m: wait_own_apiserver(plan, remote, m, APISERVER_TIMEOUT))
+               if service == "kube-apiserver" else None)
         actions += roll(remote, masters, service,
                         lambda m, svc=service: svc in tier.services_for(changed.get(m, [])),
-                        ready, first_alone=service == "kube-apiserver")
+                        ready, first_alone=service == "kube-apiserver", settled=own)
     wait_leases(plan, remote, LEASE_TIMEOUT)
     return actions
 
@@ -77,6 +81,27 @@ def wait_apiserver(plan: Plan, remote: Remote, timeout: float) -> None:
     ui.info(f"  kube-apiserver ready through "  # type: ignore[union-attr]
             f"{plan.kube.master_api_url}"
             + (f" on {first}" if plan.kube.master_api_url != plan.kube.api_url else ""))
+
+
+def wait_own_apiserver(plan: Plan, remote: Remote, host: str, timeout: float) -> None:
+    """Until `host`'s own apiserver answers /readyz `ok` (asked on it, not through the LB): a
+    rolling restart goes on to the next master only then, so two are never starting at once."""
+    ip = next(m.ip for m in plan.masters if m.name == host)
+    ask = kube.kubectl(f"--server=https://{ip}:{APISERVER_PORT} get --raw /readyz", "10s")
+
+    def ready(why) -> bool | None:
+        r = remote.run(host, ask, check=False, timeout=60)
+        if r.ok and r.stdout.strip() == "ok":
+            return True
+        why(r.stdout + r.stderr)
+        return None
+    t0 = time.monotonic()
+    try:
+        poll(ready, timeout=timeout, interval=1, what=f"{host}'s kube-apiserver /readyz")
+    except Timeout as exc:
+        raise RemoteError(host, f"waiting {timeout:.0f}s for its kube-apiserver /readyz",
+                          exc.last, f"look at `journalctl -u kube-apiserver` on {host}") from None
+    ui.info(f"  kube-apiserver on {host} ready {time.monotonic() - t0:.1f}s after its restart")
 
 
 def wait_leases(plan: Plan, remote: Remote, timeout: float) -> dict[str, str]:

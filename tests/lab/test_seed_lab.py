@@ -28,6 +28,7 @@ from labfiles import lab_file
 
 from halab.facts import kube
 from halab.probes import etcdclient
+from halab.session import labdir
 from halab.session.context import Lab
 from halab.verify.scenarios import coldrestart
 
@@ -149,6 +150,19 @@ def test_certs_renewed_without_a_restart_then_with_one(lab_up: dict) -> None:
     assert done.returncode == 0 and "started before" not in done.stdout, done.stdout
     proc = halab("verify", LAB)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_cert_renew_scenario_keeps_the_api_and_the_workload_answering(lab_up: dict) -> None:
+    """Both renewals under probes from this host: no outage over 2 s, every server port on its
+    renewed certificate, and the timeline picture left in the lab's directory."""
+    proc = halab("verify", LAB, "--scenario", "cert-renew", timeout=1800)
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stdout
+    assert "5 of 5 verdicts hold" in proc.stdout
+    assert len(re.findall(r"serves it after [\d.]+s, without a restart|still the old "
+                          r"certificate", proc.stdout)) == 11, proc.stdout
+    for suffix in ("svg", "png"):
+        assert (labdir.lab_path(LAB) / f"cert-renew-timeline.{suffix}").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["graceful", "power-off"])
