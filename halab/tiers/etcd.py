@@ -15,6 +15,7 @@ from halab.probes import etcd as etcd_probe
 from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError
 from halab.render import tierfiles
+from halab.tiers import kube_control
 from halab.tiers.base import Tier, roll
 
 # etcd's --strict-reconfig-check (its default) refuses a member add or remove until every member
@@ -32,9 +33,20 @@ def tier(plan: Plan) -> Tier:
 
 def apply(plan: Plan, remote: Remote, tier: Tier, changed: dict[str, list[str]]) -> int:
     """Start a new cluster all at once; restart changed members one at a time (keeps quorum)."""
+    def healthy() -> None:
+        wait(plan, remote, etcd_probe.HEALTH_TIMEOUT)
+
+    def settled(host: str) -> None:
+        """A restarted member healthy; with `etcd_servers: local` its kube-apiserver stopped
+        and started with it (BindsTo), so that one ready too before the next member."""
+        healthy()
+        if plan.kube is not None and plan.kube.etcd_servers_mode == "local" and remote.run(
+                host, "systemctl is-enabled kube-apiserver", check=False).stdout.strip() \
+                == "enabled":
+            kube_control.wait_own_apiserver(plan, remote, host, kube_control.APISERVER_TIMEOUT)
     return roll(remote, [m.name for m in plan.masters], "etcd",
-                lambda m: bool(tier.services_for(changed.get(m, []))),
-                lambda: wait(plan, remote, etcd_probe.HEALTH_TIMEOUT))
+                lambda m: bool(tier.services_for(changed.get(m, []))), healthy,
+                settled=settled)
 
 
 def wait(plan: Plan, remote: Remote, timeout: float) -> etcd.ClusterView:

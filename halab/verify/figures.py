@@ -204,20 +204,27 @@ class Mark:
     why: str = ""
 
 
-def longest_outage(marks: Sequence[Mark]) -> float:
-    """The longest run of failed probes: from the start of its first failed probe to the start
-    of the next probe that succeeded (to the last probe's end when none did); 0 when none
-    failed. Probes 0.4 s apart resolve it to about that."""
-    out, since = 0.0, None
+def outages(marks: Sequence[Mark]) -> list[tuple[float, float, str]]:
+    """Each run of failed probes: from the start of its first failed probe to the start of the
+    next probe that succeeded (to the last probe's end when none did), with the first failure's
+    reason. Probes 0.4 s apart resolve them to about that."""
+    out: list[tuple[float, float, str]] = []
+    first: Mark | None = None
     ordered = sorted(marks, key=lambda m: m.started)
     for m in ordered:
-        if not m.ok and since is None:
-            since = m.started
-        elif m.ok and since is not None:
-            out, since = max(out, m.started - since), None
-    if since is not None:
-        out = max(out, ordered[-1].finished - since)
+        if not m.ok and first is None:
+            first = m
+        elif m.ok and first is not None:
+            out.append((first.started, m.started, first.why))
+            first = None
+    if first is not None:
+        out.append((first.started, ordered[-1].finished, first.why))
     return out
+
+
+def longest_outage(marks: Sequence[Mark]) -> float:
+    """The longest run of failed probes (`outages`); 0 when none failed."""
+    return max((end - start for start, end, _ in outages(marks)), default=0.0)
 
 
 def failures(marks: Sequence[Mark]) -> tuple[int, int]:

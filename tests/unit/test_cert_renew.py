@@ -7,7 +7,7 @@ import pytest
 from labfiles import lab_plan
 
 from halab.render import desired, pki
-from halab.verify.figures import Mark, failures, longest_outage
+from halab.verify.figures import Mark, failures, longest_outage, outages
 from halab.verify.scenarios import certrenew
 
 pytestmark = pytest.mark.unit
@@ -74,3 +74,9 @@ def test_the_timeline_draws_each_probe_and_names_each_step() -> None:
     assert svg.lstrip().startswith("<?xml") and "renew with restarts" in svg
     assert "API /readyz via https://192.168.33.11:6443" in svg
     assert certrenew.picture(p, r, 100.0, "png").startswith(b"\x89PNG")
+
+
+def test_each_outage_has_its_window_and_first_reason() -> None:
+    ms = [Mark(0.0, 0.1, True), Mark(0.4, 0.5, False, "HTTP 500"), Mark(0.8, 0.9, False, "x"),
+          Mark(1.2, 1.3, True), Mark(1.6, 1.7, False, "refused")]
+    assert outages(ms) == [(0.4, 1.2, "HTTP 500"), (1.6, 1.7, "refused")]

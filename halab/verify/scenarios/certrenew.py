@@ -24,7 +24,7 @@ from halab.poll import wait_until
 from halab.probes import tlscert
 from halab.render import pki
 from halab.verify.availability import api_prober, workload_prober
-from halab.verify.figures import Mark, failures, longest_outage
+from halab.verify.figures import Mark, failures, longest_outage, outages
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
 from halab.workshop import timeline
@@ -164,6 +164,11 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         probe.delete(via, NAME)
     ui.info(f"  probes: API {failures(r.api)[0]} of {len(r.api)} failed, workload "
             f"{failures(r.work)[0]} of {len(r.work)} failed")
+    for what, marks in (("API", r.api), ("workload", r.work)):
+        for start, end, why in outages(marks):
+            step = next((s.name for s in r.steps if s.start <= start <= s.end), "between steps")
+            ui.info(f"  {what}: no answer {start - origin:.1f}–{end - origin:.1f}s "
+                    f"({end - start:.1f}s, during {step}): {why}")
     for fmt in ("svg", "png"):
         path = actions.keep(f"cert-renew-timeline.{fmt}", picture(plan, r, origin, fmt))
     ui.info(f"  the timeline: {path.with_suffix('.svg')} and .png")
