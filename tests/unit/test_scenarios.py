@@ -41,7 +41,7 @@ def test_the_cli_offers_exactly_the_registry_with_its_help(capsys: pytest.Captur
         for n in s.needs:
             assert n.what in out
     assert list(scenarios.SCENARIOS) == ["failover", "cold-restart", "lb", "partition",
-                                         "slow-zone", "quorum-loss"]
+                                         "slow-zone", "quorum-loss", "cert-renew"]
 
 
 def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(
@@ -56,10 +56,12 @@ def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(
     with pytest.raises(scenarios.UnknownScenario) as err:
         scenarios.verify("no-such-lab", None, "failovr", False)
     assert err.value.exit_code == 2
-    assert "failover, cold-restart, lb, partition, slow-zone, quorum-loss" in err.value.message
+    assert ("failover, cold-restart, lb, partition, slow-zone, quorum-loss, cert-renew"
+            in err.value.message)
 
 
-@pytest.mark.parametrize("need", [needs.THREE_MASTERS, needs.ZONES, needs.VIP_PAIR],
+@pytest.mark.parametrize("need", [needs.THREE_MASTERS, needs.ZONES, needs.VIP_PAIR,
+                                  needs.KUBE_MINIONS],
                          ids=lambda n: n.what[:12])
 def test_each_need_names_a_ready_lab_that_has_it(need: needs.Need) -> None:
     assert need.ready.startswith("labs/")
