@@ -98,13 +98,8 @@ def _asked(lab: Lab, files: dict) -> LabRow:
     hosts = tuple(HostCell(h.name, h.role, states[h.name]) for h in p.hosts)
     running = [h.name for h in hosts if h.state == "running"]
     problems = []
-    view = None
-    for m in [m.name for m in p.masters if m.name in running]:
-        try:
-            view = etcd_probe.quick_view(p, lab.runner, m, PROBE_TIMEOUT)
-            break
-        except (RemoteError, ValueError):
-            continue
+    view = etcd_probe.first_view(p, lab.runner, [m.name for m in p.masters
+                                                 if m.name in running], timeout=PROBE_TIMEOUT)
     leader = view.leader_name() if view else None
     term = next((s.raft_term for s in view.statuses if s.is_leader), None) if view else None
     if view is None and any(m.name in running for m in p.masters):

@@ -22,17 +22,14 @@ from halab.remote.runner import RemoteError
 # answer. `halab start`, the restore and the etcd tier give it this long.
 HEALTH_TIMEOUT = 240
 
-def view(plan: Plan, remote: Remote, via: str | None = None,
-         timeout: int = 120) -> etcd.ClusterView:
-    """Members and per-member status, asked from one reachable master, each call bounded by
-    `timeout` (a master powered off mid-call answers nothing, not even a reset)."""
+def view(plan: Plan, remote: Remote, via: str | None = None) -> etcd.ClusterView:
+    """Members and per-member status, asked from one reachable master."""
     via = via or plan.masters[0].name
     members = etcd.parse_member_list(remote.run(
-        via, etcd.etcdctl(plan, "member list -w json"), what="etcdctl member list",
-        timeout=timeout).stdout)
+        via, etcd.etcdctl(plan, "member list -w json"), what="etcdctl member list").stdout)
     statuses = etcd.parse_endpoint_status(remote.run(
         via, etcd.etcdctl(plan, "endpoint status -w json"), check=False,
-        what="etcdctl endpoint status", timeout=timeout).stdout or "[]")
+        what="etcdctl endpoint status").stdout or "[]")
     return etcd.ClusterView(tuple(members), tuple(statuses))
 
 
@@ -51,11 +48,13 @@ def quick_view(plan: Plan, remote: Remote, via: str, timeout: int) -> etcd.Clust
 
 
 def first_view(plan: Plan, remote: Remote, masters: list[str],
-               timeout: int = 120) -> etcd.ClusterView | None:
-    """The view from the first of `masters` that answers (None: none did)."""
+               timeout: int | None = None) -> etcd.ClusterView | None:
+    """The view from the first of `masters` that answers (None: none did); with `timeout`,
+    each master is asked in one call bounded by it (`quick_view`)."""
     for m in masters:
         try:
-            return view(plan, remote, via=m, timeout=timeout)
+            return (quick_view(plan, remote, m, timeout) if timeout is not None
+                    else view(plan, remote, via=m))
         except (RemoteError, ValueError):
             continue
     return None
