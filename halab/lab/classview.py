@@ -37,6 +37,8 @@ class Watcher:
     def __init__(self) -> None:
         self._labs: dict[str, Lab] = {}
         self._lock = threading.Lock()  # one round or one page at a time: a Lab is not shared
+        self._quick: dict[str, Lab] = {}  # the state loop's own, never waiting on SSH
+        self._quick_lock = threading.Lock()
 
     def rows(self) -> list[LabRow]:
         with self._lock:
@@ -44,6 +46,20 @@ class Watcher:
             for gone in set(self._labs) - set(known):
                 self._labs.pop(gone).close()
             return list(parallel(known, self._row).values())
+
+    def states(self) -> dict[str, dict[str, str]]:
+        with self._quick_lock:
+            known = labdir.known_labs()
+            for gone in set(self._quick) - set(known):
+                self._quick.pop(gone).close()
+            return {n: s for n, s in parallel(known, self._states_of).items() if s}
+
+    def _states_of(self, name: str) -> dict[str, str]:
+        try:
+            lab = self._quick.get(name) or self._quick.setdefault(name, Lab.existing(name))
+            return status.mine_only(lab, lab.provider.states(lab.plan))
+        except HalabError:
+            return {}  # the round of rows says why
 
     def page(self, name: str) -> LabPage | None:
         with self._lock:
@@ -67,6 +83,10 @@ class Watcher:
             for lab in self._labs.values():
                 lab.close()
             self._labs.clear()
+        with self._quick_lock:
+            for lab in self._quick.values():
+                lab.close()
+            self._quick.clear()
 
     def _open(self, name: str) -> Lab:
         lab = self._labs.get(name)

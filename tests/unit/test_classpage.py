@@ -4,11 +4,15 @@ figures drawn, and server-sent events framed."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from halab.workshop import scoreboard
 from halab.workshop.classpage import pages
-from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_of
+from halab.workshop.classpage.app import Feed
+from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_of, with_states
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +117,55 @@ def test_report_ends_with_the_scoreboard_of_the_labs_here(tmp_path, monkeypatch)
     assert "## Scoreboard" in text
     assert "| lb-drops-a-master | cls-a | 1/1 | done in 1:30 | — |" in text
     assert "| lb-drops-a-master | cls-b | 0/1 |" in text and "| lb reaches all |" in text
+
+
+def test_newer_states_change_a_row_and_a_halted_leader_is_no_leader():
+    row = _row("cls-b", ("running", "running"))
+    same = with_states(row, {"lb1": "running", "master1": "running"})
+    assert same == row
+    halted = with_states(row, {"master1": "shut off"})
+    assert halted.running == 1 and halted.leader is None and halted.term is None
+    assert "leader's host master1 is shut off" in halted.problems[-1]
+    html = pages.rows_html([halted], T0)
+    assert 'data-running="1/2"' in html and "no leader" in html
+    lb_down = with_states(row, {"lb1": "shut off"})
+    assert lb_down.leader == "master1" and lb_down.running == 1
+
+
+class _SlowSource:
+    """A round of rows that hangs, as one asking a just-halted master's etcd does."""
+
+    def __init__(self) -> None:
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        self.state = "running"
+
+    def rows(self) -> list[LabRow]:
+        if self.hang.is_set():
+            self.release.wait(5)
+        return [_row("cls-b", ("running", "running"))]
+
+    def states(self) -> dict[str, dict[str, str]]:
+        return {"cls-b": {"lb1": "running", "master1": self.state}}
+
+    def page(self, lab: str) -> LabPage | None:
+        return None
+
+
+def test_the_feed_shows_a_halt_while_a_round_of_rows_is_stuck():
+    source = _SlowSource()
+    feed = Feed(source, 0.05)
+    feed.start()
+    try:
+        feed.wait_first(5)
+        assert feed.rows[0].running == 2 and feed.rows[0].leader == "master1"
+        source.hang.set()
+        time.sleep(0.2)  # the rows loop is now stuck in a round
+        source.state = "shut off"
+        deadline = time.monotonic() + 5
+        while feed.rows[0].running != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert feed.rows[0].running == 1 and feed.rows[0].leader is None
+    finally:
+        source.release.set()
+        feed.stop()

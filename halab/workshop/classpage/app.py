@@ -23,41 +23,71 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from halab.workshop.classpage import pages
-from halab.workshop.classpage.model import Action, LabRow, Source
+from halab.workshop.classpage.model import Action, LabRow, Source, with_states
 
 PUSH_EVERY = 1.0  # how often each stream compares what it showed with the latest rows
 KEEPALIVE = 15.0  # an SSE comment this often, so proxies and browsers keep the stream
 
 
 class Feed:
-    """The latest rows, refreshed by one thread every `interval` seconds."""
+    """The latest rows, refreshed by one thread every `interval` seconds, and the hosts' states
+    by another as often: a round of rows waits on SSH to every master, so a halt mid-round
+    would show only after it; the states alone come from the provider and never wait on a host.
+    """
 
     def __init__(self, source: Source, interval: float):
         self.source, self.interval = source, interval
-        self.rows: list[LabRow] = []
         self.error = ""
+        self._rows: list[LabRow] = []
+        self._rows_asked = 0.0  # when the round that gave `_rows` started
+        self._states: dict[str, dict[str, str]] = {}
+        self._states_asked = 0.0
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="class-feed", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, name="class-feed", daemon=True),
+                         threading.Thread(target=self._state_loop, name="class-states",
+                                          daemon=True)]
+
+    @property
+    def rows(self) -> list[LabRow]:
+        """The last round's rows, with newer host states where the state loop has them."""
+        rows, states = self._rows, self._states
+        if self._states_asked <= self._rows_asked:
+            return rows
+        return [with_states(r, states[r.lab]) if r.lab in states else r for r in rows]
 
     def start(self) -> None:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=60)
+        for t in self._threads:
+            t.join(timeout=60)
 
     def wait_first(self, timeout: float) -> None:
         self._ready.wait(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            asked = time.monotonic()
             try:
-                self.rows, self.error = self.source.rows(), ""
+                self._rows, self.error = self.source.rows(), ""
+                self._rows_asked = asked
             except Exception as exc:  # noqa: BLE001 - shown on the page, the feed goes on
                 self.error = f"{type(exc).__name__}: {exc}"
             self._ready.set()
             self._stop.wait(self.interval)
+
+    def _state_loop(self) -> None:
+        self._ready.wait()
+        while not self._stop.wait(self.interval):
+            asked = time.monotonic()
+            try:
+                self._states = self.source.states()
+                self._states_asked = asked
+            except Exception:  # noqa: BLE001,S112 - the next round of rows says what failed
+                continue
 
 
 def make_app(source: Source, interval: float = 2.0,

@@ -5,7 +5,7 @@ renders them, so it never touches a host."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from halab.workshop.scoreboard import Exercise
@@ -57,6 +57,16 @@ class LabPage:
     scenario: Scenario | None = None
 
 
+def with_states(row: LabRow, states: Mapping[str, str]) -> LabRow:
+    """The row with its hosts' newer states. A leader whose host no longer runs is no leader:
+    the page says so at once, rather than after the round that asks etcd again."""
+    hosts = tuple(replace(h, state=states.get(h.name, h.state)) for h in row.hosts)
+    if row.leader is None or states.get(row.leader, "running") == "running":
+        return replace(row, hosts=hosts)
+    gone = f"etcd: the leader's host {row.leader} is {states[row.leader]}; asking again"
+    return replace(row, hosts=hosts, leader=None, term=None, problems=(*row.problems, gone))
+
+
 def scenario_of(doc: Any) -> Scenario | None:
     """The last scenario from scenario.json (None when absent or not readable)."""
     if not isinstance(doc, Mapping):
@@ -72,6 +82,11 @@ class Source(Protocol):
     """Where the page's values come from (`halab.lab.classview.Watcher` on a real host)."""
 
     def rows(self) -> list[LabRow]: ...
+
+    def states(self) -> dict[str, dict[str, str]]:
+        """Every lab's hosts' states, host → state, as the provider says: quick (no SSH), so
+        the page shows a halt even while a round of `rows` waits on the halted host."""
+        ...
 
     def page(self, lab: str) -> LabPage | None: ...
 
