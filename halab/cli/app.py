@@ -19,6 +19,7 @@ from halab.cli.labs import add_lab_commands
 from halab.cli.locking import lab_lock
 from halab.cli.members import add_member_commands
 from halab.cli.power import add_power_commands
+from halab.cli.upgrade import add_upgrade_command
 from halab.cli.verify import add_verify_commands
 from halab.cli.workshop import add_workshop_commands
 from halab.errors import HalabError
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_commands(sub)
     add_member_commands(sub)
     add_certs_commands(sub)
+    add_upgrade_command(sub)
     add_workshop_commands(sub)
     add_drill_commands(sub)
     add_box_commands(sub)

@@ -36,6 +36,7 @@ class Node:
     ready: bool
     unschedulable: bool
     internal_ip: str
+    kubelet_version: str = ""  # as the node reports it, e.g. v1.36.3
 
 
 def parse_nodes(text: str) -> list[Node]:
@@ -45,7 +46,8 @@ def parse_nodes(text: str) -> list[Node]:
         ips = [a["address"] for a in item.get("status", {}).get("addresses", [])
                if a.get("type") == "InternalIP"]
         out.append(Node(item["metadata"]["name"], conditions.get("Ready") == "True",
-                        bool(item.get("spec", {}).get("unschedulable")), ips[0] if ips else ""))
+                        bool(item.get("spec", {}).get("unschedulable")), ips[0] if ips else "",
+                        item.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")))
     return out
 
 
@@ -109,3 +111,18 @@ def parse_pods(text: str) -> list[Pod]:
         out.append(Pod(item["metadata"]["name"], status.get("phase", ""), ready,
                        item.get("spec", {}).get("nodeName", ""), status.get("podIP", "")))
     return out
+
+
+def running_versions_command(services: list[str]) -> str:
+    """Each service's running process asked for its version: /proc/PID/exe is the binary it
+    was started from even after an upgrade replaced the file (one line `SERVICE VERSION`)."""
+    return "; ".join(
+        f"pid=$(systemctl show -p MainPID --value {s}); "
+        f"echo {s} $([ \"$pid\" -gt 0 ] 2>/dev/null && /proc/$pid/exe --version 2>&1 "
+        f"| grep -o 'v[0-9][0-9.]*' | head -1 || echo stopped)" for s in services)
+
+
+def parse_running_versions(text: str) -> dict[str, str]:
+    """`SERVICE VERSION` lines → service → version ("stopped" when it does not run)."""
+    return {parts[0]: parts[1] for line in text.splitlines()
+            if len(parts := line.split()) == 2}

@@ -76,7 +76,7 @@ def _destroy(lab: Lab, name: str) -> None:
         lab.provider.destroy(name)
 
 
-def _record(lab: Lab, change: str, topo: Topology | None = None,
+def record(lab: Lab, change: str, topo: Topology | None = None,
             joined: str | None = None, left: str | None = None) -> str:
     """Note the change in the lab's state; with `topo`, write the lab's own copy of its
     topology and make it the source of truth. Returns the topology `up` must read."""
@@ -114,7 +114,7 @@ def add_master(arg: str | None, name: str | None, ip: str | None, zone: str | No
             _member_add(lab, via, view, new.name, str(new.ip))
     finally:
         lab.close()
-    path = _record(lab, f"add-master {new.name} ({where})", topo, joined=new.name)
+    path = record(lab, f"add-master {new.name} ({where})", topo, joined=new.name)
     ui.info(f"  the lab's topology is now {path}; `halab up` boots {new.name} and converges "
             "every tier")
     return up(path)
@@ -134,7 +134,7 @@ def remove_master(arg: str | None, name: str, force: bool) -> int:
     finally:
         lab.close()
     _destroy(lab, name)
-    path = _record(lab, f"remove-master {name}", topo, left=name)
+    path = record(lab, f"remove-master {name}", topo, left=name)
     ui.info(f"  the lab's topology is now {path}; `halab up` converges every tier")
     return up(path)
 
@@ -169,5 +169,5 @@ def replace(arg: str | None, name: str) -> int:
     _destroy(lab, name)
     _member_step(lab, others, f"etcd member add {name} (a fresh member)", _member_add, name,
                  h.ip)
-    path = _record(lab, f"replace {name}", joined=name)
+    path = record(lab, f"replace {name}", joined=name)
     return up(path)

@@ -21,6 +21,7 @@ from halab.config import owned, plan, preflight
 from halab.errors import HalabError
 from halab.lab import kubeconfig
 from halab.providers import hostfacts, sshconfig
+from halab.remote.protocol import Remote
 from halab.remote.runner import RemoteError, Runner, parallel
 from halab.render import desired, files, hostkeys, pki
 from halab.session import labdir
@@ -278,31 +279,41 @@ def _sync_binaries(lab: Lab) -> dict[str, list[str]]:
     """Upload the kube binaries each host runs where its copy differs (SFTP, in parallel)."""
     p = lab.plan
     assert p.kube is not None
+    with ui.step("upload Kubernetes binaries"):
+        done = sync_binaries(lab.runner, p, [h.name for h in p.hosts])
+        cache = binaries.binaries_dir(p.kube.version)
+        total = sum(len(v) for v in done.values())
+        names = {h.name: desired.binaries_for(p, h) for h in p.hosts}
+        mb = sum((cache / names[h][path]).stat().st_size
+                 for h, v in done.items() for path in v) / 1e6
+        ui.info(f"  {total} binaries uploaded ({mb:.0f} MB)" if total else
+                "  every binary is already in place")
+    return done
+
+
+def sync_binaries(remote: Remote, p: plan.Plan, hosts: list[str]) -> dict[str, list[str]]:
+    """Put the plan's version of each host's kube binaries where its copy differs; the paths
+    put, per host (`up` for every host, `upgrade` for one at a time)."""
+    assert p.kube is not None
     cache = binaries.binaries_dir(p.kube.version)
     sums = binaries.parse_sha256sums((cache / "SHA256SUMS").read_text())
-    wanted = {h.name: desired.binaries_for(p, h) for h in p.hosts}
+    wanted = {h.name: desired.binaries_for(p, h) for h in p.hosts if h.name in hosts}
 
     def sync(host: str) -> list[str]:
         targets = wanted[host]
         want = {path: sums[name] for path, name in targets.items()}
         # Hashing 300 MB of binaries takes ~40 s of an emulated CPU: compare with the hashes
         # recorded at upload time instead, for the files that are still there.
-        recorded = desired.parse_binary_manifest(lab.runner.run(
+        recorded = desired.parse_binary_manifest(remote.run(
             host, f"cat {desired.BINARY_MANIFEST} 2>/dev/null; "
                   f"for f in {' '.join(targets)}; do [ -x $f ] || echo missing $f; done; true",
             what="reading the binary manifest").stdout)
         diff = sorted(path for path in targets if recorded.get(path) != want[path])
         for path in diff:
-            lab.runner.put_file(host, cache / targets[path], path)
+            remote.put_file(host, cache / targets[path], path)
         if diff:
-            lab.runner.upload(host, {desired.BINARY_MANIFEST: desired.FileSpec(
+            remote.upload(host, {desired.BINARY_MANIFEST: desired.FileSpec(
                 desired.binary_manifest(want).encode())})
         return diff
-    with ui.step("upload Kubernetes binaries"):
-        done = parallel([h for h, t in wanted.items() if t], sync)
-        total = sum(len(v) for v in done.values())
-        mb = sum((cache / wanted[h][path]).stat().st_size for h, v in done.items()
-                 for path in v) / 1e6
-        ui.info(f"  {total} binaries uploaded ({mb:.0f} MB)" if total else
-                "  every binary is already in place")
+    done = parallel([h for h, t in wanted.items() if t], sync)
     return {h: done.get(h, []) for h in wanted}

@@ -7,11 +7,12 @@ from __future__ import annotations
 import time
 
 from halab import ui
+from halab.config import layout
 from halab.config.plan import ETCD_CLIENT_PORT, Plan
 from halab.facts import etcd
 from halab.poll import Timeout, poll
 from halab.remote.protocol import Remote
-from halab.remote.runner import RemoteError
+from halab.remote.runner import RemoteError, parallel
 from halab.render import tierfiles
 from halab.tiers.base import Tier, roll
 
@@ -69,3 +70,53 @@ class Deadline:
 
     def __call__(self) -> float:
         return max(0.0, self._end - time.monotonic())
+
+
+# ── one master out of the apiserver's rotation, and back (`halab upgrade`) ──
+ROTATION = {
+    "haproxy": "HAProxy's runtime API (admin socket): the server is set to `drain`, so it gets "
+               "no new connection and keeps its open ones; `ready` puts it back",
+    "nginx": "nginx (open source) has no runtime API: its upstream line gets `down` and nginx "
+             "reloads gracefully (old workers finish their connections); the line is restored "
+             "and nginx reloads again",
+    "pound": "poundctl on Pound's control socket disables the backend (no new requests; open "
+             "sessions may still reach it) and enables it again",
+}
+
+
+def rotation_command(kind: str, master: str, index: int, out: bool) -> str:
+    """The shell command that takes `master` (the `index`th backend) out of an LB host's
+    kube-apiserver service, or with `out` False puts it back. Idempotent both ways."""
+    if kind == "haproxy":
+        state = "drain" if out else "ready"
+        return (f"echo 'set server kube-apiserver/{master} state {state}' | "
+                f"socat stdio /run/haproxy/admin.sock")
+    if kind == "nginx":
+        back = f"s/ down;  # {master}$/;  # {master}/"
+        sed = f"{back}; s/;  # {master}$/ down;  # {master}/" if out else back
+        return (f"sed -i '/upstream kube-apiserver {{/,/}}/ {{ {sed} }}' {layout.NGINX_CONF} "
+                f"&& nginx -t -q && systemctl reload nginx")
+    if kind == "pound":
+        return (f"poundctl -s /run/poundctl.socket {'disable' if out else 'enable'} "
+                f"/kube-apiserver/0/{index}")
+    raise ValueError(f"no rotation for LB kind {kind!r}")
+
+
+def apiserver_fronts(plan: Plan) -> list[str]:
+    """The hosts whose LB sends clients to the apiservers: the LB hosts (not Pound's, which
+    forward etcd only), or with lb.mode per-node every minion's own proxy."""
+    if plan.node_proxies:
+        return [h.name for h in plan.node_proxies]
+    return [h.name for h in plan.lbs] if plan.kube and plan.lb_kind != "pound" else []
+
+
+def rotate(plan: Plan, remote: Remote, master: str, out: bool) -> list[str]:
+    """Take `master` out of (or put it back in) every LB's apiserver rotation, at once; the
+    hosts that did it."""
+    index = [m.name for m in plan.masters].index(master)
+    command = rotation_command(plan.lb_kind, master, index, out)
+    hosts = apiserver_fronts(plan)
+    parallel(hosts, lambda h: remote.run(
+        h, command, what=f"{'taking' if out else 'putting'} {master} "
+                         f"{'out of' if out else 'back in'} {plan.lb_kind}'s rotation"))
+    return hosts
