@@ -9,9 +9,17 @@ from halab.cli.locking import add_lock_option
 from halab.cli.options import Subparsers, command
 from halab.lab import down, scenarios
 
+DEFAULT = {"to": None, "drain": True}  # a scenario option left as it is is not passed
+
+
+def _options(a: argparse.Namespace) -> dict[str, object]:
+    given = {"to": a.to, "drain": not a.no_drain}
+    return {k: v for k, v in given.items() if v != DEFAULT[k]}
+
 
 def add_verify_commands(sub: Subparsers) -> None:
-    p = command(sub, "verify", lambda a: scenarios.verify(a.lab, a.junit, a.scenario, a.hard),
+    p = command(sub, "verify", lambda a: scenarios.verify(a.lab, a.junit, a.scenario, a.hard,
+                                                          _options(a)),
                 "check a lab's hosts, or run the failover scenario",
                 "Run the testinfra checks against every host over SSH and print one line per "
                 "check and a total: etcd (service, member list = topology, health, one leader "
@@ -27,6 +35,10 @@ def add_verify_commands(sub: Subparsers) -> None:
                        f"{s.name}: {s.summary}" for s in scenarios.SCENARIOS.values()))
     p.add_argument("--hard", action="store_true",
                    help="with a scenario: power hosts off instead of a guest shutdown")
+    p.add_argument("--to", metavar="VERSION",
+                   help="with --scenario upgrade: the Kubernetes version to reach")
+    p.add_argument("--no-drain", action="store_true",
+                   help="with --scenario upgrade: restart in place (kubeadm #2991's comparison)")
     add_lock_option(p, when=lambda a: a.scenario is not None)  # the checks only read
 
     p = command(sub, "ssh", lambda a: down.ssh(a.lab, a.host, a.command), "log in to a lab host",

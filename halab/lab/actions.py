@@ -11,6 +11,7 @@ from halab.errors import HalabError
 from halab.facts import faults
 from halab.facts.snapshots import SnapshotStatus
 from halab.lab import certs, drills, power
+from halab.lab import upgrade as upgrading
 from halab.lab.up import kube_skip_reason, up
 from halab.probes import etcdclient
 from halab.probes import lb as lb_probe
@@ -95,6 +96,13 @@ class OnLab:
         path = self.lab.dir / name
         path.write_bytes(data)
         return path
+
+    def upgrade(self, to: str, drain: bool) -> tuple[upgrading.Spans, dict[str, dict[str, str]]]:
+        spans: upgrading.Spans = []
+        if upgrading.upgrade(self.lab.plan.lab, to, drain=drain, spans=spans) != 0:
+            raise HalabError(f"`halab upgrade --to {to}` did not finish",
+                             "its output above says where it stopped")
+        return spans, upgrading.running_versions(self.lab.plan, self.lab.runner)
 
     def renew_certs(self, restart: bool) -> None:
         if certs.renew(self.lab.topology, restart) != 0:

@@ -5,7 +5,7 @@ help, needs, steps and judge in one record), acting through this lab's `LabActio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,33 +24,45 @@ from halab.verify.scenarios import (
     slowzone,
 )
 from halab.verify.scenarios import needs as scenario_needs
-from halab.verify.scenarios.actions import LabActions, Outcome
+from halab.verify.scenarios import upgrade as upgrading
+from halab.verify.scenarios.actions import Outcome
 from halab.verify.scenarios.needs import KUBE_MINIONS, THREE_MASTERS, VIP_PAIR, ZONES, Need
 from halab.verify.scenarios.verdicts import Verdict
 
 
-def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool) -> int:
-    """The testinfra checks (default), or a scenario with its verdicts."""
+def verify(arg: str | None, junit: str | None, scenario: str | None, hard: bool,
+           options: Mapping[str, Any] | None = None) -> int:
+    """The testinfra checks (default), or a scenario with its verdicts; `options` are the
+    scenario's own (`--to`, `--no-drain`), refused for a scenario that takes none of them."""
     from halab import ui
     from halab.verify import run  # pytest: only when the checks run
 
     chosen = known(scenario) if scenario is not None else None  # before the lab is opened
+    options = dict(options or {})
+    extra = sorted(set(options) - set(chosen.takes if chosen else ()))
+    if extra:
+        raise UnknownScenario(f"--{'/--'.join(x.replace('_', '-') for x in extra)} "
+                              f"{'goes' if len(extra) == 1 else 'go'} with a scenario that "
+                              f"takes {'it' if len(extra) == 1 else 'them'} "
+                              f"(`halab verify --help`), not with "
+                              f"{'the checks' if chosen is None else chosen.name}")
     lab = Lab.existing(arg)
     if chosen is None:
         ui.info(f"[bold]halab verify[/]: lab {lab.plan.lab!r}, every host over SSH (testinfra)")
         return run.run_checks(lab, junit, keep=labdir.junit_path(lab.dir))
     chosen.check(lab.plan)
     lab.provider.prepare()
-    ok, _ = conduct(lab, chosen, hard)
+    ok, _ = conduct(lab, chosen, hard, options)
     return 0 if ok else 1
 
 
-def conduct(lab: Lab, scenario: Scenario, hard: bool) -> Outcome:
+def conduct(lab: Lab, scenario: Scenario, hard: bool,
+            options: Mapping[str, Any] | None = None) -> Outcome:
     """Run `scenario` on `lab` through its actions; the SSH and provider connections closed
     after, and its outcome kept as the lab's last (the class page plots its figures)."""
     with lab:
         started = time.time()
-        ok, figures = scenario.run(OnLab(lab), lab.plan, hard)
+        ok, figures = scenario.run(OnLab(lab), lab.plan, hard, **(options or {}))
     labdir.write_json(lab.dir, labdir.SCENARIO_FILE, {
         "name": scenario.name, "hard": hard, "ok": ok, "started_at": started,
         "finished_at": time.time(), "figures": figures})
@@ -68,8 +80,10 @@ class Scenario:
     summary: str  # one line
     help: str  # what it does and asserts, for `halab verify --help`
     needs: tuple[Need, ...]
-    run: Callable[[LabActions, Plan, bool], Outcome]  # acts out its steps, then judges
+    # acts out its steps, then judges: (actions, plan, hard, **the options it takes)
+    run: Callable[..., Outcome]
     judge: Callable[[Any], list[Verdict]]  # pure: the verdicts from the record its run kept
+    takes: tuple[str, ...] = ()  # its own options, as `run`'s keyword arguments
 
     def check(self, plan: Plan) -> None:
         """Refuse, before anything runs, a lab that lacks what this scenario needs."""
@@ -126,6 +140,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "a time), and asserts: neither probe failed for more than 2 s in a row, both renewals "
         "brought the lab back, and every server port serves its renewed certificate.",
         (KUBE_MINIONS,), certrenew.run, certrenew.judge),
+    Scenario(
+        "upgrade", "a rolling Kubernetes upgrade (--to VERSION) under probes",
+        "runs a Deployment of 2 replicas with a PodDisruptionBudget behind a NodePort, probes "
+        "the API (/readyz through the LB), the workload and the Deployment's ready replicas "
+        "from this host 2.5 times a second, runs `halab upgrade --to VERSION` (with "
+        "--no-drain, restarts in place), and asserts: every kube service runs the new version, "
+        "neither probe failed for more than 2 s in a row, and the Deployment never had 0 "
+        "ready replicas. The timeline is kept as .halab/<lab>/upgrade-timeline.svg and .png.",
+        (KUBE_MINIONS,), upgrading.run, upgrading.judge, takes=("to", "drain")),
 )}
 
 

@@ -174,7 +174,12 @@ def behind(versions: dict[str, dict[str, str]], want: str) -> list[str]:
 
 # ── the command ──
 
-def upgrade(arg: str | None, to: str, dry_run: bool = False, drain: bool = True) -> int:
+Spans = list[tuple[str, float, float]]  # each host's turn: its name, monotonic start and end
+
+
+def upgrade(arg: str | None, to: str, dry_run: bool = False, drain: bool = True,
+            spans: Spans | None = None) -> int:
+    """The command; each host's turn is appended to `spans` (the upgrade drill's timeline)."""
     lab = Lab.existing(arg)
     p = lab.plan
     if p.kube is None:
@@ -216,7 +221,7 @@ def upgrade(arg: str | None, to: str, dry_run: bool = False, drain: bool = True)
             labdir.write_json(lab.dir, PROGRESS_FILE, asdict(progress))
         new = with_version(p, target)
         t0 = time.monotonic()
-        run_steps(steps, lambda s: _step(new, lab.runner, s, drain), record)
+        run_steps(steps, lambda s: _step(new, lab.runner, s, drain, spans), record)
         with ui.step("every component's running version"):
             late = behind(running_versions(new, lab.runner), f"v{target}")
             if late:
@@ -234,9 +239,13 @@ def upgrade(arg: str | None, to: str, dry_run: bool = False, drain: bool = True)
     return 0
 
 
-def _step(plan: Plan, remote: Remote, step: HostStep, drain: bool) -> None:
+def _step(plan: Plan, remote: Remote, step: HostStep, drain: bool, spans: Spans | None
+          ) -> None:
+    t0 = time.monotonic()
     with ui.step(f"{step.role} {step.host}"):
         upgrade_host(plan, remote, step, drain)
+    if spans is not None:
+        spans.append((step.host, t0, time.monotonic()))
 
 
 def _plan_steps(lab: Lab, current: str, target: str, progress: Progress | None

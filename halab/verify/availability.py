@@ -56,3 +56,23 @@ def workload_prober(plan: Plan, node_port: int) -> Prober:
     """The workload's NodePort, on each minion in turn."""
     ips = [m.ip for m in plan.minions]
     return Prober("workload", lambda n: availability.http_ok(ips[n % len(ips)], node_port))
+
+
+def ready_prober(plan: Plan, ca: Path, client: tuple[Path, Path], namespace: str,
+                 name: str) -> Prober:
+    """Deployment `name`'s ready replicas, through the LB: "" while at least one is ready,
+    "0 ready" when none, else why the API did not say."""
+    assert plan.kube is not None
+    url = urlsplit(plan.kube.api_url)
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+    def ask(_: int) -> str:
+        got = availability.ready_replicas(url.hostname or "", url.port or 443, ca, client, path)
+        if isinstance(got, str):
+            return f"{NOT_ASKED}{got}"
+        return "" if got > 0 else ZERO_READY
+    return Prober("ready", ask)
+
+
+ZERO_READY = "0 ready"
+NOT_ASKED = "not asked: "  # the API did not answer: the count is unknown, not zero

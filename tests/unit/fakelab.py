@@ -250,6 +250,11 @@ class FakeLab:
     def renew_certs(self, restart: bool) -> None:
         self._record("renew_certs", restart)
 
+    def upgrade(self, to: str, drain: bool
+                ) -> tuple[list[tuple[str, float, float]], dict[str, dict[str, str]]]:
+        self._record("upgrade", to, drain)
+        return [], {}
+
     def keep(self, name: str, data: bytes) -> Path:
         self._record("keep", name, len(data))
         return self.dir / name

@@ -319,7 +319,8 @@ def test_verify_help_explains_the_checks_and_the_scenario(capsys: pytest.Capture
         cli.main(["verify", "--help"])
     out = capsys.readouterr().out
     assert "--junit FILE" in out
-    assert "--scenario {failover,cold-restart,lb,partition,slow-zone,quorum-loss,cert-renew}" in out
+    assert ("--scenario {failover,cold-restart,lb,partition,slow-zone,quorum-loss,cert-renew,"
+            "upgrade}") in out
     assert "2 × the election" in out
 
 

@@ -45,7 +45,8 @@ def failed(out: str) -> list[str]:
 
 def test_every_scenario_runs_as_run_actions_plan_hard_and_judges_its_record_alone() -> None:
     for s in SCENARIOS.values():
-        assert list(inspect.signature(s.run).parameters) == ["actions", "plan", "hard"], s.name
+        assert list(inspect.signature(s.run).parameters) == ["actions", "plan", "hard",
+                                                             *s.takes], s.name
         assert len(inspect.signature(s.judge).parameters) == 1, s.name
 
 

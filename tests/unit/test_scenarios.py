@@ -41,7 +41,7 @@ def test_the_cli_offers_exactly_the_registry_with_its_help(capsys: pytest.Captur
         for n in s.needs:
             assert n.what in out
     assert list(scenarios.SCENARIOS) == ["failover", "cold-restart", "lb", "partition",
-                                         "slow-zone", "quorum-loss", "cert-renew"]
+                                         "slow-zone", "quorum-loss", "cert-renew", "upgrade"]
 
 
 def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(
@@ -56,7 +56,7 @@ def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(
     with pytest.raises(scenarios.UnknownScenario) as err:
         scenarios.verify("no-such-lab", None, "failovr", False)
     assert err.value.exit_code == 2
-    assert ("failover, cold-restart, lb, partition, slow-zone, quorum-loss, cert-renew"
+    assert ("failover, cold-restart, lb, partition, slow-zone, quorum-loss, cert-renew, upgrade"
             in err.value.message)
 
 

@@ -78,6 +78,12 @@ class LabActions(Protocol):
         """`halab certs --renew`, or with `restart` False `--no-restart` (raises HalabError
         when it fails)."""
 
+    def upgrade(self, to: str, drain: bool
+                ) -> tuple[list[tuple[str, float, float]], dict[str, dict[str, str]]]:
+        """`halab upgrade --to` (with `drain` False, `--no-drain`): each host's turn (its
+        name, monotonic start and end), then every kube service's running version by host
+        (raises HalabError when the upgrade fails)."""
+
     # ── what it leaves ──
     def keep(self, name: str, data: bytes) -> Path:
         """A file the scenario leaves in the lab's directory (its timeline pictures)."""

@@ -24,7 +24,8 @@ from halab.poll import wait_until
 from halab.probes import tlscert
 from halab.render import pki
 from halab.verify.availability import api_prober, workload_prober
-from halab.verify.figures import Mark, failures, longest_outage, outages
+from halab.verify.figures import Mark, failures, longest_outage
+from halab.verify.scenarios import probed
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
 from halab.workshop import timeline
@@ -69,13 +70,16 @@ def judge(r: CertRenew) -> list[Verdict]:
 
 def picture(plan: Plan, r: CertRenew, origin: float, fmt: Literal["svg", "png"]) -> bytes:
     """The probes' marks and the steps on one time axis, from the probes' start."""
-    def track(name: str, marks: list[Mark]) -> timeline.Track:
-        return timeline.Track(name, tuple((m.started - origin, m.ok) for m in marks))
-    return timeline.draw(
-        f"cert-renew on lab {plan.lab}: each tick a probe from this host (red: no answer)",
-        [track(f"API /readyz via {plan.kube.api_url if plan.kube else '?'}", r.api),
-         track(f"workload via NodePort {NODE_PORT}", r.work)],
-        [timeline.Span(s.name, s.start - origin, s.end - origin) for s in r.steps], fmt)
+    return probed.picture(_title(plan), _tracks(plan, r), r.steps, origin, fmt)
+
+
+def _title(plan: Plan) -> str:
+    return f"cert-renew on lab {plan.lab}: each tick a probe from this host (red: no answer)"
+
+
+def _tracks(plan: Plan, r: CertRenew) -> dict[str, list[Mark]]:
+    return {f"API /readyz via {plan.kube.api_url if plan.kube else '?'}": r.api,
+            f"workload via NodePort {NODE_PORT}": r.work}
 
 
 def expected(plan: Plan, store: pki.PKIStore) -> dict[str, tuple[certs.Endpoint, int]]:
@@ -120,12 +124,7 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
     if probe is None:
         raise HalabError("the cert-renew scenario needs the kube tier running",
                          f"`halab up {plan.lab}` adds it")
-    via = plan.masters[0].name
-    with ui.step(f"a Deployment {NAME} (2 replicas, a PodDisruptionBudget, NodePort "
-                 f"{NODE_PORT})"):
-        pods = probe.run_deployment(via, NAME, 2, node_port=NODE_PORT, budget=True)
-        r.pods = "" if pods.seconds is not None else pods.why or "its pods did not run"
-        ui.info("  " + ", ".join(pods.placement))
+    r.pods = probed.deploy(probe, plan, NAME, NODE_PORT)
     store = actions.pki()
     api = api_prober(plan, store.cert_path(pki.KUBE_CA))
     work = workload_prober(plan, NODE_PORT)
@@ -161,17 +160,10 @@ def run(actions: LabActions, plan: Plan, hard: bool) -> Outcome:
         ui.error(exc.message)
     finally:
         r.api, r.work = api.finish(), work.finish()
-        probe.delete(via, NAME)
-    ui.info(f"  probes: API {failures(r.api)[0]} of {len(r.api)} failed, workload "
-            f"{failures(r.work)[0]} of {len(r.work)} failed")
-    for what, marks in (("API", r.api), ("workload", r.work)):
-        for start, end, why in outages(marks):
-            step = next((s.name for s in r.steps if s.start <= start <= s.end), "between steps")
-            ui.info(f"  {what}: no answer {start - origin:.1f}–{end - origin:.1f}s "
-                    f"({end - start:.1f}s, during {step}): {why}")
-    for fmt in ("svg", "png"):
-        path = actions.keep(f"cert-renew-timeline.{fmt}", picture(plan, r, origin, fmt))
-    ui.info(f"  the timeline: {path.with_suffix('.svg')} and .png")
+        probe.delete(plan.masters[0].name, NAME)
+    tracks = _tracks(plan, r)
+    probed.tell(dict(zip(("API", "workload"), tracks.values(), strict=True)), r.steps, origin)
+    probed.keep_timeline(actions, "cert-renew-timeline", _title(plan), tracks, r.steps, origin)
     ok = announce(judge(r))
     reloaded = [s for s in r.reloaded.values() if s is not None]
     return ok, {"api_outage_s": longest_outage(r.api), "workload_outage_s":

@@ -1,0 +1,56 @@
+"""What the drills measured under probes share (cert-renew, upgrade): the Deployment the
+workload probe reaches, the outages told with the step they fell in, and the timeline picture
+kept in the lab's directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from halab import ui
+from halab.config.plan import Plan
+from halab.verify import kubedemo
+from halab.verify.figures import Mark, failures, outages
+from halab.verify.scenarios.actions import LabActions
+from halab.workshop import timeline
+
+
+def deploy(probe: kubedemo.KubeProbe, plan: Plan, name: str, node_port: int) -> str:
+    """A web Deployment of 2 replicas with a PodDisruptionBudget behind NodePort `node_port`;
+    why its pods did not run ("" when they did)."""
+    with ui.step(f"a Deployment {name} (2 replicas, a PodDisruptionBudget, NodePort "
+                 f"{node_port})"):
+        pods = probe.run_deployment(plan.masters[0].name, name, 2, node_port=node_port,
+                                    budget=True)
+        ui.info("  " + ", ".join(pods.placement))
+    return "" if pods.seconds is not None else pods.why or "its pods did not run"
+
+
+def tell(tracks: dict[str, list[Mark]], steps: list[timeline.Span], origin: float) -> None:
+    """How many probes failed, and each outage with the step it fell in."""
+    ui.info("  probes: " + ", ".join(f"{what} {failures(m)[0]} of {len(m)} failed"
+                                     for what, m in tracks.items()))
+    for what, marks in tracks.items():
+        for start, end, why in outages(marks):
+            step = next((s.name for s in steps if s.start <= start <= s.end), "between steps")
+            ui.info(f"  {what}: no answer {start - origin:.1f}–{end - origin:.1f}s "
+                    f"({end - start:.1f}s, during {step}): {why}")
+
+
+def picture(title: str, tracks: dict[str, list[Mark]], steps: list[timeline.Span],
+            origin: float, fmt: Literal["svg", "png"]) -> bytes:
+    """The probes' marks (a row each) and the steps (monotonic times) on one time axis from
+    `origin`."""
+    rows = [timeline.Track(name, tuple((m.started - origin, m.ok) for m in marks))
+            for name, marks in tracks.items()]
+    spans = [timeline.Span(s.name, s.start - origin, s.end - origin) for s in steps]
+    return timeline.draw(title, rows, spans, fmt)
+
+
+def keep_timeline(actions: LabActions, stem: str, title: str, tracks: dict[str, list[Mark]],
+                  steps: list[timeline.Span], origin: float) -> Path:
+    """`picture`, kept as STEM.png and STEM.svg in the lab's directory; the SVG's path."""
+    for fmt in ("png", "svg"):
+        path = actions.keep(f"{stem}.{fmt}", picture(title, tracks, steps, origin, fmt))
+    ui.info(f"  the timeline: {path} and .png")
+    return path
