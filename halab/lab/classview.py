@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from halab import home, ui
 from halab.build import command
@@ -24,7 +25,7 @@ from halab.session.context import Lab
 from halab.workshop import diagram, scoreboard
 from halab.workshop import report as junit
 from halab.workshop.classpage import app as classapp
-from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_of
+from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_of, with_states
 
 # Seconds a row's one etcd call may take: a master halted mid-call answers nothing until then,
 # and the page must show the halt within 10 s of it.
@@ -39,13 +40,16 @@ class Watcher:
         self._lock = threading.Lock()  # one round or one page at a time: a Lab is not shared
         self._quick: dict[str, Lab] = {}  # the state loop's own, never waiting on SSH
         self._quick_lock = threading.Lock()
+        self._last: dict[str, LabRow] = {}  # the last round's rows, for the labs' pages
 
     def rows(self) -> list[LabRow]:
         with self._lock:
             known = labdir.known_labs()
             for gone in set(self._labs) - set(known):
                 self._labs.pop(gone).close()
-            return list(parallel(known, self._row).values())
+            rows = parallel(known, self._row)
+            self._last = dict(rows)
+            return list(rows.values())
 
     def states(self) -> dict[str, dict[str, str]]:
         with self._quick_lock:
@@ -62,14 +66,15 @@ class Watcher:
             return {}  # the round of rows says why
 
     def page(self, name: str) -> LabPage | None:
-        with self._lock:
-            if name not in labdir.known_labs():
-                return None
-            row = self._row(name)
-            lab = self._labs.get(name)
+        """One lab's page, from a Lab of its own: it never waits for a round of rows, which
+        may be waiting on a host just halted."""
+        if name not in labdir.known_labs():
+            return None
+        with self._lock_free_row(name) as (row, lab):
             if lab is None:
                 return LabPage(row, "", row.problems)
             try:
+                row = with_states(row, status.mine_only(lab, lab.provider.states(lab.plan)))
                 live = status.live_state(lab)
                 svg = diagram.laid_out(diagram.build(lab.plan, live), "svg").decode()
                 notes = live.notes
@@ -77,6 +82,21 @@ class Watcher:
                 svg, notes = "", (f"diagram: {exc}",)
             scenario = scenario_of(labdir.read_json(lab.dir, labdir.SCENARIO_FILE))
             return LabPage(row, _svg_body(svg), notes, scenario)
+
+    @contextmanager
+    def _lock_free_row(self, name: str) -> Iterator[tuple[LabRow, Lab | None]]:
+        """The last round's row of `name` (asked now if there is none yet), and the lab opened
+        for this page alone, closed after."""
+        try:
+            lab = Lab.existing(name)
+        except HalabError as exc:
+            yield LabRow(name, problems=(exc.message.splitlines()[0],), **_recorded(name)), None
+            return
+        try:
+            row = self._last.get(name) or _asked(lab, _recorded(name))
+            yield row, lab
+        finally:
+            lab.close()
 
     def close(self) -> None:
         with self._lock:

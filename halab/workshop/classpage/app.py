@@ -26,6 +26,7 @@ from halab.workshop.classpage import pages
 from halab.workshop.classpage.model import Action, LabRow, Source, with_states
 
 PUSH_EVERY = 1.0  # how often each stream compares what it showed with the latest rows
+GRACE = 5  # seconds open requests get to finish once the server is asked to stop
 KEEPALIVE = 15.0  # an SSE comment this often, so proxies and browsers keep the stream
 
 
@@ -165,8 +166,9 @@ def serve(source: Source, host: str, port: int, interval: float = 2.0,
     """Serve the page until interrupted (Ctrl-C)."""
     import uvicorn
 
+    # A page still being drawn (it asks the lab over SSH) must not hold Ctrl-C up for long.
     uvicorn.run(make_app(source, interval, actions, token), host=host, port=port,
-                log_level="warning")
+                log_level="warning", timeout_graceful_shutdown=GRACE)
 
 
 def new_token() -> str:
