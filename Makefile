@@ -83,8 +83,9 @@ lab-test: deps
 kube-test: deps binaries
 	$(BIN)/pytest -m kube $(PYTEST_ARGS)
 
-# add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover, cold restart
-# and every exercise (halab exercise);
+# add/remove/replace masters, halt --zone, the fault drills, the LB pair's VIP failover, cold restart,
+# every exercise (halab exercise) and the rolling upgrade of the seed lab from 1.35.4 (its binaries
+# are built once, ~10 min);
 # with PROVIDER=vm also the kube tier on VMs (vm-kube-test).
 HA_MARKS := $(if $(filter vm,$(PROVIDER)),ha or exercises or vmkube,ha or exercises)
 ha-test: deps $(if $(filter vm,$(PROVIDER)),binaries,)
