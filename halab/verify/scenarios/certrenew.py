@@ -24,14 +24,13 @@ from halab.poll import wait_until
 from halab.probes import tlscert
 from halab.render import pki
 from halab.verify.availability import api_prober, workload_prober
-from halab.verify.figures import Mark, failures, longest_outage
+from halab.verify.figures import Mark, longest_outage
 from halab.verify.scenarios import probed
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
 from halab.workshop import timeline
 
 NAME, NODE_PORT = "renew-web", 30080
-OUTAGE_LIMIT = 2.0  # seconds of failed probes in a row
 RELOAD_WAIT = 90.0  # seconds a server has to serve its renewed file without a restart
 BASELINE = 3.0  # seconds of probes before and after the renewals
 SERVED_WAIT = 60.0  # seconds for each restarted server to serve its renewed certificate
@@ -51,14 +50,7 @@ class CertRenew:
 
 
 def judge(r: CertRenew) -> list[Verdict]:
-    out = [Verdict(f"a Deployment of 2 replicas with a PodDisruptionBudget answers on NodePort "
-                   f"{NODE_PORT}", not r.pods, r.pods or "yes")]
-    for what, marks in (("the API through the LB (/readyz)", r.api),
-                        ("the workload through its NodePort", r.work)):
-        gap, (failed, n) = longest_outage(marks), failures(marks)
-        out.append(Verdict(f"{what} never failed for more than {OUTAGE_LIMIT:g}s in a row",
-                           n > 0 and gap <= OUTAGE_LIMIT,
-                           f"longest {gap:.1f}s; {failed} of {n} probes failed"))
+    out = [probed.workload_runs(NODE_PORT, r.pods), *probed.outage_verdicts(r.api, r.work)]
     out.append(Verdict("both renewals brought the lab back", not r.error,
                        r.error or f"without restarts {r.quiet_s:.0f}s, with them "
                                   f"{r.restart_s:.0f}s"))

@@ -10,8 +10,9 @@ from typing import Literal
 from halab import ui
 from halab.config.plan import Plan
 from halab.verify import kubedemo
-from halab.verify.figures import Mark, failures, outages
+from halab.verify.figures import Mark, failures, longest_outage, outages
 from halab.verify.scenarios.actions import LabActions
+from halab.verify.scenarios.verdicts import Verdict
 from halab.workshop import timeline
 
 
@@ -24,6 +25,28 @@ def deploy(probe: kubedemo.KubeProbe, plan: Plan, name: str, node_port: int) -> 
                                     budget=True)
         ui.info("  " + ", ".join(pods.placement))
     return "" if pods.seconds is not None else pods.why or "its pods did not run"
+
+
+OUTAGE_LIMIT = 2.0  # seconds of failed probes in a row a drill may cost the API or a workload
+
+
+def workload_runs(node_port: int, pods: str) -> Verdict:
+    """The verdict on `deploy`'s outcome."""
+    return Verdict(f"a Deployment of 2 replicas with a PodDisruptionBudget answers on NodePort "
+                   f"{node_port}", not pods, pods or "yes")
+
+
+def outage_verdicts(api: list[Mark], work: list[Mark]) -> list[Verdict]:
+    """Neither the API nor the workload failed for more than OUTAGE_LIMIT in a row (and each
+    was probed at all: no probe is no proof)."""
+    out = []
+    for what, marks in (("the API through the LB (/readyz)", api),
+                        ("the workload through its NodePort", work)):
+        gap, (failed, n) = longest_outage(marks), failures(marks)
+        out.append(Verdict(f"{what} never failed for more than {OUTAGE_LIMIT:g}s in a row",
+                           n > 0 and gap <= OUTAGE_LIMIT,
+                           f"longest {gap:.1f}s; {failed} of {n} probes failed"))
+    return out
 
 
 def tell(tracks: dict[str, list[Mark]], steps: list[timeline.Span], origin: float) -> None:

@@ -26,14 +26,13 @@ from halab.verify.availability import (
     ready_prober,
     workload_prober,
 )
-from halab.verify.figures import Mark, failures, longest_outage
+from halab.verify.figures import Mark, longest_outage
 from halab.verify.scenarios import probed
 from halab.verify.scenarios.actions import LabActions, Outcome
 from halab.verify.scenarios.verdicts import Verdict, announce
 from halab.workshop import timeline
 
 NAME, NODE_PORT = "upgrade-web", 30081
-OUTAGE_LIMIT = 2.0  # seconds of failed probes in a row
 BASELINE = 3.0  # seconds of probes before and after the upgrade
 
 
@@ -57,19 +56,13 @@ class Upgrade:
 def judge(r: Upgrade) -> list[Verdict]:
     want = f"v{r.target.lstrip('v')}"
     behind = [f"{h} {s} {v}" for h, by in r.versions.items() for s, v in by.items() if v != want]
-    out = [Verdict(f"a Deployment of 2 replicas with a PodDisruptionBudget answers on NodePort "
-                   f"{NODE_PORT}", not r.pods, r.pods or "yes"),
+    out = [probed.workload_runs(NODE_PORT, r.pods),
            Verdict(f"the upgrade finished and every kube service runs {want}",
                    not r.error and bool(r.versions) and not behind,
                    r.error or "; ".join(behind) or
                    f"{sum(len(v) for v in r.versions.values())} services on "
                    f"{len(r.versions)} hosts, in {r.took:.0f}s")]
-    for what, marks in (("the API through the LB (/readyz)", r.api),
-                        ("the workload through its NodePort", r.work)):
-        gap, (failed, n) = longest_outage(marks), failures(marks)
-        out.append(Verdict(f"{what} never failed for more than {OUTAGE_LIMIT:g}s in a row",
-                           n > 0 and gap <= OUTAGE_LIMIT,
-                           f"longest {gap:.1f}s; {failed} of {n} probes failed"))
+    out += probed.outage_verdicts(r.api, r.work)
     zero = sum(m.why == ZERO_READY for m in r.ready)
     unknown = sum(m.why.startswith(NOT_ASKED) for m in r.ready)
     out.append(Verdict("the Deployment never had 0 ready replicas",
