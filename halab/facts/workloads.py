@@ -22,16 +22,19 @@ def namespace() -> str:
 
 
 def web(name: str = "web", replicas: int = 2, node_port: int | None = None,
-        budget: bool = False) -> str:
+        budget: bool = False, grace: int = 2) -> str:
     """A Deployment of the web image, spread over the minions, and a Service in front of it
     (a NodePort one with `node_port`); with `budget`, a PodDisruptionBudget that keeps at
-    least one of its pods through a drain."""
+    least one of its pods through a drain. A pod told to stop serves `grace` seconds more:
+    a workload that must survive a drain needs the time every node's kube-proxy takes to stop
+    sending it new connections (Kubernetes' docs advise a preStop sleep for it)."""
     labels = {"app": name}
     pod = {
         "metadata": {"labels": labels},
         "spec": {
-            # busybox httpd is PID 1 and ignores SIGTERM: do not wait 30 s for it.
-            "terminationGracePeriodSeconds": 2,
+            # busybox httpd is PID 1 and ignores SIGTERM: it serves until killed after `grace`
+            # (the default 30 s would slow every drill's clean-up).
+            "terminationGracePeriodSeconds": grace,
             "containers": [{"name": "web", "image": images.WEB.ref, "imagePullPolicy": "Never",
                             "ports": [{"containerPort": 80}]}],
             "topologySpreadConstraints": [{

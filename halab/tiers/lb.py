@@ -116,7 +116,13 @@ def rotate(plan: Plan, remote: Remote, master: str, out: bool) -> list[str]:
     index = [m.name for m in plan.masters].index(master)
     command = rotation_command(plan.lb_kind, master, index, out)
     hosts = apiserver_fronts(plan)
-    parallel(hosts, lambda h: remote.run(
-        h, command, what=f"{'taking' if out else 'putting'} {master} "
-                         f"{'out of' if out else 'back in'} {plan.lb_kind}'s rotation"))
+    what = (f"{'taking' if out else 'putting'} {master} {'out of' if out else 'back in'} "
+            f"{plan.lb_kind}'s rotation")
+
+    def one(host: str) -> None:
+        said = remote.run(host, command, what=what).stdout.strip()
+        if said:  # HAProxy's runtime API answers nothing when it did it, and exits 0 anyway
+            raise RemoteError(host, what, said, f"`halab ssh {host}` and look at its "
+                                                f"{plan.lb_kind} config")
+    parallel(hosts, one)
     return hosts

@@ -89,12 +89,12 @@ class KubeProbe:
         return {lease: holder for lease, (holder, _) in self.leases(via).items()}
 
     def run_deployment(self, via: str, name: str, replicas: int, node_port: int | None = None,
-                       budget: bool = False) -> PodsReport:
+                       budget: bool = False, grace: int = 2) -> PodsReport:
         """Create the web Deployment `name` (`workloads.web`) and time it until its pods run
         on minions."""
         minions = {m.name for m in self.plan.minions}
         manifest = workloads.namespace() + "---\n" + workloads.web(name, replicas, node_port,
-                                                                   budget)
+                                                                   budget, grace)
         report = PodsReport(name, None)
         # An apiserver whose etcd connection went to the halted member can fail a request or
         # two ("keepalive ping failed") until its client moves on: retry, as a user would.

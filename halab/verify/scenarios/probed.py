@@ -16,13 +16,15 @@ from halab.verify.scenarios.verdicts import Verdict
 from halab.workshop import timeline
 
 
-def deploy(probe: kubedemo.KubeProbe, plan: Plan, name: str, node_port: int) -> str:
-    """A web Deployment of 2 replicas with a PodDisruptionBudget behind NodePort `node_port`;
-    why its pods did not run ("" when they did)."""
+def deploy(probe: kubedemo.KubeProbe, plan: Plan, name: str, node_port: int, grace: int = 2
+           ) -> str:
+    """A web Deployment of 2 replicas with a PodDisruptionBudget behind NodePort `node_port`,
+    each pod serving `grace` seconds after it is told to stop; why its pods did not run (""
+    when they did)."""
     with ui.step(f"a Deployment {name} (2 replicas, a PodDisruptionBudget, NodePort "
                  f"{node_port})"):
         pods = probe.run_deployment(plan.masters[0].name, name, 2, node_port=node_port,
-                                    budget=True)
+                                    budget=True, grace=grace)
         ui.info("  " + ", ".join(pods.placement))
     return "" if pods.seconds is not None else pods.why or "its pods did not run"
 

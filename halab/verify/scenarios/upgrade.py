@@ -34,6 +34,9 @@ from halab.workshop import timeline
 
 NAME, NODE_PORT = "upgrade-web", 30081
 BASELINE = 3.0  # seconds of probes before and after the upgrade
+# A drained pod serves this long after it is told to stop: with 2 s, under load, a node's
+# kube-proxy still sent new connections to a pod already gone (3.4 s of failed probes).
+GRACE = 10
 
 
 @dataclass
@@ -94,7 +97,7 @@ def run(actions: LabActions, plan: Plan, hard: bool, to: str = "", drain: bool =
     if probe is None:
         raise HalabError("the upgrade scenario needs the kube tier running",
                          f"`halab up {plan.lab}` adds it")
-    r.pods = probed.deploy(probe, plan, NAME, NODE_PORT)
+    r.pods = probed.deploy(probe, plan, NAME, NODE_PORT, GRACE)
     store = actions.pki()
     ca = store.cert_path(pki.KUBE_CA)
     admin = (store.cert_path("kubernetes/admin"), store.key_path("kubernetes/admin"))
