@@ -72,6 +72,9 @@ def test_web_workload_uses_the_local_image_never_pulled() -> None:
     assert deployment["spec"]["replicas"] == 3
     assert service["spec"]["selector"] == {"app": "web-next"}
     assert deployment["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 2
+    drained = next(yaml.safe_load_all(workloads.web("upgrade-web", 2, 30081, True, grace=10)))
+    assert drained["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 10
 
 
 def test_client_job_reaches_the_service_through_its_environment() -> None:
