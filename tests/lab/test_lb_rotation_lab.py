@@ -62,6 +62,8 @@ def test_a_master_leaves_the_rotation_comes_back_and_the_upgrade_runs(lab_name: 
     assert drained != before and after == before
     if p.lb_kind == "haproxy":
         assert (before.strip(), drained.strip()) == ("UP", "DRAIN")
+    else:  # e.g. "backend (0) https 10.176.53.21:6443 5 alive disabled"
+        assert before.split()[-1] == "active" and drained.split()[-1] == "disabled"
     proc = halab("upgrade", lab_name, "--to", "1.36.3", timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert f"out of {p.lb_kind}'s rotation on {front}" in proc.stdout
