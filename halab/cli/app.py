@@ -13,6 +13,7 @@ from halab.cli.binaries import add_binaries_commands
 from halab.cli.box import add_box_commands
 from halab.cli.certs import add_certs_commands
 from halab.cli.classroom import add_classroom_commands
+from halab.cli.cluster import add_cluster_commands
 from halab.cli.drills import add_drill_commands
 from halab.cli.exercise import add_exercise_commands
 from halab.cli.labs import add_lab_commands
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_box_commands(sub)
     add_binaries_commands(sub)
     add_classroom_commands(sub)
+    add_cluster_commands(sub)
     add_exercise_commands(sub, dispatch)
     return parser
 

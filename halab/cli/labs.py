@@ -62,11 +62,16 @@ def add_lab_commands(sub: Subparsers) -> None:
 
     _add_render(sub)
 
-    p = command(sub, "up", lambda a: up.up(a.lab, a.student, a.provider, kube=not a.no_kube),
+    p = command(sub, "up", lambda a: up.up(a.lab, a.student, a.provider, kube=not a.no_kube,
+                                           incus_remote=a.incus_remote),
                 "boot and provision a lab", UP_HELP)
     add_topology_argument(p)
     p.add_argument("--provider", choices=providers.KINDS,
                    help="vm or container (default: the topology's `provider`, auto)")
+    p.add_argument("--incus-remote", metavar="NAME",
+                   help="run the hosts on the Incus cluster this remote reaches (the topology's "
+                        "`incus.remote`; `halab cluster-sim up` makes halab-sim): each zone on "
+                        "one member, placed before anything is created (docs/cluster.md)")
     p.add_argument("--no-kube", action="store_true",
                    help="leave the Kubernetes tier out this time (etcd and the LB only)")
     add_student_option(p)

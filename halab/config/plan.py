@@ -95,6 +95,16 @@ class KubePlan:
 
 
 @dataclass(frozen=True)
+class ClusterPlan:
+    """The lab's hosts run on an Incus cluster (Topology.incus): the remote that reaches it, and
+    each zone's member."""
+
+    remote: str
+    zones: tuple[tuple[str, str], ...] = ()
+    interface: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     lab: str
     description: str
@@ -119,6 +129,8 @@ class Plan:
     lb_mode: str = "central"
     # A lab brought up before names were joined with "--" keeps its old names (State.naming).
     legacy_names: bool = False
+    # Where the containers run: None for this machine's own incusd, else an Incus cluster.
+    cluster: ClusterPlan | None = None
 
     @property
     def node_proxies(self) -> tuple[HostPlan, ...]:
@@ -199,7 +211,10 @@ def machine_name(lab: str, host: str, legacy: bool = False) -> str:
 
 
 def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
-          provider: ProviderName = "vm", legacy_names: bool = False) -> Plan:
+          provider: ProviderName = "vm", legacy_names: bool = False,
+          remote: str | None = None) -> Plan:
+    """The lab's plan; `remote` (default: the topology's `incus.remote`) puts its hosts on an
+    Incus cluster."""
     prefix = machine_prefix(topo.name, legacy_names)
     hosts = tuple(
         HostPlan(
@@ -265,7 +280,17 @@ def build(topo: Topology, accel: Accel = "tcg", joining: tuple[str, ...] = (),
         hosts=hosts, lb_kind=topo.lb.kind, etcd=etcd, kube=kube,
         vip=str(topo.lb.vip) if topo.lb.vip else None, provider=provider, lb_mode=topo.lb.mode,
         legacy_names=legacy_names,
+        cluster=_cluster(topo, remote),
     )
+
+
+def _cluster(topo: Topology, remote: str | None) -> ClusterPlan | None:
+    remote = remote or (topo.incus.remote if topo.incus else None)
+    if remote is None:
+        return None
+    if topo.incus is None:
+        return ClusterPlan(remote)
+    return ClusterPlan(remote, tuple(sorted(topo.incus.zones.items())), topo.incus.interface)
 
 
 def gateway(plan: Plan) -> IPv4Address:

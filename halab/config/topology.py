@@ -40,6 +40,7 @@ FlannelBackend = Literal["vxlan", "host-gw"]
 # reading, so no two (lab, host) pairs share a container or VM.
 LAB_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 HOST_NAME_RE = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,29}[a-z0-9]$")
+REMOTE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
 # cluster_domain goes into kubelet's YAML and the apiserver's certificate: a DNS name, no more.
@@ -129,6 +130,19 @@ class Kubernetes(_Model):
     etcd_servers: Literal["local", "all"] = "local"
 
 
+class IncusCluster(_Model):
+    """Hosts on an Incus cluster rather than this machine's own incusd (docs/cluster.md)."""
+
+    # An Incus remote (`incus remote list`) that is a cluster: `halab-sim` is the simulation's.
+    remote: str
+    # Each topology zone's member, so that losing a zone is losing a machine; zones not named
+    # here, and hosts without a zone, go where Incus reports the most free memory.
+    zones: dict[str, str] = Field(default_factory=dict)
+    # The members' link to each other, the same name on each (the simulation's: eth0); left
+    # out, Incus takes each member's default route's interface.
+    interface: str | None = None
+
+
 class Host(_Model):
     name: str
     role: Role
@@ -150,6 +164,7 @@ class Topology(_Model):
     lb: LoadBalancer = LoadBalancer()
     etcd: Etcd = Etcd()
     kubernetes: Kubernetes = Kubernetes()
+    incus: IncusCluster | None = None
     hosts: list[Host] = Field(min_length=1)
 
     def by_role(self, role: Role) -> list[Host]:
@@ -405,7 +420,28 @@ def _semantic_problems(doc: _Located, topo: Topology) -> tuple[list[Problem], li
     minions = _check_roles(doc, topo, ips, p, warn)
     _check_etcd(doc, topo, p)
     _check_kube(doc, topo, minions, p, warn)
+    _check_incus(doc, topo, p)
     return problems, warnings
+
+
+def _check_incus(doc: _Located, topo: Topology, p: Callable[[Problem], None]) -> None:
+    """A cluster runs containers, and its zone map names zones the hosts have."""
+    if topo.incus is None:
+        return
+    if topo.provider == "vm":
+        p(doc.problem(("incus",), "an Incus cluster runs the hosts as containers, and this lab "
+                                  "says provider: vm; remove one of the two"))
+    if not REMOTE_RE.fullmatch(topo.incus.remote):
+        p(doc.problem(("incus", "remote"), f"{topo.incus.remote!r} is not an Incus remote's "
+                                           "name (`incus remote list` shows them)"))
+    zones = {h.zone for h in topo.hosts if h.zone}
+    for zone, member in topo.incus.zones.items():
+        if zone not in zones:
+            p(doc.problem(("incus", "zones", zone),
+                          f"no host is in zone {zone!r} (zones here: "
+                          f"{', '.join(sorted(zones)) or 'none'})"))
+        if not REMOTE_RE.fullmatch(member):
+            p(doc.problem(("incus", "zones", zone), f"{member!r} is not a member's name"))
 
 
 def _check_names_and_network(doc: _Located, topo: Topology, p: Callable[[Problem], None],

@@ -25,6 +25,7 @@ def status(arg: str | None) -> int:
         p = lab.plan
         lab.provider.prepare()
         states = lab.provider.states(p)
+        members = lab.provider.members(p)
         running = [h.name for h in p.hosts if states[h.name] == "running"]
         view = etcd_probe.first_view(p, lab.runner,
                                      [m.name for m in p.masters if m.name in running])
@@ -32,7 +33,8 @@ def status(arg: str | None) -> int:
         proxies = _proxy_cells(lab, running)
         cut = partition_view(lab, running)
     table = Table(title=f"lab {p.lab} ({lab.topology})")
-    columns = ["host", "role", "zone", lab.provider.kind, "ip", "etcd", "raft term",
+    columns = ["host", "role", "zone", *(["member"] if p.cluster else []), lab.provider.kind,
+               "ip", "etcd", "raft term",
                *(f"LB → {name} :{port}" for name, port in services),
                *(["VIP"] if p.vip else []),
                *([f"own {p.lb_kind} → apiservers"] if p.node_proxies else [])]
@@ -53,7 +55,8 @@ def status(arg: str | None) -> int:
                 etcd_col = "leader" if st.is_leader else "follower"
                 term = str(st.raft_term)
         lb_cols = backends.get(h.name, [""] * (len(services) + bool(p.vip)))
-        row = [h.name, h.role, h.zone or "", states[h.name], h.ip, etcd_col, term, *lb_cols,
+        row = [h.name, h.role, h.zone or "", *([members.get(h.name, "")] if p.cluster else []),
+               states[h.name], h.ip, etcd_col, term, *lb_cols,
                *([proxies.get(h.name, "")] if p.node_proxies else [])]
         table.add_row(*row, *([", ".join(cut.get(h.name, []))] if any(cut.values()) else []))
     ui.console.print(table)

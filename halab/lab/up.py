@@ -31,12 +31,14 @@ from halab.session.labdir import State
 
 
 def up(topology: str, student: int | None = None, provider: str | None = None,
-       kube: bool = True, renew: bool = False, restart: bool = True) -> int:
+       kube: bool = True, renew: bool = False, restart: bool = True,
+       incus_remote: str | None = None) -> int:
     """Bring the lab up; 1 when its kube tier was wanted but could not be provisioned. With
     `renew` every leaf certificate is reissued first; without `restart` the changed files go
     up but no tier is applied, so no service restarts (`halab certs --renew --no-restart`)."""
     started = time.monotonic()
-    with Lab.open(topology, student, Asked(provider, creating=True)) as lab:
+    with Lab.open(topology, student,
+                  Asked(provider, creating=True, incus_remote=incus_remote)) as lab:
         ui.info(f"provider: {lab.plan.provider} ({lab.why})")
         changes, kube_missing = _up(lab, kube, renew, restart)
     p = lab.plan
@@ -79,6 +81,7 @@ def _up(lab: Lab, kube: bool = True, renew: bool = False, restart: bool = True
     where = str(Path(lab.topology).resolve())
     state = lab.state or State(topology=where, accel=accel)
     state.accel, state.topology, state.provider = accel, where, p.provider
+    state.incus_remote = p.cluster.remote if p.cluster else ""
     # Recorded before the provider creates them, so `down` finds them even after a failed boot.
     state.objects = owned.merged(lab.recorded(), lab.provider.objects(p))
 

@@ -66,3 +66,10 @@ def choose(setting: str) -> tuple[str, str]:
         return "vm", "KVM works here, so VMs (the isolated choice)"
     return "container", ("KVM is not usable here, so system containers: native speed instead of "
                          "software emulation")
+
+
+def cluster_sim():  # noqa: ANN201 - the module itself: up, down, kill_member, leftovers
+    """The simulated three-member Incus cluster on this machine (docs/cluster.md)."""
+    from halab.providers.incus import clustersim
+
+    return clustersim

@@ -41,6 +41,10 @@ class Provider(Protocol):
     def states(self, plan: Plan) -> dict[str, str]:
         """Each topology host's state: "running", "shut off", "not created", ..."""
 
+    def members(self, plan: Plan) -> dict[str, str]:
+        """Each created host's machine when the lab spans several (an Incus cluster's member);
+        {} when every host is on this one."""
+
     def objects(self, plan: Plan) -> Objects:
         """Every object the lab's hosts and networks need on this machine, by kind: what `up`
         records before it creates them (config.owned)."""

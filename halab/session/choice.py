@@ -30,13 +30,27 @@ class Asked:
     provider: str | None = None
     accel: str | None = None
     creating: bool = False  # `up`: the provider is asked what it can do, a change is refused
+    incus_remote: str | None = None  # `up --incus-remote NAME`: the hosts on that cluster
+
+
+def remote(topology_remote: str | None, had: str | None, asked: Asked, lab: str) -> str | None:
+    """The Incus remote of the cluster the lab's hosts run on, or None for this machine: what
+    the lab was created with, else `--incus-remote`, else the topology's `incus.remote`."""
+    wanted = asked.incus_remote or topology_remote
+    if had is not None:
+        if asked.incus_remote and asked.incus_remote != had:
+            raise HalabError(f"lab {lab!r} runs on {had or 'this machine'}, not "
+                             f"{asked.incus_remote}", f"a lab keeps its machines: `halab down "
+                             f"{lab}` first")
+        return had or None
+    return wanted
 
 
 def decide(setting: str, had: str | None, recorded_accel: str | None, asked: Asked,
            lab: str, topology: str) -> Choice:
     """The choice for a lab whose topology says `setting`, created with `had` (None before it
     was created), whose last `up` recorded `recorded_accel`."""
-    wanted = asked.provider or setting
+    wanted = asked.provider or ("container" if asked.incus_remote else setting)
     if had is not None and (asked.creating or asked.provider is None):
         if asked.creating and wanted not in ("auto", had):
             raise HalabError(

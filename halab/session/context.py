@@ -99,11 +99,13 @@ class Lab:
         state = labdir.read_state(d)
         chosen = choice.decide(topo.provider, state.created_with if state else None,
                                state.accel if state else None, asked, topo.name, topology)
+        remote = choice.remote(topo.incus.remote if topo.incus else None,
+                               state.incus_remote if state else None, asked, topo.name)
         joined = tuple(state.joined) if state else ()
         legacy = state is not None and state.naming < labdir.NAMING
         return cls(topology, loaded,
                    plan.build(topo, chosen.accel, joined, chosen.provider,  # type: ignore[arg-type]
-                              legacy),
+                              legacy, remote),
                    d, state, chosen.why)
 
     @classmethod

@@ -54,6 +54,8 @@ class State:
     # a state file without it is from before, and its lab keeps its old names.
     objects: dict[str, list[str]] = field(default_factory=dict)
     naming: int = NAMING
+    # The Incus remote of the cluster the lab's hosts run on ("": this machine): a lab keeps it.
+    incus_remote: str = ""
 
     @property
     def created_with(self) -> str:

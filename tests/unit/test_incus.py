@@ -162,11 +162,11 @@ def test_kernel_problems() -> None:
 def test_a_bridge_or_project_of_another_owner_is_a_clash() -> None:
     bridge, project = names.bridge("inc-t"), names.project("inc-t")
     mine = [{"name": bridge, "managed": True, "config": {names.LAB_KEY: "inc-t"}}]
-    assert checks.clash_problems("inc-t", mine, {project: "inc-t"}) == []
+    assert checks.clash_problems("inc-t", bridge, mine, {project: "inc-t"}) == []
     unmanaged = [{"name": bridge, "managed": False, "config": {}}]
-    assert "not lab 'inc-t'" in checks.clash_problems("inc-t", unmanaged, {})[0]
+    assert "not lab 'inc-t'" in checks.clash_problems("inc-t", bridge, unmanaged, {})[0]
     other = [{"name": bridge, "managed": True, "config": {names.LAB_KEY: "else"}}]
-    assert len(checks.clash_problems("inc-t", other, {project: ""})) == 2
+    assert len(checks.clash_problems("inc-t", bridge, other, {project: ""})) == 2
 
 
 def test_states_are_incus_words_in_halab_words() -> None:
@@ -384,9 +384,10 @@ def test_wait_off_needs_off_twice_in_a_row(monkeypatch: pytest.MonkeyPatch,
     m1 = plan.machine_name("inc-t", "master1")
     lb = plan.machine_name("inc-t", "lb1")
     bounce = iter([{lb: "shut off", m1: "shut off"}] + [{lb: "shut off", m1: "running"}] * 9)
-    monkeypatch.setattr(objects, "instances", lambda project: next(bounce))
+    monkeypatch.setattr(objects, "instances", lambda project, remote=None: next(bounce))
     assert provider.wait_off(list(provider.plan.hosts), 1.5) == ["master1"]
-    monkeypatch.setattr(objects, "instances", lambda project: {lb: "shut off", m1: "shut off"})
+    monkeypatch.setattr(objects, "instances",
+                        lambda project, remote=None: {lb: "shut off", m1: "shut off"})
     assert provider.wait_off(list(provider.plan.hosts), 3.0) == []
 
 

@@ -22,11 +22,11 @@ def kernel_problems(filesystems: str, kmsg: bool) -> list[str]:
     return out
 
 
-def clash_problems(lab: str, networks: list[dict], project_labs: dict[str, str]) -> list[str]:
+def clash_problems(lab: str, bridge: str, networks: list[dict],
+                   project_labs: dict[str, str]) -> list[str]:
     """The lab's bridge or project name taken by something that is not this lab's (pure):
     `project_labs` maps each project to the lab it says it belongs to ("" for none)."""
     out = []
-    bridge = names.bridge(lab)
     for n in networks:
         if n["name"] == bridge and (n.get("config") or {}).get(names.LAB_KEY) != lab:
             out.append(f"a network {bridge!r} already exists and is not lab {lab!r}'s: rename "
@@ -51,11 +51,11 @@ def host_ready() -> None:
                          "or choose VMs: `--provider vm`")
 
 
-def before_create(plan: Plan) -> None:
+def before_create(plan: Plan, bridge: str, remote: str | None = None) -> None:
     """The lab's project and bridge names free, or this lab's."""
     labs = {p["name"]: (p.get("config") or {}).get(names.LAB_KEY, "")
-            for p in objects.project_list()}
-    problems = clash_problems(plan.lab, objects.networks(), labs)
+            for p in objects.project_list(remote)}
+    problems = clash_problems(plan.lab, bridge, objects.networks(remote), labs)
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise HalabError(f"cannot create lab {plan.lab!r}'s containers:\n{listing}")

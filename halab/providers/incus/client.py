@@ -61,6 +61,11 @@ def query(*args: str, project: str | None = None) -> Any:
     return json.loads(run(*args, "--format", "json", project=project).stdout or "null")
 
 
+def api(path: str) -> Any:
+    """A raw API answer: `incus query <path>` (`remote:/1.0/...` for a remote)."""
+    return json.loads(run("query", path).stdout or "null")
+
+
 def exists(*show: str, project: str | None = None) -> bool:
     """True when `incus <show...>` (a `show` command) finds the object."""
     proc = run(*show, project=project, check=False)

@@ -39,6 +39,34 @@ def network(lab: str, subnet: str) -> dict[str, str]:
             "dns.mode": "none", names.LAB_KEY: lab}
 
 
+VXLAN_PORT = 4789  # IANA's; Incus's default (0) leaves the kernel's 8472
+CLUSTER_MTU = 1450  # 1500 less VXLAN's 50 bytes: every NIC on the lab's bridge gets it
+
+
+def gateway_address(subnet: str) -> str:
+    """The subnet's first address, with its prefix: this machine's side of a lab's network."""
+    net = IPv4Network(subnet)
+    return str(IPv4Interface(f"{next(net.hosts())}/{net.prefixlen}"))
+
+
+def cluster_network(lab: str, subnet: str, tunnel: str, vni: int, group: str,
+                    interface: str | None) -> dict[str, str]:
+    """The lab's bridge on every member of a cluster: no address (this machine's end of the
+    tunnel holds the gateway's), no NAT, DHCP, DNS or firewall, and a VXLAN tunnel over
+    multicast joining the members. `interface` is the members' link to each other; without it
+    Incus takes each member's default route's."""
+    out = {"ipv4.address": "none", "ipv4.nat": "false", "ipv4.dhcp": "false",
+           "ipv4.firewall": "false", "ipv4.routing": "false", "ipv6.address": "none",
+           "dns.mode": "none", "bridge.mtu": str(CLUSTER_MTU), names.LAB_KEY: lab,
+           names.SUBNET_KEY: subnet,
+           f"tunnel.{tunnel}.protocol": "vxlan", f"tunnel.{tunnel}.id": str(vni),
+           f"tunnel.{tunnel}.group": group, f"tunnel.{tunnel}.port": str(VXLAN_PORT),
+           f"tunnel.{tunnel}.ttl": "1"}
+    if interface:
+        out[f"tunnel.{tunnel}.interface"] = interface
+    return out
+
+
 def limits(memory_mib: int, cpus: int) -> dict[str, str]:
     """A host's own limits from the topology (`memory`, `cpus`), as a VM of it would have. CPU
     time, not CPUs: `limits.cpu` pins a cpuset, and kubelet, seeing every core of the machine,

@@ -44,9 +44,10 @@ def box_record(box: str) -> Record:
     return record
 
 
-def ensure(box: str) -> tuple[str, str]:
+def ensure(box: str, remote: str | None = None) -> tuple[str, str]:
     """(the image's alias, "cached" or "imported in N s"): under a lock, so that labs brought up
-    at once import it once."""
+    at once import it once. A cluster gets it once, through its remote; Incus copies it to each
+    member that needs it, and keeps it there."""
     record = box_record(box)
     alias = names.image_alias(box, record.key)
     lock = work_dir() / "image.lock"
@@ -55,10 +56,10 @@ def ensure(box: str) -> tuple[str, str]:
             on_wait=lambda: ui.info(f"waiting for another lab's import of {alias} to finish"),
             held_too_long=HalabError(f"another import held {lock} for {IMPORT_TIMEOUT}s",
                                      "is another `halab up` stuck? (`ps aux | grep incus`)")):
-        if client.exists("image", "show", alias):
+        if client.exists("image", "show", names.at(remote, alias)):
             return alias, "cached"
         start = time.monotonic()
-        _import(record.rootfs, box, record.key, alias)
+        _import(record.rootfs, box, record.key, alias, remote)
     return alias, f"imported in {time.monotonic() - start:.1f} s"
 
 
@@ -76,7 +77,7 @@ def unused(images: list[dict], instances: list[dict], keep: str | None) -> list[
     return sorted(out)
 
 
-def prune(box: str) -> list[str]:
+def prune(box: str, remote: str | None = None) -> list[str]:
     """Remove the images of boxes that no lab's host was created from any more, but the current
     box's (kept for the next `up`); what was removed, in words. Run at a lab's `down`: the last
     lab made from an old box takes its image with it."""
@@ -90,15 +91,15 @@ def prune(box: str) -> list[str]:
             on_wait=lambda: ui.info("waiting for another lab's image import to finish"),
             held_too_long=HalabError(f"another import held {lock} for {IMPORT_TIMEOUT}s",
                                      "is another `halab up` stuck? (`ps aux | grep incus`)")):
-        doomed = unused(client.query("image", "list"),
-                        client.query("list", "--all-projects"), keep)
+        doomed = unused(client.query("image", "list", *names.scope(remote)),
+                        client.query("list", *names.scope(remote), "--all-projects"), keep)
         for alias in doomed:
-            client.run("image", "delete", alias)
+            client.run("image", "delete", names.at(remote, alias))
     return [f"removed image {a}: no lab's host was made from it, and it is not box {box}'s "
             "current image" for a in doomed]
 
 
-def _import(rootfs: Path, box: str, key: str, alias: str) -> None:
+def _import(rootfs: Path, box: str, key: str, alias: str, remote: str | None) -> None:
     with tempfile.TemporaryDirectory(dir=work_dir()) as tmp:
         meta = Path(tmp) / "metadata.yaml"
         meta.write_text(config.image_metadata(box, key, int(time.time())))
@@ -109,4 +110,5 @@ def _import(rootfs: Path, box: str, key: str, alias: str) -> None:
                       f"s,^{rootfs.name},rootfs,S", rootfs.name],
                      timeout=IMPORT_TIMEOUT, what=f"packing box {box!r} for Incus",
                      hint=f"check the free space under {work_dir()}")
-        client.run("image", "import", str(tarball), "--alias", alias, timeout=IMPORT_TIMEOUT)
+        client.run("image", "import", str(tarball), *names.scope(remote), "--alias", alias,
+                   timeout=IMPORT_TIMEOUT)

@@ -16,6 +16,7 @@ PROFILE = "halab"  # in each lab's project: the lab's hosts' settings and device
 POOL = "halab"  # one btrfs pool on a loop file for every lab: copy-on-write clones of the box
 POOL_SIZE = "40GiB"  # sparse: only what the labs write takes room
 LAB_KEY = "user.halab.lab"  # on a network or project: the lab it belongs to
+SUBNET_KEY = "user.halab.subnet"  # on a cluster lab's network, whose bridges hold no address
 
 
 def project(lab: str) -> str:
@@ -36,3 +37,14 @@ def image_alias(box: str, key: str) -> str:
     """The box's image in Incus's default project: one per box and cache key, so that a box
     rebuilt later is another image and the labs made from this one keep theirs."""
     return f"{IMAGE_PREFIX}{box}-{key[:12]}"
+
+
+def at(remote: str | None, name: str) -> str:
+    """An object's name as the incus client reads it: `remote:name` on a cluster reached
+    through a remote, the bare name on this machine's own incusd."""
+    return f"{remote}:{name}" if remote else name
+
+
+def scope(remote: str | None) -> list[str]:
+    """The argument that points a listing at the remote (`incus list REMOTE:`), or none."""
+    return [f"{remote}:"] if remote else []

@@ -4,6 +4,10 @@ containers' state: what `status` says is what Incus says.
 
 Containers share the host's kernel: they are privileged, and root in a lab host is root on this
 machine. VMs are the isolated choice.
+
+On an Incus cluster (the topology's `incus:`), the same objects live on the cluster, reached
+through an Incus remote: each host is placed on a member before anything is created, and the
+lab's network spans the members (`incus.cluster`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from halab import ui
-from halab.config import owned
+from halab.config import owned, placement
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
 from halab.poll import Reason, Timeout, poll
@@ -21,6 +25,8 @@ from halab.providers.incus import (
     cgroups,
     checks,
     client,
+    cluster,
+    clustersim,
     config,
     guest,
     image,
@@ -45,21 +51,30 @@ class Incus:
     def __init__(self, lab_dir: Path, plan: Plan):
         self.lab_dir, self.plan = Path(lab_dir), plan
         self._image: str | None = None
+        # None: this machine's own incusd; else the remote that reaches the lab's cluster.
+        self.remote = plan.cluster.remote if plan.cluster else None
 
     @property
     def project(self) -> str:
         return names.project(self.plan.lab)
 
+    @property
+    def bridge(self) -> str:
+        return cluster.bridge(self.plan.lab) if self.remote else names.bridge(self.plan.lab)
+
     def prepare(self) -> None:
-        """incusd answering (started here when no service runs it), root and the kernel's
-        features, then halab's pool."""
-        client.ensure_daemon()
+        """incusd answering (started here when no service runs it; a cluster answers through
+        its remote), root and the kernel's features, then halab's pool."""
+        if self.remote:
+            cluster.members(self.remote)
+        else:
+            client.ensure_daemon()
         checks.host_ready()
-        objects.ensure_pool()
+        objects.ensure_pool(self.remote)
 
     def networks_in_use(self) -> dict[str, tuple[IPv4Network, str]]:
         """Every halab lab's Incus bridge: `halab-<lab>` → (subnet, bridge)."""
-        return objects.lab_networks()
+        return objects.lab_networks(self.remote)
 
     @staticmethod
     def acceleration() -> str:
@@ -69,10 +84,10 @@ class Incus:
         """The image the lab's hosts were created from (recorded in the lab's directory), so a
         box rebuilt since does not mix into a running lab; else the box's, imported once."""
         kept = self._kept_image()
-        if kept is not None and client.exists("image", "show", kept):
+        if kept is not None and client.exists("image", "show", names.at(self.remote, kept)):
             self._image = kept
             return f"image {kept}: the one this lab was created from ({PRIVILEGED})"
-        self._image, how = image.ensure(box)
+        self._image, how = image.ensure(box, self.remote)
         return f"image {self._image}: {how} ({PRIVILEGED})"
 
     def _kept_image(self) -> str | None:
@@ -85,56 +100,103 @@ class Incus:
         return {}
 
     def states(self, plan: Plan) -> dict[str, str]:
-        have = objects.instances(self.project)
+        have = objects.instances(self.project, self.remote)
         return {h.name: have.get(h.domain, "not created") for h in plan.hosts}
 
+    def members(self, plan: Plan) -> dict[str, str]:
+        """Each created host's cluster member ({} off a cluster)."""
+        if not self.remote:
+            return {}
+        have = objects.located(self.project, self.remote)
+        return {h.name: have[h.domain][1] for h in plan.hosts if h.domain in have}
+
     def objects(self, plan: Plan) -> owned.Objects:
-        return {"container": [h.domain for h in plan.hosts],
-                "bridge": [names.bridge(plan.lab)], "project": [names.project(plan.lab)]}
+        out = {"container": [h.domain for h in plan.hosts], "bridge": [self.bridge],
+               "project": [names.project(plan.lab)]}
+        if self.remote:
+            out["tunnel"] = [cluster.gateway_link(plan.lab)]
+        return out
 
     def present(self, objs: owned.Objects) -> owned.Objects:
         """Instances in the lab's project, the bridge among Incus's networks (managed or a host
-        interface of that name), the project among Incus's projects."""
-        have = objects.instances(self.project)
-        nets = {n["name"] for n in objects.networks()}
-        projects = objects.projects()
-        return {"container": [m for m in objs.get("container", []) if m in have],
-                "bridge": [b for b in objs.get("bridge", []) if b in nets],
-                "project": [p for p in objs.get("project", []) if p in projects]}
+        interface of that name), the project among Incus's projects, and on a cluster this
+        machine's end of the tunnel."""
+        have = objects.instances(self.project, self.remote)
+        nets = {n["name"] for n in objects.networks(self.remote)}
+        projects = objects.projects(self.remote)
+        out = {"container": [m for m in objs.get("container", []) if m in have],
+               "bridge": [b for b in objs.get("bridge", []) if b in nets],
+               "project": [p for p in objs.get("project", []) if p in projects]}
+        if objs.get("tunnel"):
+            out["tunnel"] = [t for t in objs["tunnel"] if cluster.link_exists(t)]
+        return out
 
     def lab_machines(self, plan: Plan, recorded: owned.Objects) -> dict[str, str]:
-        have = objects.instances(self.project)
+        have = objects.instances(self.project, self.remote)
         return {m: have[m] for m in recorded.get("container", []) if m in have}
+
+    def _placement(self, targets: list[HostPlan], have: dict[str, str]) -> dict[str, str]:
+        """Each host to create on a cluster: its member, decided for all of them before any is
+        created, and said."""
+        p = self.plan
+        new = [h for h in targets if h.domain not in have]
+        if not self.remote or not new:
+            return {}
+        where = placement.place([placement.Guest(h.name, h.zone, h.memory) for h in new],
+                                dict(p.cluster.zones if p.cluster else ()),
+                                cluster.rooms(self.remote))
+        for line in where.lines():
+            ui.info(f"placed {line}")
+        return where.where
 
     def boot(self, hosts: list[str] | None, on_line: OnLine) -> None:
         """Create what is missing, then start every named host that is not running."""
         p = self.plan
         targets = [h for h in p.hosts if hosts is None or h.name in hosts]
-        have = objects.instances(self.project)
-        checks.before_create(p)
+        have = objects.instances(self.project, self.remote)
+        checks.before_create(p, self.bridge, self.remote)
+        where = self._placement(targets, have)
         if self._image is None:
             self.ensure_image(p.box)
         assert self._image is not None
         for line in inotify.ensure():  # privileged: every host's systemd counts against root's
             on_line(line)
         layout = config.cgroup_layout(Path("/proc/self/mountinfo").read_text())
-        objects.ensure_project(p.lab)
-        objects.ensure_network(p.lab, p.subnet)
-        objects.ensure_profile(p.lab, layout, self._sysctl_copies())
-        for v in veths.sweep(p.lab):
-            on_line(f"removed {v}, a veth left on the lab's bridge by a container that died")
-        cgroups.sweep(self.project, {h.domain for h in targets
-                                     if have.get(h.domain, "not created") in objects.OFF})
+        self._network(on_line)
+        objects.ensure_profile(p.lab, layout, self._sysctl_copies(), self.bridge, self.remote)
+        if not self.remote:  # a cluster's veths and cgroups are its members' own
+            for v in veths.sweep(p.lab):
+                on_line(f"removed {v}, a veth left on the lab's bridge by a container that died")
+            cgroups.sweep(self.project, {h.domain for h in targets
+                                         if have.get(h.domain, "not created") in objects.OFF})
         for h in targets:
             if have.get(h.domain) == "running":
                 continue
             if h.domain not in have:
                 (self.lab_dir / IMAGE_FILE).write_text(f"{self._image}\n")
-                objects.create(p.lab, h.domain, self._image, config.limits(h.memory, h.cpus))
+                objects.create(p.lab, h.domain, self._image, config.limits(h.memory, h.cpus),
+                               self.remote, where.get(h.name))
             key = hostkeys.read(self.lab_dir / "pki", h.name)
-            objects.push(p.lab, h.domain, guest.files(h, p, key))
-            objects.start(p.lab, h.domain)
-            on_line(f"{h.name}: container {h.domain} started (Incus project {self.project})")
+            objects.push(p.lab, h.domain, guest.files(h, p, key), self.remote)
+            objects.start(p.lab, h.domain, self.remote)
+            on = f" on {where[h.name]}" if h.name in where else ""
+            on_line(f"{h.name}: container {h.domain} started{on} (Incus project {self.project})")
+
+    def _network(self, on_line: OnLine) -> None:
+        """The lab's project and bridge; on a cluster, the bridge on every member and this
+        machine's end of its tunnel."""
+        p = self.plan
+        objects.ensure_project(p.lab, self.remote)
+        if not self.remote:
+            objects.ensure_network(p.lab, p.subnet)
+            return
+        interface = p.cluster.interface if p.cluster else None
+        if interface is None and self.remote == clustersim.REMOTE:
+            interface = clustersim.UNDERLAY
+        cluster.ensure_network(p.lab, p.subnet, self.remote, interface)
+        said = cluster.gateway_up(p.lab, p.subnet, self.remote)
+        if said:
+            on_line(said)
 
     def _sysctl_copies(self) -> Path:
         """The lab's own copies of the sysctls kubelet writes, with the host's values now;
@@ -150,12 +212,12 @@ class Incus:
     def halt(self, h: HostPlan, hard: bool) -> None:
         """Returns once Incus says the host is off (a power cut, or a clean shutdown of up to
         objects.GRACEFUL_TIMEOUT)."""
-        if objects.instances(self.project).get(h.domain) != "running":
+        if objects.instances(self.project, self.remote).get(h.domain) != "running":
             return
         try:
-            objects.stop(self.plan.lab, h.domain, hard)
+            objects.stop(self.plan.lab, h.domain, hard, self.remote)
         except client.IncusError as exc:
-            if objects.instances(self.project).get(h.domain) == "running":
+            if objects.instances(self.project, self.remote).get(h.domain) == "running":
                 raise HalabError(f"{h.name} did not stop: {exc.stderr}",
                                  f"halt it hard: `halab halt {h.name} --hard`") from None
 
@@ -169,7 +231,7 @@ class Incus:
         container stops, Incus can say "Error" for a moment, and a CI run saw one host "Running"
         again right after every host of the seed lab had read "shut off" once."""
         def running() -> list[str]:
-            have = objects.instances(self.project)
+            have = objects.instances(self.project, self.remote)
             return [m for m in doomed if have.get(m, "not created") not in objects.OFF]
         seen_off = [0]
 
@@ -189,18 +251,24 @@ class Incus:
         recorded = recorded or {}
         if host is not None:
             h = self.plan.host(host)
-            doomed = [h.domain] if h and h.domain in objects.instances(self.project) else []
+            have = objects.instances(self.project, self.remote)
+            doomed = [h.domain] if h and h.domain in have else []
         else:
             doomed = list(self.lab_machines(self.plan, recorded))
         for m in doomed:
-            objects.delete(self.plan.lab, m)
-        cgroups.sweep(self.project, set(doomed))
+            objects.delete(self.plan.lab, m, self.remote)
+        if not self.remote:
+            cgroups.sweep(self.project, set(doomed))
         if host is None:
-            veths.sweep(self.plan.lab)
+            lab = self.plan.lab
+            if not self.remote:
+                veths.sweep(lab)
+            tunnel = ([cluster.gateway_down(lab)]
+                      if cluster.gateway_link(lab) in recorded.get("tunnel", []) else [])
             for what in [*objects.remove_lab(
-                    self.plan.lab, names.project(self.plan.lab) in recorded.get("project", []),
-                    names.bridge(self.plan.lab) in recorded.get("bridge", [])),
-                    *image.prune(self.plan.box)]:
+                    lab, names.project(lab) in recorded.get("project", []),
+                    self.bridge in recorded.get("bridge", []), self.bridge, self.remote),
+                    *filter(None, tunnel), *image.prune(self.plan.box, self.remote)]:
                 ui.info(f"  {what}")
 
     def leftovers(self, plan: Plan, recorded: owned.Objects) -> str | None:

@@ -58,6 +58,9 @@ class VagrantLibvirt:
     def states(self, plan: Plan) -> dict[str, str]:
         return self.lv.states(plan)
 
+    def members(self, plan: Plan) -> dict[str, str]:
+        return {}
+
     def objects(self, plan: Plan) -> owned.Objects:
         """vagrant-libvirt names a VM's disk after its domain (`<domain>.img`)."""
         return {"domain": [h.domain for h in plan.hosts],

@@ -1,0 +1,105 @@
+"""Where each host of a lab runs on an Incus cluster (pure): decided before anything is created,
+printed by `up`, and handed to Incus as each instance's target member.
+
+A zone is a failure domain, so every host of one zone goes to one member: the one the topology
+names (`incus.zones`), else the member with the most free memory left once the named zones are
+counted. Hosts without a zone are spread one by one the same way. Whole labs (a class of
+students) are spread like zoneless hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from halab.errors import HalabError
+
+ONLINE = "Online"
+
+
+@dataclass(frozen=True)
+class Room:
+    """What Incus reports of one member: its status and free memory."""
+
+    member: str
+    status: str
+    free_mib: int
+
+
+@dataclass(frozen=True)
+class Guest:
+    """Something to place: a host (with its zone) or a whole lab; `memory` in MiB."""
+
+    name: str
+    zone: str | None
+    memory: int
+
+
+@dataclass(frozen=True)
+class Placement:
+    where: dict[str, str]  # guest → member
+    why: dict[str, str]  # guest → the reason, in words
+
+    def lines(self) -> list[str]:
+        return [f"{g} → {m} ({self.why[g]})" for g, m in self.where.items()]
+
+    def members(self) -> list[str]:
+        return sorted(set(self.where.values()))
+
+
+class PlacementError(HalabError):
+    exit_code = 2
+
+
+def place(guests: Sequence[Guest], zones: Mapping[str, str], rooms: Sequence[Room]) -> Placement:
+    """Each guest's member, or PlacementError naming every problem (nothing was created)."""
+    by_name = {r.member: r for r in rooms}
+    problems = [f"incus.zones.{z}: {m!r} is not a member of the cluster (members: "
+                f"{', '.join(sorted(by_name)) or 'none'})"
+                for z, m in zones.items() if m not in by_name]
+    problems += [f"incus.zones.{z}: member {m} is {by_name[m].status}, not {ONLINE}"
+                 for z, m in zones.items() if m in by_name and by_name[m].status != ONLINE]
+    if problems:
+        raise PlacementError("the lab cannot be placed on the cluster; nothing was created:\n  "
+                             + "\n  ".join(problems),
+                             "fix `incus.zones` in the topology, or bring the member back "
+                             "(`incus cluster list` shows them)")
+    free = {r.member: r.free_mib for r in rooms if r.status == ONLINE}
+    if not free:
+        raise PlacementError("no member of the cluster is online",
+                             "`incus cluster list` shows them; bring one back")
+    where: dict[str, str] = {}
+    why: dict[str, str] = {}
+    for group, zone in _groups(guests):
+        if zone is not None and zone in zones:
+            member, reason = zones[zone], f"zone {zone}: incus.zones"
+        else:
+            member = max(sorted(free), key=lambda m: free[m])
+            reason = (f"zone {zone}: " if zone else "") + f"most free memory ({free[member]} MiB)"
+        for g in group:
+            where[g.name], why[g.name] = member, reason
+            free[member] -= g.memory
+    _check_room(free)
+    return Placement(where, why)
+
+
+def _groups(guests: Sequence[Guest]) -> list[tuple[list[Guest], str | None]]:
+    """The guests of each zone together (in the order their zone first appears), then each
+    zoneless guest alone."""
+    zoned: dict[str, list[Guest]] = {}
+    alone: list[tuple[list[Guest], str | None]] = []
+    for g in guests:
+        if g.zone is None:
+            alone.append(([g], None))
+        else:
+            zoned.setdefault(g.zone, []).append(g)
+    return [(gs, z) for z, gs in zoned.items()] + alone
+
+
+def _check_room(free: Mapping[str, int]) -> None:
+    short = {m: -f for m, f in free.items() if f < 0}
+    if short:
+        raise PlacementError(
+            "the cluster has too little free memory; nothing was created: "
+            + ", ".join(f"{m} lacks {mib} MiB" for m, mib in sorted(short.items())),
+            "give the hosts less `memory`, add a member, or bring fewer labs up at once")

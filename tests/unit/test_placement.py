@@ -1,0 +1,96 @@
+"""Placement on an Incus cluster (pure): zones stay whole on their member, the rest goes where
+the most memory is free, and a bad map or a full cluster is refused before anything exists."""
+
+from __future__ import annotations
+
+import pytest
+from labfiles import lab_file
+
+from halab.config.placement import Guest, PlacementError, Room, place
+from halab.config.topology import TopologyError, load, loads
+
+pytestmark = pytest.mark.unit
+
+ROOMS = [Room("member1", "Online", 8000), Room("member2", "Online", 6000),
+         Room("member3", "Online", 7000)]
+
+
+def zones_guests() -> list[Guest]:
+    topo = load(lab_file("zones")).topology
+    return [Guest(h.name, h.zone, h.memory or topo.defaults.memory) for h in topo.hosts]
+
+
+def test_each_named_zone_goes_to_its_member() -> None:
+    p = place(zones_guests(), {"a": "member1", "b": "member2", "c": "member3"}, ROOMS)
+    assert p.where["master-b"] == p.where["minion-b1"] == "member2"
+    assert p.where["master-a"] == "member1" and p.where["master-c"] == "member3"
+    assert p.why["master-b"] == "zone b: incus.zones"
+    # lb1 has no zone: the most free memory once the zones are counted (8000-2048 on member1,
+    # 6000-2048 on member2, 7000-2048 on member3).
+    assert p.where["lb1"] == "member1"
+    assert p.members() == ["member1", "member2", "member3"]
+
+
+def test_an_unnamed_zone_stays_whole_on_one_member() -> None:
+    p = place(zones_guests(), {}, ROOMS)
+    for zone in "abc":
+        assert len({p.where[f"master-{zone}"], p.where[f"minion-{zone}1"]}) == 1
+    # Three zones of 2048 MiB each spread over three members by free memory.
+    assert len({p.where[f"master-{z}"] for z in "abc"}) == 3
+
+
+def test_zoneless_guests_spread_by_free_memory() -> None:
+    labs = [Guest(f"s{i:02d}", None, 1500) for i in range(1, 7)]
+    p = place(labs, {}, ROOMS)
+    # Free: 8000, 6000, 7000; each lab takes 1500 from the member with the most left.
+    assert [p.where[f"s{i:02d}"][-1] for i in range(1, 7)] == list("131231")
+    assert p.lines()[0] == "s01 → member1 (most free memory (8000 MiB))"
+
+
+def test_a_named_member_that_is_missing_or_offline_is_refused() -> None:
+    rooms = [*ROOMS[:2], Room("member3", "Offline", 7000)]
+    with pytest.raises(PlacementError) as exc:
+        place(zones_guests(), {"a": "member9", "c": "member3"}, rooms)
+    text = str(exc.value)
+    assert "incus.zones.a: 'member9' is not a member" in text
+    assert "incus.zones.c: member member3 is Offline" in text
+    assert "nothing was created" in text
+
+
+def test_an_offline_member_gets_nothing_unnamed() -> None:
+    rooms = [ROOMS[0], Room("member2", "Offline", 99000), ROOMS[2]]
+    p = place(zones_guests(), {}, rooms)
+    assert "member2" not in p.members()
+
+
+def test_too_little_memory_is_refused_with_the_shortfall() -> None:
+    with pytest.raises(PlacementError, match="member2 lacks 1096 MiB"):
+        place([Guest("big", "b", 3000), Guest("big2", "b", 3000)], {"b": "member2"},
+              [Room("member2", "Online", 4904)])
+
+
+BASE = """
+name: cl
+provider: {provider}
+network: {{subnet: 192.168.60.0/24}}
+kubernetes: {{enabled: false}}
+incus: {incus}
+hosts:
+  - {{name: m1, role: master, ip: 192.168.60.21, zone: a}}
+"""
+
+
+def test_the_incus_section_loads() -> None:
+    loaded = loads(BASE.format(provider="auto", incus="{remote: halab-sim, zones: {a: member1}}"))
+    assert loaded.topology.incus is not None
+    assert loaded.topology.incus.zones == {"a": "member1"}
+
+
+@pytest.mark.parametrize(("provider", "incus", "field"), [
+    ("vm", "{remote: halab-sim}", "incus: an Incus cluster runs the hosts as containers"),
+    ("auto", "{remote: 'bad name'}", "incus.remote: 'bad name' is not an Incus remote"),
+    ("auto", "{remote: r, zones: {b: member2}}", "incus.zones.b: no host is in zone 'b'"),
+])
+def test_the_incus_section_is_checked(provider: str, incus: str, field: str) -> None:
+    with pytest.raises(TopologyError, match=field):
+        loads(BASE.format(provider=provider, incus=incus))
