@@ -19,16 +19,20 @@ HALT_HELP = (
 
 
 def add_power_commands(sub: Subparsers) -> None:
-    p = command(sub, "halt", lambda a: power.halt(a.lab, a.host, a.hard, a.zone, a.all),
+    p = command(sub, "halt", lambda a: power.halt(a.lab, a.host, a.hard, a.zone, a.all,
+                                                  a.member),
                 "stop one host, a zone, or every host", HALT_HELP)
     p.add_argument("host", nargs="?", help="the host to halt (or give --zone or --all)")
     p.add_argument("--zone", metavar="Z", help="halt every host whose topology zone is Z")
     p.add_argument("--all", action="store_true", help="halt every host of the lab")
+    p.add_argument("--member", metavar="NAME",
+                   help="lose a member of the lab's Incus cluster with every host on it (the "
+                        "simulation kills its incusd and containers; docs/cluster.md)")
     p.add_argument("--hard", action="store_true", help="power off without a guest shutdown")
     p.add_argument("--lab", help="lab name or topology file (needed when several labs exist)")
     add_lock_option(p)
 
-    p = command(sub, "start", lambda a: power.start(a.lab, a.host, a.zone, a.all),
+    p = command(sub, "start", lambda a: power.start(a.lab, a.host, a.zone, a.all, a.member),
                 "start a halted host, a zone, or every host",
                 "Boot a halted host. For a master, also print the time until it rejoined and "
                 "caught up (its raft index equal to the leader's). --zone Z and --all boot "
@@ -36,5 +40,8 @@ def add_power_commands(sub: Subparsers) -> None:
     p.add_argument("host", nargs="?", help="the host to start (or give --zone or --all)")
     p.add_argument("--zone", metavar="Z", help="start every host whose topology zone is Z")
     p.add_argument("--all", action="store_true", help="start every host of the lab")
+    p.add_argument("--member", metavar="NAME",
+                   help="bring a lost member of the lab's Incus cluster back (the simulation "
+                        "starts its incusd again), then start every host on it")
     p.add_argument("--lab", help="lab name or topology file")
     add_lock_option(p)

@@ -84,3 +84,21 @@ def quorum_left(plan: Plan, halted: Iterable[str]) -> QuorumLeft:
     down = set(halted)
     masters = plan.masters
     return QuorumLeft(len(masters), sum(m.name not in down for m in masters))
+
+
+def on_member(plan: Plan, placed: dict[str, str], member: str, others: bool) -> Selection:
+    """The hosts on one member of the lab's cluster (`placed`: host → member, as Incus says);
+    `others`: HOST, --zone or --all given too."""
+    if others:
+        raise HalabError("--member takes no HOST, --zone or --all beside it",
+                         f"for example `halab halt --member {member}`")
+    if plan.cluster is None:
+        raise HalabError(f"lab {plan.lab!r} runs on this machine, not on an Incus cluster",
+                         "--member is for labs brought up with `--incus-remote` (docs/cluster.md)")
+    hosts = tuple(h for h in plan.hosts if placed.get(h.name) == member)
+    if not hosts:
+        used = sorted(set(placed.values()))
+        raise HalabError(f"no host of lab {plan.lab!r} is on member {member!r}",
+                         f"its members: {', '.join(used) or 'none (no host is created)'}")
+    return Selection(hosts, f"member {member} ({', '.join(h.name for h in hosts)})",
+                     f"--member {member}")

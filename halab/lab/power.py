@@ -33,10 +33,13 @@ def _has_failover(lab: Lab, h: plan.HostPlan) -> bool:
 
 
 def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = None,
-         everything: bool = False) -> int:
-    """Halt a VM (for a master, the failover demo), or a zone's VMs, or every VM of the lab."""
+         everything: bool = False, member: str | None = None) -> int:
+    """Halt a VM (for a master, the failover demo), or a zone's VMs, or every VM of the lab;
+    or lose a cluster member with every host on it."""
 
     lab = Lab.existing(arg)
+    if member is not None:
+        return _lose_member(lab, member, bool(host_name or zone or everything))
     chosen = groups.select(lab.plan, host_name, zone, everything, "halt")
     lab.provider.prepare()
     how = "power off" if hard else "graceful shutdown"
@@ -88,18 +91,38 @@ def halt_hosts(lab: Lab, hosts: tuple[plan.HostPlan, ...], hard: bool) -> list[s
     return forced
 
 
-def _halt_group(lab: Lab, chosen: groups.Selection, hard: bool) -> int:
+def _lose_member(lab: Lab, member: str, others: bool) -> int:
+    """A whole machine of the lab's cluster gone at once (the simulation kills its incusd and
+    every process of its containers), then what etcd has left, as for a zone."""
+    lab.provider.prepare()
+    chosen = groups.on_member(lab.plan, lab.provider.members(lab.plan), member, others)
+    _say_quorum(lab, chosen)
+    with ui.step(f"lose {chosen.what}"):
+        ui.info(f"  {lab.provider.lose_member(member)}")
+    return _after_group(lab, chosen)
 
-    p = lab.plan
-    names = [h.name for h in chosen.hosts]
-    quorum = groups.quorum_left(p, names)
+
+def _say_quorum(lab: Lab, chosen: groups.Selection) -> None:
+    quorum = groups.quorum_left(lab.plan, [h.name for h in chosen.hosts])
     if quorum.members:
         (ui.info if quorum.kept else ui.warn)(f"  {quorum.line()}")
+
+
+def _halt_group(lab: Lab, chosen: groups.Selection, hard: bool) -> int:
+    _say_quorum(lab, chosen)
     with ui.step(f"halt {chosen.what} ({'power off' if hard else 'graceful shutdown'})"):
         forced = halt_hosts(lab, chosen.hosts, hard)
         if forced:
             ui.warn(f"  {', '.join(forced)} did not shut down within {GROUP_HALT_TIMEOUT}s "
                     "and were powered off")
+    return _after_group(lab, chosen)
+
+
+def _after_group(lab: Lab, chosen: groups.Selection) -> int:
+    """What etcd has left once a group of hosts is gone, and how to get them back."""
+    p = lab.plan
+    names = [h.name for h in chosen.hosts]
+    quorum = groups.quorum_left(p, names)
     lab.close()
     survivors = [m.name for m in p.masters if m.name not in names]
     if survivors and len(survivors) < len(p.masters):
@@ -123,15 +146,21 @@ GROUP_SETTLE = 60  # seconds for the surviving members to agree on a leader
 
 
 def start(arg: str | None, host_name: str | None, zone: str | None = None,
-          everything: bool = False) -> int:
+          everything: bool = False, member: str | None = None) -> int:
     """Boot a halted VM (for a master, time until it rejoined and caught up with the leader),
-    or every VM of a zone or of the lab."""
+    or every VM of a zone or of the lab; or bring a lost cluster member back with its hosts."""
 
     lab = Lab.existing(arg)
-    chosen = groups.select(lab.plan, host_name, zone, everything, "start")
     lab.provider.prepare()
+    if member is not None:
+        with ui.step(f"bring member {member} back"):
+            ui.info(f"  {lab.provider.restore_member(member)}")
+        chosen = groups.on_member(lab.plan, lab.provider.members(lab.plan), member,
+                                  bool(host_name or zone or everything))
+    else:
+        chosen = groups.select(lab.plan, host_name, zone, everything, "start")
     try:
-        if host_name is None:
+        if host_name is None or member is not None:
             return _start_group(lab, chosen)
         h = chosen.hosts[0]
         if not _has_failover(lab, h):

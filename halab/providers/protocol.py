@@ -45,6 +45,13 @@ class Provider(Protocol):
         """Each created host's machine when the lab spans several (an Incus cluster's member);
         {} when every host is on this one."""
 
+    def lose_member(self, member: str) -> str:
+        """Take a member of the lab's cluster away at once, with every host on it (only where
+        halab may: the simulated cluster); one line saying what happened."""
+
+    def restore_member(self, member: str) -> str:
+        """Bring that member back (its hosts stay off); one line saying how."""
+
     def objects(self, plan: Plan) -> Objects:
         """Every object the lab's hosts and networks need on this machine, by kind: what `up`
         records before it creates them (config.owned)."""

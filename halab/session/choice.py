@@ -39,11 +39,15 @@ def remote(topology_remote: str | None, had: str | None, asked: Asked, lab: str)
     wanted = asked.incus_remote or topology_remote
     if had is not None:
         if asked.incus_remote and asked.incus_remote != had:
-            raise HalabError(f"lab {lab!r} runs on {had or 'this machine'}, not "
-                             f"{asked.incus_remote}", f"a lab keeps its machines: `halab down "
-                             f"{lab}` first")
+            raise HalabError(f"lab {lab!r} runs on {_where(had)}, not on "
+                             f"{_where(asked.incus_remote)}",
+                             f"a lab keeps its machines: `halab down {lab}` first")
         return had or None
     return wanted
+
+
+def _where(remote: str) -> str:
+    return f"the cluster of remote {remote}" if remote else "this machine"
 
 
 def decide(setting: str, had: str | None, recorded_accel: str | None, asked: Asked,

@@ -157,13 +157,16 @@ def processes(needle: str) -> list[int]:
 
 
 def incusd_pids() -> list[int]:
-    """The Incus daemon itself: `incusd --group …` whose parent is no incusd (it forks helpers
-    that keep its command line for a moment; the full suite once saw three beside it)."""
+    """This machine's Incus daemon: `incusd --group …` whose parent is no incusd (it forks
+    helpers that keep its command line for a moment; the full suite once saw three beside it),
+    in this machine's network namespace (a simulated cluster's members run in their own)."""
     found: dict[int, int] = {}
+    ours = os.readlink("/proc/self/ns/net")
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
-            if args and args[0].endswith(b"/incusd") and b"--group" in args:
+            if (args and args[0].endswith(b"/incusd") and b"--group" in args
+                    and os.readlink(proc / "ns" / "net") == ours):
                 stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 found[int(proc.name)] = int(stat[1])  # the parent's pid
         except (OSError, ValueError, IndexError):

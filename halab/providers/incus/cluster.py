@@ -10,7 +10,6 @@ every host at its topology address, and still nothing is routed or NATed anywher
 
 from __future__ import annotations
 
-import hashlib
 import json
 from urllib.parse import urlsplit
 
@@ -21,16 +20,6 @@ from halab.providers.incus import client, config, names
 
 TUNNEL = "v"  # the tunnel's name in Incus: its interface is `<bridge>-v`
 MIB = 1 << 20
-
-
-def bridge(lab: str) -> str:
-    """`hlc` + 8 hex digits: short enough for Incus's tunnel interface `<bridge>-v`."""
-    return f"hlc{_digest(lab)[:8]}"
-
-
-def gateway_link(lab: str) -> str:
-    """This machine's end of the lab's tunnel."""
-    return f"hlg{_digest(lab)[:8]}"
 
 
 def vni(lab: str) -> int:
@@ -45,7 +34,7 @@ def group(lab: str) -> str:
 
 
 def _digest(lab: str) -> str:
-    return hashlib.sha256(f"halab-cluster:{lab}".encode()).hexdigest()
+    return names.cluster_digest(lab)
 
 
 def members(remote: str) -> dict[str, tuple[str, str]]:
@@ -71,7 +60,7 @@ def rooms(remote: str) -> list[Room]:
 def ensure_network(lab: str, subnet: str, remote: str, interface: str | None) -> None:
     """The lab's bridge on every member (Incus defines it per member, then creates it on all),
     joined by the tunnel; where a member lacks it, it is defined there first."""
-    br = bridge(lab)
+    br = names.cluster_bridge(lab)
     existing = {n["name"]: n for n in client.query("network", "list", names.at(remote, ""))}
     if br in existing and existing[br].get("status") == "Created":
         return
@@ -98,7 +87,7 @@ def link_exists(link: str) -> bool:
 def gateway_up(lab: str, subnet: str, remote: str) -> str | None:
     """This machine's end of the tunnel, with the subnet's first address; a line saying so, or
     None when it was there already."""
-    link = gateway_link(lab)
+    link = names.gateway_link(lab)
     if link_exists(link):
         return None
     first = next(iter(a for s, a in members(remote).values() if a), None)
@@ -116,7 +105,7 @@ def gateway_up(lab: str, subnet: str, remote: str) -> str | None:
 
 
 def gateway_down(lab: str) -> str | None:
-    link = gateway_link(lab)
+    link = names.gateway_link(lab)
     if not link_exists(link):
         return None
     run_captured(["ip", "link", "del", link], timeout=10)

@@ -325,3 +325,17 @@ def leftovers() -> list[str]:
     if root().exists():
         out.append(f"directory {root()}")
     return out
+
+
+def revive(m: Member, timeout: float = READY_TIMEOUT) -> float:
+    """Start a lost member's incusd again and wait until the cluster says it is Online; the
+    seconds it took."""
+    t0 = time.monotonic()
+    start_member(m)
+    deadline = t0 + timeout
+    while cluster_members().get(m.name) != "Online":
+        if time.monotonic() > deadline:
+            raise HalabError(f"{m.name} is not Online {timeout:.0f}s after its incusd started",
+                             f"see {m.directory / 'incusd.log'}; `incus cluster list {REMOTE}:`")
+        time.sleep(0.5)
+    return time.monotonic() - t0

@@ -48,3 +48,18 @@ def at(remote: str | None, name: str) -> str:
 def scope(remote: str | None) -> list[str]:
     """The argument that points a listing at the remote (`incus list REMOTE:`), or none."""
     return [f"{remote}:"] if remote else []
+
+
+def cluster_digest(lab: str) -> str:
+    return hashlib.sha256(f"halab-cluster:{lab}".encode()).hexdigest()
+
+
+def cluster_bridge(lab: str) -> str:
+    """A cluster lab's bridge on each member: `hlc` + 8 hex digits, short enough for Incus's
+    tunnel interface `<bridge>-v`."""
+    return f"hlc{cluster_digest(lab)[:8]}"
+
+
+def gateway_link(lab: str) -> str:
+    """This machine's end of a cluster lab's tunnel, holding the subnet's first address."""
+    return f"hlg{cluster_digest(lab)[:8]}"

@@ -62,13 +62,14 @@ def networks(remote: str | None = None) -> list[dict]:
 
 def lab_networks(remote: str | None = None) -> dict[str, tuple[IPv4Network, str]]:
     """Every halab lab's Incus bridge: `halab-<lab>` → (subnet, bridge). A cluster lab's
-    bridges hold no address; its network records the subnet."""
+    bridges hold no address; its network records the subnet, and on this machine the subnet is
+    on the lab's end of the tunnel."""
     out = {}
     for n in networks(remote):
         conf = n.get("config") or {}
         lab, addr = conf.get(names.LAB_KEY), conf.get("ipv4.address")
         if lab and conf.get(names.SUBNET_KEY):
-            out[f"halab-{lab}"] = (IPv4Network(conf[names.SUBNET_KEY]), n["name"])
+            out[f"halab-{lab}"] = (IPv4Network(conf[names.SUBNET_KEY]), names.gateway_link(lab))
         elif lab and addr and addr != "none":
             out[f"halab-{lab}"] = (IPv4Interface(addr).network, n["name"])
     return out

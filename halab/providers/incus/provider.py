@@ -60,7 +60,7 @@ class Incus:
 
     @property
     def bridge(self) -> str:
-        return cluster.bridge(self.plan.lab) if self.remote else names.bridge(self.plan.lab)
+        return names.cluster_bridge(self.plan.lab) if self.remote else names.bridge(self.plan.lab)
 
     def prepare(self) -> None:
         """incusd answering (started here when no service runs it; a cluster answers through
@@ -110,11 +110,31 @@ class Incus:
         have = objects.located(self.project, self.remote)
         return {h.name: have[h.domain][1] for h in plan.hosts if h.domain in have}
 
+    def lose_member(self, member: str) -> str:
+        m = self._simulated(member)
+        n = clustersim.kill_member(m)
+        return f"{member}: its incusd and every process of its containers killed ({n} processes)"
+
+    def restore_member(self, member: str) -> str:
+        m = self._simulated(member)
+        took = clustersim.revive(m)
+        return f"{member}: incusd running again and Online in the cluster after {took:.1f}s"
+
+    def _simulated(self, member: str) -> clustersim.Member:
+        """halab takes away only the simulation's members: a real machine is the user's."""
+        if self.remote != clustersim.REMOTE:
+            raise HalabError(f"halab takes a member away only in the simulated cluster, and "
+                             f"this lab runs on {self.remote or 'this machine'}",
+                             f"on real machines: `incus cluster evacuate {self.remote}:{member}`"
+                             ", or power the machine off; `incus cluster restore` brings it "
+                             "back")
+        return clustersim.member(member)
+
     def objects(self, plan: Plan) -> owned.Objects:
         out = {"container": [h.domain for h in plan.hosts], "bridge": [self.bridge],
                "project": [names.project(plan.lab)]}
         if self.remote:
-            out["tunnel"] = [cluster.gateway_link(plan.lab)]
+            out["tunnel"] = [names.gateway_link(plan.lab)]
         return out
 
     def present(self, objs: owned.Objects) -> owned.Objects:
@@ -264,7 +284,7 @@ class Incus:
             if not self.remote:
                 veths.sweep(lab)
             tunnel = ([cluster.gateway_down(lab)]
-                      if cluster.gateway_link(lab) in recorded.get("tunnel", []) else [])
+                      if names.gateway_link(lab) in recorded.get("tunnel", []) else [])
             for what in [*objects.remove_lab(
                     lab, names.project(lab) in recorded.get("project", []),
                     self.bridge in recorded.get("bridge", []), self.bridge, self.remote),

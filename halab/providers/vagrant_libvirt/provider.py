@@ -10,8 +10,10 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from halab import ui
 from halab.config import owned
 from halab.config.plan import HostPlan, Plan
+from halab.errors import HalabError
 from halab.providers import sshconfig
 from halab.providers.protocol import OnLine
 from halab.providers.vagrant_libvirt import host, vagrantfile
@@ -61,6 +63,12 @@ class VagrantLibvirt:
     def members(self, plan: Plan) -> dict[str, str]:
         return {}
 
+    def lose_member(self, member: str) -> str:
+        raise HalabError("a VM lab runs on this machine alone: it has no members",
+                         "`halab halt --zone Z` loses a zone")
+
+    restore_member = lose_member
+
     def objects(self, plan: Plan) -> owned.Objects:
         """vagrant-libvirt names a VM's disk after its domain (`<domain>.img`)."""
         return {"domain": [h.domain for h in plan.hosts],
@@ -99,9 +107,6 @@ class VagrantLibvirt:
         """One VM with its disk (Vagrant), or the whole lab: Vagrant first, then whatever
         libvirt still holds of what the lab recorded (a half-created lab Vagrant does not
         know)."""
-        from halab import ui
-        from halab.errors import HalabError
-
         if name is not None:
             self._vagrant().destroy(name)
             return

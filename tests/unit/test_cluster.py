@@ -1,0 +1,88 @@
+"""A lab on an Incus cluster, the pure parts: the plan's cluster, a lab's remote kept once
+created, `--member`'s hosts, and the lab's network settings and names on the cluster."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+import pytest
+from labfiles import topology
+
+from halab.config import groups, plan
+from halab.errors import HalabError
+from halab.providers.incus import config, names
+from halab.session import choice
+from halab.session.choice import Asked
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_lab_is_on_this_machine_unless_a_remote_is_given() -> None:
+    assert plan.build(topology("zones"), provider="container").cluster is None
+    p = plan.build(topology("zones"), provider="container", remote="halab-sim")
+    assert p.cluster == plan.ClusterPlan("halab-sim")
+
+
+def test_a_lab_keeps_the_machines_it_was_created_on() -> None:
+    asked = Asked(incus_remote="halab-sim", creating=True)
+    assert choice.remote(None, None, asked, "zones") == "halab-sim"  # created now
+    assert choice.remote(None, "halab-sim", Asked(), "zones") == "halab-sim"  # later commands
+    assert choice.remote("other", "", Asked(), "zones") is None  # created on this machine
+    with pytest.raises(HalabError, match="this machine, not on the cluster of remote halab-sim"):
+        choice.remote(None, "", asked, "zones")
+
+
+def test_an_incus_remote_means_containers() -> None:
+    asked = Asked(incus_remote="halab-sim", creating=True)
+    assert choice.decide("auto", None, None, asked, "zones", "labs/zones.yaml").provider == \
+        "container"
+
+
+def test_member_selects_the_hosts_incus_placed_there() -> None:
+    p = plan.build(topology("zones"), provider="container", remote="halab-sim")
+    placed = {"lb1": "member1", "master-a": "member1", "minion-a1": "member1",
+              "master-b": "member2", "minion-b1": "member2"}
+    chosen = groups.on_member(p, placed, "member2", others=False)
+    assert [h.name for h in chosen.hosts] == ["master-b", "minion-b1"]
+    assert chosen.args == "--member member2"
+    with pytest.raises(HalabError, match="its members: member1, member2"):
+        groups.on_member(p, placed, "member3", others=False)
+    with pytest.raises(HalabError, match="no HOST, --zone or --all"):
+        groups.on_member(p, placed, "member2", others=True)
+    local = plan.build(topology("zones"), provider="container")
+    with pytest.raises(HalabError, match="not on an Incus cluster"):
+        groups.on_member(local, placed, "member2", others=False)
+
+
+def test_the_cluster_network_has_no_address_and_a_vxlan_tunnel() -> None:
+    c = config.cluster_network("zones", "192.168.53.0/24", "v", 4242, "239.1.2.3", "eth0")
+    assert c["ipv4.address"] == "none" and c["ipv4.nat"] == "false"
+    assert c["tunnel.v.protocol"] == "vxlan" and c["tunnel.v.group"] == "239.1.2.3"
+    assert c["tunnel.v.interface"] == "eth0" and c["tunnel.v.port"] == "4789"
+    assert c["bridge.mtu"] == "1450" and c[names.SUBNET_KEY] == "192.168.53.0/24"
+    assert "tunnel.v.interface" not in config.cluster_network("z", "10.0.0.0/24", "v", 1,
+                                                              "239.1.1.1", None)
+    assert config.gateway_address("192.168.53.0/24") == "192.168.53.1/24"
+
+
+def test_cluster_names_fit_the_kernel() -> None:
+    for lab in ("zones", "a-very-long-lab-name-s30"):
+        tunnel = f"{names.cluster_bridge(lab)}-v"
+        assert len(tunnel) <= names.IFNAMSIZ and len(names.gateway_link(lab)) <= names.IFNAMSIZ
+    assert names.cluster_bridge("zones") != names.cluster_bridge("zones-s01")
+    assert names.at("halab-sim", "x") == "halab-sim:x" and names.at(None, "x") == "x"
+    assert names.scope(None) == [] and names.scope("r") == ["r:"]
+
+
+def test_a_cluster_labs_subnet_is_on_its_tunnel_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    from halab.providers.incus import objects
+
+    monkeypatch.setattr(objects, "networks", lambda remote=None: [
+        {"name": names.cluster_bridge("zones"), "config": {
+            names.LAB_KEY: "zones", "ipv4.address": "none",
+            names.SUBNET_KEY: "192.168.53.0/24"}},
+        {"name": names.bridge("seed"), "config": {names.LAB_KEY: "seed",
+                                                   "ipv4.address": "192.168.33.1/24"}}])
+    assert objects.lab_networks("halab-sim") == {
+        "halab-zones": (IPv4Network("192.168.53.0/24"), names.gateway_link("zones")),
+        "halab-seed": (IPv4Network("192.168.33.0/24"), names.bridge("seed"))}
