@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from halab.errors import HalabError
 
 ONLINE = "Online"
+STEP_MIB = 512
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ def place(guests: Sequence[Guest], zones: Mapping[str, str], rooms: Sequence[Roo
                              + "\n  ".join(problems),
                              "fix `incus.zones` in the topology, or bring the member back "
                              "(`incus cluster list` shows them)")
-    free = {r.member: r.free_mib for r in rooms if r.status == ONLINE}
+    # Counted in steps, so that members of equal room (the simulation's, one machine's) fill
+    # in name order, not by a few MiB of noise.
+    free = {r.member: r.free_mib // STEP_MIB * STEP_MIB for r in rooms if r.status == ONLINE}
     if not free:
         raise PlacementError("no member of the cluster is online",
                              "`incus cluster list` shows them; bring one back")

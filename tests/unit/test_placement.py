@@ -11,8 +11,8 @@ from halab.config.topology import TopologyError, load, loads
 
 pytestmark = pytest.mark.unit
 
-ROOMS = [Room("member1", "Online", 8000), Room("member2", "Online", 6000),
-         Room("member3", "Online", 7000)]
+ROOMS = [Room("member1", "Online", 8200), Room("member2", "Online", 6200),
+         Room("member3", "Online", 7200)]  # counted as 8192, 6144 and 7168
 
 
 def zones_guests() -> list[Guest]:
@@ -25,8 +25,8 @@ def test_each_named_zone_goes_to_its_member() -> None:
     assert p.where["master-b"] == p.where["minion-b1"] == "member2"
     assert p.where["master-a"] == "member1" and p.where["master-c"] == "member3"
     assert p.why["master-b"] == "zone b: incus.zones"
-    # lb1 has no zone: the most free memory once the zones are counted (8000-2048 on member1,
-    # 6000-2048 on member2, 7000-2048 on member3).
+    # lb1 has no zone: the most free memory once the zones are counted (8192-2048 on member1,
+    # 6144-2048 on member2, 7168-2048 on member3).
     assert p.where["lb1"] == "member1"
     assert p.members() == ["member1", "member2", "member3"]
 
@@ -35,16 +35,25 @@ def test_an_unnamed_zone_stays_whole_on_one_member() -> None:
     p = place(zones_guests(), {}, ROOMS)
     for zone in "abc":
         assert len({p.where[f"master-{zone}"], p.where[f"minion-{zone}1"]}) == 1
-    # Three zones of 2048 MiB each spread over three members by free memory.
-    assert len({p.where[f"master-{z}"] for z in "abc"}) == 3
+    # Zones of 2048 MiB each, to the most free: a (8192), then b (7168 on member3), then c
+    # (6144 on member1 and member2 alike: the first by name).
+    assert [p.where[f"master-{z}"] for z in "abc"] == ["member1", "member3", "member1"]
 
 
 def test_zoneless_guests_spread_by_free_memory() -> None:
-    labs = [Guest(f"s{i:02d}", None, 1500) for i in range(1, 7)]
+    labs = [Guest(f"s{i:02d}", None, 1536) for i in range(1, 7)]
     p = place(labs, {}, ROOMS)
-    # Free: 8000, 6000, 7000; each lab takes 1500 from the member with the most left.
+    # Free: 8192, 6144, 7168; each lab takes 1536 from the member with the most left.
     assert [p.where[f"s{i:02d}"][-1] for i in range(1, 7)] == list("131231")
-    assert p.lines()[0] == "s01 → member1 (most free memory (8000 MiB))"
+    assert p.lines()[0] == "s01 → member1 (most free memory (8192 MiB))"
+
+
+def test_members_of_equal_room_fill_in_name_order() -> None:
+    """The simulation's members are one machine: a few MiB of noise must not pick."""
+    rooms = [Room("member1", "Online", 23010), Room("member2", "Online", 23014),
+             Room("member3", "Online", 23012)]
+    p = place(zones_guests(), {}, rooms)
+    assert [p.where[f"master-{z}"] for z in "abc"] == ["member1", "member2", "member3"]
 
 
 def test_a_named_member_that_is_missing_or_offline_is_refused() -> None:
@@ -64,9 +73,9 @@ def test_an_offline_member_gets_nothing_unnamed() -> None:
 
 
 def test_too_little_memory_is_refused_with_the_shortfall() -> None:
-    with pytest.raises(PlacementError, match="member2 lacks 1096 MiB"):
+    with pytest.raises(PlacementError, match="member2 lacks 880 MiB"):
         place([Guest("big", "b", 3000), Guest("big2", "b", 3000)], {"b": "member2"},
-              [Room("member2", "Online", 4904)])
+              [Room("member2", "Online", 5200)])
 
 
 BASE = """

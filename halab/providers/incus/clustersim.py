@@ -125,19 +125,36 @@ def _network(m: Member) -> None:
         _sh("ip", "-n", m.netns, "link", "set", "lo", "up")
 
 
+# In the member's own mount namespace: a sysfs of its network namespace (incusd reads its
+# interfaces there), with this machine's whole cgroup tree moved under it. `ip netns exec`
+# would mount only cgroup2, and on this hybrid host the containers' memory limits then failed.
+OWN_SYSFS = """set -e
+keep="$1"; shift
+mkdir -p "$keep"
+mount --rbind /sys/fs/cgroup "$keep"
+umount -l /sys
+mount -t sysfs sysfs /sys
+mount --move "$keep" /sys/fs/cgroup
+exec "$@"
+"""
+
+
 def start_member(m: Member) -> None:
-    """incusd in the member's namespace (`ip netns exec` gives it a /sys of its own), detached
-    so that it outlives halab, then waited for."""
+    """incusd in the member's namespaces, detached so that it outlives halab, then waited
+    for."""
     if running(m):
         return
     _network(m)
     m.directory.mkdir(parents=True, exist_ok=True)
     log = m.directory / "incusd.log"
     env = {**os.environ, "INCUS_DIR": str(m.directory)}
-    # A daemon that outlives halab: not a command to wait for, so not run_captured.
+    # A daemon that outlives halab: not a command to wait for, so not run_captured. Each
+    # program execs the next, so the pid is incusd's.
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", m.netns, str(client.INCUSD), "--group", "incus-admin",
-         f"--logfile={log}"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        ["nsenter", f"--net=/run/netns/{m.netns}", "unshare", "--mount", "--propagation",
+         "slave", "sh", "-c", OWN_SYSFS, "sh", str(m.directory / "cgroup-tree"),
+         str(client.INCUSD), "--group", "incus-admin", f"--logfile={log}"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     (m.directory / "incusd.pid").write_text(f"{proc.pid}\n")
     ready = _incus(m, "admin", "waitready", f"--timeout={READY_TIMEOUT}", check=False)
