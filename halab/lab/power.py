@@ -3,6 +3,7 @@ lab, gracefully or by pulling the plug. `halab halt --all` then `halab up` is a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from halab import ui
@@ -11,8 +12,10 @@ from halab.errors import HalabError
 from halab.probes import etcdclient
 from halab.probes.etcd import HEALTH_TIMEOUT
 from halab.remote.runner import RemoteError, parallel
+from halab.render import pki
+from halab.render.pki import PKIStore
 from halab.session.context import SSH_TIMEOUT, Lab
-from halab.verify import demo
+from halab.verify import availability, demo, figures
 
 
 def power_off(lab: Lab, h: plan.HostPlan, hard: bool) -> Callable[[], None]:
@@ -64,6 +67,7 @@ def halt(arg: str | None, host_name: str | None, hard: bool, zone: str | None = 
     return 0
 
 
+PROBE_AROUND = 3.0  # s of API probes before a member is lost, and after etcd settled
 GROUP_HALT_TIMEOUT = 240  # a graceful guest shutdown took up to 111 s under TCG
 
 
@@ -97,9 +101,26 @@ def _lose_member(lab: Lab, member: str, others: bool) -> int:
     lab.provider.prepare()
     chosen = groups.on_member(lab.plan, lab.provider.members(lab.plan), member, others)
     _say_quorum(lab, chosen)
-    with ui.step(f"lose {chosen.what}"):
-        ui.info(f"  {lab.provider.lose_member(member)}")
-    return _after_group(lab, chosen)
+    api = (availability.api_prober(lab.plan, PKIStore(lab.dir / "pki").cert_path(pki.KUBE_CA))
+           if lab.plan.kube and lab.plan.lb else None)
+    if api is not None:
+        api.start()
+        time.sleep(PROBE_AROUND)  # a few answers before, to compare with
+    try:
+        with ui.step(f"lose {chosen.what}"):
+            ui.info(f"  {lab.provider.lose_member(member)}")
+        code = _after_group(lab, chosen)
+        if api is not None:
+            time.sleep(PROBE_AROUND)
+    finally:
+        marks = api.finish() if api is not None else []
+    if marks:
+        failed, n = figures.failures(marks)
+        ui.info(f"  the API through {lab.plan.kube.api_url if lab.plan.kube else 'the LB'}: "
+                f"{n - failed} of {n} probes answered ({1 / availability.INTERVAL:.1f} per "
+                f"second, a new connection each), longest outage "
+                f"{figures.longest_outage(marks):.1f}s")
+    return code
 
 
 def _say_quorum(lab: Lab, chosen: groups.Selection) -> None:
