@@ -18,7 +18,7 @@ DEBS := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils
         ruby nginx-light libnginx-mod-stream haproxy openssh-client rsync \
         gcc libc6-dev umoci graphviz chromium
 
-.PHONY: vm-kube-test incus help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
+.PHONY: cluster-sim cluster-sim-down cluster-test vm-kube-test incus help deps debs venv lab-up lab-down verify demo box render test unit lab-test kube-test ha-test zones-test lint bench clean binaries
 
 help:
 	@echo "make lab-up     bring up the default lab ($(LAB))"
@@ -27,10 +27,12 @@ help:
 	@echo "make unit       run the unit tests only (no hosts, seconds)"
 	@echo "make kube-test  the seed lab's kube tier (containers: ~6 min; PROVIDER=vm: VMs, 30+ min)"
 	@echo "make ha-test    replicas, zone halts, the fault drills, the LB pair's VIP, cold restart,"
-	@echo "                every exercise (the etcd and LB ones are in make test too)"
+	@echo "                every exercise (the etcd and LB ones are in make test too), the cluster test"
 	@echo "make vm-kube-test labs/vm-kube.yaml (1 master, 1 minion) on VMs, every kube check, halt/start"
 	@echo "                of the minion (also in ha-test when PROVIDER=vm)"
 	@echo "make zones-test lose zone b of labs/zones.yaml and a cold restart"
+	@echo "make cluster-test labs/zones.yaml over a simulated 3-member Incus cluster, a member lost"
+	@echo "make cluster-sim / cluster-sim-down  that cluster, made and removed (docs/cluster.md)"
 	@echo "                (lab targets run on containers; PROVIDER=vm runs them on VMs)"
 	@echo "make render     render $(LAB) into .halab/<lab>/"
 	@echo "make deps       install Debian packages, Incus and the .venv (idempotent)"
@@ -77,7 +79,19 @@ unit: venv
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 lab-test: deps
-	$(BIN)/pytest -m 'lab and not vmkube' $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'lab and not vmkube and not cluster' $(PYTEST_ARGS)
+
+# A three-member Incus cluster on this machine (docs/cluster.md): each member its own incusd in
+# its own network namespace. `cluster-sim-down` leaves nothing of it behind.
+cluster-sim: deps
+	$(BIN)/halab cluster-sim up
+
+cluster-sim-down: venv
+	$(BIN)/halab cluster-sim down
+
+# labs/zones.yaml over the simulated cluster, one zone per member; losing a member (~5 min).
+cluster-test: deps binaries
+	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
 # The seed lab with the kube tier on real VMs (about 30 min): kept out of `make test` and CI.
 kube-test: deps binaries
@@ -87,7 +101,7 @@ kube-test: deps binaries
 # every exercise (halab exercise) and the rolling upgrade of the seed lab from 1.35.4 (its binaries
 # are built once, ~10 min);
 # with PROVIDER=vm also the kube tier on VMs (vm-kube-test).
-HA_MARKS := $(if $(filter vm,$(PROVIDER)),ha or exercises or vmkube,ha or exercises)
+HA_MARKS := $(if $(filter vm,$(PROVIDER)),ha or exercises or vmkube,ha or exercises or cluster)
 ha-test: deps $(if $(filter vm,$(PROVIDER)),binaries,)
 	$(BIN)/pytest -m '$(HA_MARKS)' $(PYTEST_ARGS)
 
