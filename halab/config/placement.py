@@ -3,8 +3,10 @@ printed by `up`, and handed to Incus as each instance's target member.
 
 A zone is a failure domain, so every host of one zone goes to one member: the one the topology
 names (`incus.zones`), else the member with the most free memory left once the named zones are
-counted. Hosts without a zone are spread one by one the same way. Whole labs (a class of
-students) are spread like zoneless hosts.
+counted. The hosts without a zone go together, the same way: a lab without zones (a student's)
+is placed whole, so a class spreads lab by lab. "Free" is what Incus reports of each member's
+memory less what its instances are promised (`limits.memory`), so labs brought up one after
+another spread even where the members are one machine (the simulation).
 """
 
 from __future__ import annotations
@@ -87,16 +89,16 @@ def place(guests: Sequence[Guest], zones: Mapping[str, str], rooms: Sequence[Roo
 
 
 def _groups(guests: Sequence[Guest]) -> list[tuple[list[Guest], str | None]]:
-    """The guests of each zone together (in the order their zone first appears), then each
-    zoneless guest alone."""
+    """The guests of each zone together (in the order their zone first appears), then the
+    zoneless ones together."""
     zoned: dict[str, list[Guest]] = {}
-    alone: list[tuple[list[Guest], str | None]] = []
+    rest: list[Guest] = []
     for g in guests:
         if g.zone is None:
-            alone.append(([g], None))
+            rest.append(g)
         else:
             zoned.setdefault(g.zone, []).append(g)
-    return [(gs, z) for z, gs in zoned.items()] + alone
+    return [(gs, z) for z, gs in zoned.items()] + ([(rest, None)] if rest else [])
 
 
 def _check_room(free: Mapping[str, int]) -> None:

@@ -40,12 +40,36 @@ def test_an_unnamed_zone_stays_whole_on_one_member() -> None:
     assert [p.where[f"master-{z}"] for z in "abc"] == ["member1", "member3", "member1"]
 
 
-def test_zoneless_guests_spread_by_free_memory() -> None:
-    labs = [Guest(f"s{i:02d}", None, 1536) for i in range(1, 7)]
-    p = place(labs, {}, ROOMS)
+def test_a_lab_without_zones_is_placed_whole() -> None:
+    lab = [Guest("lb1", None, 512), Guest("master1", None, 1024), Guest("master2", None, 1024)]
+    p = place(lab, {}, ROOMS)
+    assert set(p.where.values()) == {"member1"}
+    assert p.lines()[0] == "lb1 → member1 (most free memory (8192 MiB))"
+
+
+def test_labs_one_after_another_spread_by_what_is_left() -> None:
+    """A class: each student's lab placed once the ones before it are counted (Incus reports
+    their instances' memory as promised on their member)."""
+    rooms = {r.member: r.free_mib for r in ROOMS}
+    chosen = []
+    for i in range(1, 7):
+        p = place([Guest(f"s{i:02d}-master1", None, 1536)], {},
+                  [Room(m, "Online", f) for m, f in rooms.items()])
+        member = p.where[f"s{i:02d}-master1"]
+        rooms[member] -= 1536
+        chosen.append(member[-1])
     # Free: 8192, 6144, 7168; each lab takes 1536 from the member with the most left.
-    assert [p.where[f"s{i:02d}"][-1] for i in range(1, 7)] == list("131231")
-    assert p.lines()[0] == "s01 → member1 (most free memory (8192 MiB))"
+    assert chosen == list("131231")
+
+
+def test_memory_promised_to_instances_counts_per_member() -> None:
+    from halab.providers.incus import cluster
+
+    mib = 1 << 20
+    instances = [{"location": "member1", "expanded_config": {"limits.memory": "1024MiB"}},
+                 {"location": "member1", "expanded_config": {"limits.memory": "512MiB"}},
+                 {"location": "member2", "expanded_config": {}}]
+    assert cluster._promised(instances) == {"member1": 1536 * mib}
 
 
 def test_members_of_equal_room_fill_in_name_order() -> None:

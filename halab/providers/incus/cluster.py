@@ -46,14 +46,27 @@ def members(remote: str) -> dict[str, tuple[str, str]]:
 
 
 def rooms(remote: str) -> list[Room]:
-    """Each member's status and free memory, as Incus reports them."""
+    """Each member's status and free memory: its memory as Incus reports it, less what is
+    used now or promised to its instances (`limits.memory`), whichever is more."""
+    promised = _promised(client.query("list", names.at(remote, ""), "--all-projects"))
     out = []
     for name, (status, _) in sorted(members(remote).items()):
         free = 0
         if status == "Online":
             mem = client.api(names.at(remote, f"/1.0/resources?target={name}"))["memory"]
-            free = (mem["total"] - mem["used"]) // MIB
+            free = (mem["total"] - max(mem["used"], promised.get(name, 0))) // MIB
         out.append(Room(name, status, free))
+    return out
+
+
+def _promised(instances: list[dict]) -> dict[str, int]:
+    """Each member: the bytes of memory its instances may use (pure)."""
+    out: dict[str, int] = {}
+    for i in instances:
+        limit = (i.get("expanded_config") or {}).get("limits.memory", "")
+        if limit.endswith("MiB") and limit[:-3].isdigit():
+            where = i.get("location") or ""
+            out[where] = out.get(where, 0) + int(limit[:-3]) * MIB
     return out
 
 
