@@ -12,10 +12,11 @@ lab's network spans the members (`incus.cluster`).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from halab import ui
+from halab import hostlock, ui
 from halab.config import owned, placement
 from halab.config.plan import HostPlan, Plan
 from halab.errors import HalabError
@@ -41,6 +42,7 @@ PRIVILEGED = ("Incus containers are privileged, with nesting: root in a lab host
               "this machine (VMs are the isolated choice)")
 
 
+PLACING_TIMEOUT = 600  # s: other labs placing and creating their instances on the same cluster
 OFF_POLLS = 2  # "shut off" on this many polls in a row, a second apart, counts as off
 IMAGE_FILE = "incus-image"  # in the lab's directory: the image its hosts were created from
 
@@ -175,7 +177,34 @@ class Incus:
         targets = [h for h in p.hosts if hosts is None or h.name in hosts]
         have = objects.instances(self.project, self.remote)
         checks.before_create(p, self.bridge, self.remote)
-        where = self._placement(targets, have)
+        with self._placing():
+            where = self._placement(targets, have)
+            self._create(targets, have, where, on_line)
+        for h in targets:
+            if have.get(h.domain) == "running":
+                continue
+            key = hostkeys.read(self.lab_dir / "pki", h.name)
+            objects.push(p.lab, h.domain, guest.files(h, p, key), self.remote)
+            objects.start(p.lab, h.domain, self.remote)
+            on = f" on {where[h.name]}" if h.name in where else ""
+            on_line(f"{h.name}: container {h.domain} started{on} (Incus project {self.project})")
+
+    def _placing(self) -> AbstractContextManager[None]:
+        """On a cluster, one lab at a time from placement to its instances created, so that
+        labs brought up at once (a class) see each other's instances and spread."""
+        if not self.remote:
+            return nullcontext()
+        lock = image.work_dir() / f"placing-{self.remote}.lock"
+        return hostlock.exclusive(
+            lock, timeout=PLACING_TIMEOUT, interval=1,
+            on_wait=lambda: ui.info(f"waiting for another lab's placement on {self.remote}"),
+            held_too_long=HalabError(f"another lab held {lock} for {PLACING_TIMEOUT}s",
+                                     "is another `halab up` stuck? (`ps aux | grep halab`)"))
+
+    def _create(self, targets: list[HostPlan], have: dict[str, str], where: dict[str, str],
+                on_line: OnLine) -> None:
+        """The image, network, profile and every missing instance (on its member)."""
+        p = self.plan
         if self._image is None:
             self.ensure_image(p.box)
         assert self._image is not None
@@ -190,17 +219,10 @@ class Incus:
             cgroups.sweep(self.project, {h.domain for h in targets
                                          if have.get(h.domain, "not created") in objects.OFF})
         for h in targets:
-            if have.get(h.domain) == "running":
-                continue
             if h.domain not in have:
                 (self.lab_dir / IMAGE_FILE).write_text(f"{self._image}\n")
                 objects.create(p.lab, h.domain, self._image, config.limits(h.memory, h.cpus),
                                self.remote, where.get(h.name))
-            key = hostkeys.read(self.lab_dir / "pki", h.name)
-            objects.push(p.lab, h.domain, guest.files(h, p, key), self.remote)
-            objects.start(p.lab, h.domain, self.remote)
-            on = f" on {where[h.name]}" if h.name in where else ""
-            on_line(f"{h.name}: container {h.domain} started{on} (Incus project {self.project})")
 
     def _network(self, on_line: OnLine) -> None:
         """The lab's project and bridge; on a cluster, the bridge on every member and this
