@@ -55,10 +55,13 @@ def add_lab_commands(sub: Subparsers) -> None:
                         "addresses and labs (e.g. for a lab meant for another machine)")
     add_student_option(p)
 
-    p = command(sub, "doctor", lambda a: doctor.doctor(a.lab, a.student),
+    p = command(sub, "doctor", lambda a: doctor.doctor(a.lab, a.student, a.incus_remote),
                 "check that this host can run a lab (before a workshop)", DOCTOR_HELP)
     add_topology_argument(p)
     add_student_option(p)
+    p.add_argument("--incus-remote", metavar="NAME",
+                   help="check the Incus cluster this remote reaches instead: every member "
+                        "answers, the image, and where each host would go")
 
     _add_render(sub)
 

@@ -54,6 +54,18 @@ class PlacementError(HalabError):
     exit_code = 2
 
 
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What `halab doctor` asks of a lab's cluster: its members, whether the box's image is
+    there, and where the lab's hosts would go (or why they cannot)."""
+
+    remote: str
+    rooms: list[Room]
+    image: str | None  # the box image's alias when the cluster has it
+    placed: Placement | None
+    problem: str = ""
+
+
 def place(guests: Sequence[Guest], zones: Mapping[str, str], rooms: Sequence[Room]) -> Placement:
     """Each guest's member, or PlacementError naming every problem (nothing was created)."""
     by_name = {r.member: r for r in rooms}

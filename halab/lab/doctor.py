@@ -11,18 +11,19 @@ from dataclasses import dataclass
 
 from halab import ui
 from halab.artifacts import binaries, boxes
-from halab.config import preflight
+from halab.config import placement, preflight
 from halab.config.plan import Plan
 
 OK, WARN, BLOCK = "ok", "warning", "blocking"
 
 
-def doctor(path: str, student: int | None) -> int:
+def doctor(path: str, student: int | None, incus_remote: str | None = None) -> int:
     """`halab doctor`: the lab planned as `up` would plan it (its provider decided the same
     way), then every finding."""
+    from halab.session.choice import Asked
     from halab.session.context import Lab, read
 
-    lab = Lab.planned(path, read(path, student))
+    lab = Lab.planned(path, read(path, student), Asked(incus_remote=incus_remote))
     p = lab.plan
     ui.info(f"[bold]halab doctor[/]: can this host run lab {p.lab!r} ({len(p.hosts)} "
             f"{'containers' if p.containers else 'VMs'})?")
@@ -74,6 +75,27 @@ def daemons(running: bool, why: str = "", containers: bool = False) -> Finding:
         return Finding("libvirt", OK, "virtlogd and libvirtd answer on their sockets")
     return Finding("libvirt", BLOCK, f"libvirtd could not be started: {why}",
                    "look at /var/log/libvirt/ and run `libvirtd -d` by hand")
+
+
+def cluster(facts: placement.ClusterFacts) -> list[Finding]:
+    """Every member answering and online (the lab's network spans them all), the box's image
+    there or to be imported once, and where each host would go."""
+    out = []
+    down = [f"{r.member} is {r.status}" for r in facts.rooms if r.status != placement.ONLINE]
+    members = ", ".join(f"{r.member} ({r.free_mib} MiB free)" for r in facts.rooms)
+    out.append(Finding("cluster", BLOCK, f"{facts.remote}: {'; '.join(down)}",
+                       "bring the member back (`incus cluster list`), or `halab cluster-sim "
+                       "up` for the simulation") if down else
+               Finding("cluster", OK, f"{facts.remote} answers: {members}"))
+    out.append(Finding("image", OK, f"the cluster has {facts.image}") if facts.image else
+               Finding("image", WARN, "the box's image is not on the cluster yet",
+                       "nothing to do: `halab up` imports it once through Incus"))
+    if facts.placed is None:
+        out.append(Finding("placement", BLOCK, facts.problem.splitlines()[0],
+                           "; ".join(facts.problem.splitlines()[1:]).strip()))
+    else:
+        out.append(Finding("placement", OK, "; ".join(facts.placed.lines())))
+    return out
 
 
 def accel(kind: str) -> Finding:
@@ -159,6 +181,8 @@ def gather(plan: Plan) -> list[Finding]:
         running = {h for h, s in states.items() if s == "running"}
         facts = hostfacts.gather(provider.networks_in_use())
         found += resources(plan, facts, running)
+        if plan.cluster is not None:
+            found += cluster(provider.cluster_facts(plan))
         kind = provider.acceleration()
     finally:
         provider.close()

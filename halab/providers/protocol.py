@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from halab.config.owned import Objects
+    from halab.config.placement import ClusterFacts
     from halab.config.plan import HostPlan, Plan
 
 OnLine = Callable[[str], None]
@@ -51,6 +52,9 @@ class Provider(Protocol):
 
     def restore_member(self, member: str) -> str:
         """Bring that member back (its hosts stay off); one line saying how."""
+
+    def cluster_facts(self, plan: Plan) -> ClusterFacts:
+        """For `halab doctor`, of a lab on a cluster: its members, the image, its placement."""
 
     def objects(self, plan: Plan) -> Objects:
         """Every object the lab's hosts and networks need on this machine, by kind: what `up`

@@ -86,3 +86,20 @@ def test_a_cluster_labs_subnet_is_on_its_tunnel_end(monkeypatch: pytest.MonkeyPa
     assert objects.lab_networks("halab-sim") == {
         "halab-zones": (IPv4Network("192.168.53.0/24"), names.gateway_link("zones")),
         "halab-seed": (IPv4Network("192.168.33.0/24"), names.bridge("seed"))}
+
+
+def test_doctor_judges_the_cluster() -> None:
+    from halab.config.placement import ClusterFacts, Guest, Room, place
+    from halab.lab import doctor
+
+    rooms = [Room("member1", "Online", 8192), Room("member2", "Offline", 0)]
+    placed = place([Guest("m1", "a", 1024)], {}, rooms)
+    found = doctor.cluster(ClusterFacts("halab-sim", rooms, None, placed))
+    assert [(f.area, f.status) for f in found] == [
+        ("cluster", doctor.BLOCK), ("image", doctor.WARN), ("placement", doctor.OK)]
+    assert "member2 is Offline" in found[0].detail
+    assert found[2].detail == "m1 → member1 (zone a: most free memory (8192 MiB))"
+    bad = doctor.cluster(ClusterFacts("halab-sim", rooms[:1], "halab-trixie-x", None,
+                                      "the lab cannot be placed\n  incus.zones.b: 'm9' is not"))
+    assert (bad[1].status, bad[2].status) == (doctor.OK, doctor.BLOCK)
+    assert bad[2].detail == "the lab cannot be placed" and "incus.zones.b" in bad[2].fix

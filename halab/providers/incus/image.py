@@ -63,6 +63,14 @@ def ensure(box: str, remote: str | None = None) -> tuple[str, str]:
     return alias, f"imported in {time.monotonic() - start:.1f} s"
 
 
+def current_alias(box: str) -> str | None:
+    """The alias the current box's image has (or will have), None before the box is built."""
+    from halab.artifacts import boxes
+
+    record = boxes.read_record(box)
+    return names.image_alias(box, record.key) if record is not None else None
+
+
 def unused(images: list[dict], instances: list[dict], keep: str | None) -> list[str]:
     """halab's box images (alias `halab-…`) that no instance in any project was created from
     (Incus keeps each one's image as `volatile.base_image`) and that are not `keep`, the current

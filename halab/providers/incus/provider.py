@@ -157,6 +157,20 @@ class Incus:
         have = objects.instances(self.project, self.remote)
         return {m: have[m] for m in recorded.get("container", []) if m in have}
 
+    def cluster_facts(self, plan: Plan) -> placement.ClusterFacts:
+        assert self.remote is not None
+        rooms = cluster.rooms(self.remote)
+        alias = image.current_alias(plan.box)
+        here = alias if alias and client.exists("image", "show",
+                                                names.at(self.remote, alias)) else None
+        guests = [placement.Guest(h.name, h.zone, h.memory) for h in plan.hosts]
+        try:
+            placed = placement.place(guests, dict(plan.cluster.zones if plan.cluster else ()),
+                                     rooms)
+        except placement.PlacementError as exc:
+            return placement.ClusterFacts(self.remote, rooms, here, None, exc.message)
+        return placement.ClusterFacts(self.remote, rooms, here, placed)
+
     def _placement(self, targets: list[HostPlan], have: dict[str, str]) -> dict[str, str]:
         """Each host to create on a cluster: its member, decided for all of them before any is
         created, and said."""

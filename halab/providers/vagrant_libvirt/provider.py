@@ -69,6 +69,9 @@ class VagrantLibvirt:
 
     restore_member = lose_member
 
+    def cluster_facts(self, plan: Plan):  # noqa: ANN201 - never: a VM lab has no cluster
+        raise HalabError("a VM lab runs on this machine alone: it has no cluster")
+
     def objects(self, plan: Plan) -> owned.Objects:
         """vagrant-libvirt names a VM's disk after its domain (`<domain>.img`)."""
         return {"domain": [h.domain for h in plan.hosts],
