@@ -90,20 +90,21 @@ def status_all() -> int:
                 "`halab up labs/etcd-only.yaml` makes one")
         return 0
     table = Table(title=f"{len(labs)} lab{'s' if len(labs) != 1 else ''} on this host")
-    for col in ("lab", "topology", "hosts", "running", "state"):
+    for col in ("lab", "topology", "hosts", "running", "state", "members"):
         table.add_column(col)
     for name, state in labs.items():
         try:
             lab = Lab.existing(name)
         except HalabError as exc:
-            table.add_row(name, state.topology, "?", "?", exc.message.splitlines()[0])
+            table.add_row(name, state.topology, "?", "?", exc.message.splitlines()[0], "")
             continue
         with lab:
             lab.provider.prepare()
             states = mine_only(lab, lab.provider.states(lab.plan))
+            members = lab.provider.members(lab.plan)
         running = sum(s == "running" for s in states.values())
         table.add_row(name, lab.topology, str(len(states)), f"{running}/{len(states)}",
-                      vm_summary(states, name, lab.topology))
+                      vm_summary(states, name, lab.topology), members_cell(lab, members))
     ui.console.print(table)
     return 0
 
@@ -117,6 +118,14 @@ def mine_only(lab: Lab, states: dict[str, str]) -> dict[str, str]:
 
 
 NOT_MINE = "not this lab's"
+
+
+def members_cell(lab: Lab, members: dict[str, str]) -> str:
+    """`status --all`'s last column: "this machine", or the cluster's members the lab uses."""
+    if lab.plan.cluster is None:
+        return "this machine"
+    used = sorted(set(members.values()))
+    return f"{lab.plan.cluster.remote}: {', '.join(used) or 'none yet'}"
 
 
 def vm_summary(states: dict[str, str], lab: str, topology: str) -> str:

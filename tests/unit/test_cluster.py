@@ -103,3 +103,20 @@ def test_doctor_judges_the_cluster() -> None:
                                       "the lab cannot be placed\n  incus.zones.b: 'm9' is not"))
     assert (bad[1].status, bad[2].status) == (doctor.OK, doctor.BLOCK)
     assert bad[2].detail == "the lab cannot be placed" and "incus.zones.b" in bad[2].fix
+
+
+def test_status_all_names_the_members_a_lab_uses(tmp_path) -> None:  # noqa: ANN001
+    from labfiles import loaded
+
+    from halab.lab import status
+    from halab.session.context import Lab
+
+    zones = loaded("zones")
+    local = Lab("z.yaml", zones, plan.build(zones.topology, provider="container"), tmp_path,
+                None)
+    assert status.members_cell(local, {}) == "this machine"
+    on = Lab("z.yaml", zones, plan.build(zones.topology, provider="container",
+                                         remote="halab-sim"), tmp_path, None)
+    assert status.members_cell(on, {"lb1": "member1", "master-b": "member2",
+                                    "master-a": "member1"}) == "halab-sim: member1, member2"
+    assert status.members_cell(on, {}) == "halab-sim: none yet"
