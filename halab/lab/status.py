@@ -225,4 +225,5 @@ def live_state(lab: Lab) -> diagram.LiveState:
             notes.append("kube leases: no answer (is the kube tier up?)")
     cut = {h: tuple(names) for h, names in partition_view(
         lab, [h.name for h in p.hosts if h.name not in halted]).items() if names}
-    return diagram.LiveState(leader, halted, down, holders, cut_off=cut, notes=tuple(notes))
+    return diagram.LiveState(leader, halted, down, holders, cut_off=cut, notes=tuple(notes),
+                             members=lab.provider.members(p))

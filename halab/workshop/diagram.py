@@ -24,6 +24,7 @@ PNG_DPI = "144"  # the default 72 dpi makes small text blurry in a PNG
 FONT = "DejaVu Sans,Helvetica,Arial,sans-serif"
 ROLE_FILL = {"lb": "#ede7f6", "master": "#e3f2fd", "minion": "#e8f5e9"}
 ZONE_FILL = "#fafafa"
+MEMBER_COLOR = "#546e7a"
 # --live colours: none of them is a role's colour, so a coloured host stands out.
 LEADER_FILL = "#ffd54f"
 HALTED_FILL = "#bdbdbd"
@@ -44,6 +45,7 @@ class LiveState:
     lease_holders: dict[str, str] = field(default_factory=dict)  # lease name → host
     cut_off: dict[str, tuple[str, ...]] = field(default_factory=dict)  # `halab partition`
     notes: tuple[str, ...] = ()  # what could not be asked: a partly-down lab still draws
+    members: dict[str, str] = field(default_factory=dict)  # host → its cluster member
 
 
 def _role_line(p: Plan, h: HostPlan) -> str:
@@ -139,14 +141,29 @@ def build(p: Plan, live: LiveState | None = None) -> graphviz.Digraph:
     with g.subgraph(name="cluster_lab") as lab:
         lab.attr(label=f"<{title}>", labelloc="t", labeljust="l", style="rounded",
                  color="#90a4ae")
-        in_rows = _group(lab, p, [h for h in p.hosts if not h.zone], live)
-        for zone in sorted({h.zone for h in p.hosts if h.zone}):
-            with lab.subgraph(name=f"cluster_zone_{zone}") as z:
-                z.attr(label=f"zone {zone}", style="rounded,filled", fillcolor=ZONE_FILL,
-                       color="#b0bec5", labelloc="t", labeljust="c")
-                in_rows |= _group(z, p, [h for h in p.hosts if h.zone == zone], live)
+        placed = live.members if live else {}
+        in_rows = _zones(lab, p, [h for h in p.hosts if h.name not in placed], live)
+        for member in sorted(set(placed.values())):
+            with lab.subgraph(name=f"cluster_member_{member}") as m:
+                m.attr(label=f"<<B>member {escape(member)}</B>>", style="rounded,dashed",
+                       color=MEMBER_COLOR, penwidth="1.5", labelloc="t", labeljust="l")
+                in_rows |= _zones(m, p, [h for h in p.hosts if placed.get(h.name) == member],
+                                  live, member)
     _edges(g, p, live, in_rows)
     return g
+
+
+def _zones(sub: graphviz.Digraph, p: Plan, hosts: list[HostPlan], live: LiveState | None,
+           member: str = "") -> set[tuple[str, str]]:
+    """These hosts: those of no zone, then each zone as a cluster (within a member, when the
+    lab runs on an Incus cluster)."""
+    in_rows = _group(sub, p, [h for h in hosts if not h.zone], live)
+    for zone in sorted({h.zone for h in hosts if h.zone}):
+        with sub.subgraph(name=f"cluster_zone_{zone}{'_' + member if member else ''}") as z:
+            z.attr(label=f"zone {zone}", style="rounded,filled", fillcolor=ZONE_FILL,
+                   color="#b0bec5", labelloc="t", labeljust="c")
+            in_rows |= _group(z, p, [h for h in hosts if h.zone == zone], live)
+    return in_rows
 
 
 def _group(sub: graphviz.Digraph, p: Plan, hosts: list[HostPlan],

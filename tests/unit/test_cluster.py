@@ -120,3 +120,17 @@ def test_status_all_names_the_members_a_lab_uses(tmp_path) -> None:  # noqa: ANN
     assert status.members_cell(on, {"lb1": "member1", "master-b": "member2",
                                     "master-a": "member1"}) == "halab-sim: member1, member2"
     assert status.members_cell(on, {}) == "halab-sim: none yet"
+
+
+def test_the_live_diagram_groups_hosts_by_member() -> None:
+    from halab.workshop import diagram
+
+    p = plan.build(topology("zones"), provider="container", remote="halab-sim")
+    members = {h.name: f"member{'abc'.index(h.zone) + 1}" if h.zone else "member1"
+               for h in p.hosts}
+    dot = diagram.build(p, diagram.LiveState(members=members)).source
+    block = dot[dot.index("subgraph cluster_member_member2"):]
+    block = block[:block.index("subgraph cluster_member_member3")]
+    assert "master-b" in block and "minion-b1" in block and "master-a" not in block
+    assert "cluster_zone_b_member2" in block
+    assert "cluster_member" not in diagram.build(p).source
