@@ -44,12 +44,15 @@ def binary() -> str:
 
 
 def run(*args: str, project: str | None = None, timeout: float = CALL_TIMEOUT,
-        stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        stdin: str | None = None, check: bool = True,
+        incus_dir: str | None = None) -> subprocess.CompletedProcess[str]:
     """`incus <args>` within `timeout`, through the providers' one helper for short commands;
-    with `check` a failure is an IncusError carrying Incus's own words."""
+    with `check` a failure is an IncusError carrying Incus's own words. `incus_dir` speaks to
+    the incusd of that state directory (a simulated cluster's member) through its socket."""
     cmd = [binary(), *args, *(["--project", project] if project else [])]
+    env = {**os.environ, "INCUS_DIR": incus_dir} if incus_dir else None
     proc = run_captured(cmd, timeout=timeout, what=f"`incus {' '.join(args)}`", check=False,
-                        input=stdin if stdin is not None else "",
+                        input=stdin if stdin is not None else "", env=env,
                         hint=f"is incusd stuck? see {LOG}")
     if check and proc.returncode != 0:
         raise IncusError(list(args), proc.stderr)

@@ -73,16 +73,15 @@ def member(name: str) -> Member:
                      f"its members are {', '.join(MEMBERS)}")
 
 
-def _sh(*cmd: str, check: bool = True, env: dict[str, str] | None = None,
-        stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return run_captured(list(cmd), timeout=timeout, check=check, env=env, input=stdin)
+def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A short `ip` or `losetup` command."""
+    return run_captured(list(cmd), timeout=60, check=check)
 
 
 def _incus(m: Member, *args: str, stdin: str | None = None,
            check: bool = True) -> subprocess.CompletedProcess[str]:
     """`incus` spoken to one member through its own unix socket (INCUS_DIR)."""
-    env = {**os.environ, "INCUS_DIR": str(m.directory)}
-    return _sh(client.binary(), *args, env=env, stdin=stdin, check=check, timeout=120)
+    return client.run(*args, stdin=stdin, check=check, incus_dir=str(m.directory))
 
 
 def _link_exists(name: str, netns: str | None = None) -> bool:
@@ -223,11 +222,11 @@ def _ensure_remote(first: Member) -> None:
     if REMOTE in _remotes():
         return
     token = _incus(first, "config", "trust", "add", "halab", "--quiet").stdout.strip()
-    _sh(client.binary(), "remote", "add", REMOTE, token, "--accept-certificate")
+    client.run("remote", "add", REMOTE, token, "--accept-certificate")
 
 
 def _remotes() -> dict:
-    return json.loads(_sh(client.binary(), "remote", "list", "--format", "json").stdout)
+    return client.query("remote", "list")
 
 
 def kill_member(m: Member) -> int:
@@ -315,7 +314,7 @@ def down(on_line=ui.info) -> None:
     if _link_exists(BRIDGE):
         _sh("ip", "link", "del", BRIDGE)
     if REMOTE in _remotes():
-        _sh(client.binary(), "remote", "remove", REMOTE)
+        client.run("remote", "remove", REMOTE)
     _release_loops()
     if root().exists():
         shutil.rmtree(root())
