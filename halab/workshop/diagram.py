@@ -145,7 +145,7 @@ def build(p: Plan, live: LiveState | None = None) -> graphviz.Digraph:
         in_rows = _zones(lab, p, [h for h in p.hosts if h.name not in placed], live)
         for member in sorted(set(placed.values())):
             with lab.subgraph(name=f"cluster_member_{member}") as m:
-                m.attr(label=f"<<B>member {escape(member)}</B>>", style="rounded,dashed",
+                m.attr(label=f"<<B>{escape(member)}</B> · Incus member>", style="rounded,dashed",
                        color=MEMBER_COLOR, penwidth="1.5", labelloc="t", labeljust="l")
                 in_rows |= _zones(m, p, [h for h in p.hosts if placed.get(h.name) == member],
                                   live, member)
