@@ -39,15 +39,17 @@ def needed_mib(plan: Plan, running: set[str]) -> int:
 
 
 def problems(plan: Plan, facts: HostFacts, running: set[str]) -> list[str]:
-    """Every reason the lab cannot come up here, each saying what to do about it."""
+    """Every reason the lab cannot come up here, each saying what to do about it. A lab on an
+    Incus cluster takes its memory and disk on the members (placement judges the memory)."""
     out = []
     need = needed_mib(plan, running)
-    if need > facts.mem_available_mib:
+    here = plan.cluster is None
+    if here and need > facts.mem_available_mib:
         out.append(f"the lab needs {need} MiB of RAM for its hosts but {facts.mem_available_mib} "
                    "MiB are available: lower `memory` in the topology or stop another lab")
     missing_vms = len([h for h in plan.hosts if h.name not in running])
     disk = missing_vms * (DISK_PER_CONTAINER_GIB if plan.containers else DISK_PER_VM_GIB)
-    if disk > facts.disk_free_gib:
+    if here and disk > facts.disk_free_gib:
         out.append(f"the lab needs about {disk:.0f} GiB free for its hosts' disks but "
                    f"{facts.disk_free_gib:.1f} GiB are free in /var/lib/libvirt/images")
     ranges = {"network.subnet": IPv4Network(plan.subnet),

@@ -144,6 +144,12 @@ def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
         found += owned.foreign_problems(p.lab, str(lab.dir / "state.json"),
                                         lab.provider.present(lab.provider.objects(p)),
                                         lab.recorded())
+        if p.cluster is not None:
+            cluster = lab.provider.cluster_facts(p)  # placed again, for real, when booting
+            found += [cluster.problem] if cluster.placed is None else []
+            found += [f"{r.member} of {cluster.remote} is {r.status}: the lab's network spans "
+                      "every member; bring it back first" for r in cluster.rooms
+                      if r.status != "Online"]
         if found:
             listing = "\n".join(f"  - {x}" for x in found)
             raise HalabError(f"this host cannot run the lab:\n{listing}")

@@ -163,7 +163,9 @@ class Incus:
         alias = image.current_alias(plan.box)
         here = alias if alias and client.exists("image", "show",
                                                 names.at(self.remote, alias)) else None
-        guests = [placement.Guest(h.name, h.zone, h.memory) for h in plan.hosts]
+        have = objects.instances(self.project, self.remote)
+        guests = [placement.Guest(h.name, h.zone, h.memory) for h in plan.hosts
+                  if h.domain not in have]
         try:
             placed = placement.place(guests, dict(plan.cluster.zones if plan.cluster else ()),
                                      rooms)
