@@ -344,12 +344,15 @@ def leftovers() -> list[str]:
 
 
 def revive(m: Member, timeout: float = READY_TIMEOUT) -> float:
-    """Start a lost member's incusd again and wait until the cluster says it is Online; the
-    seconds it took."""
+    """Start a lost member's incusd again and wait until it serves requests and the cluster
+    says it is Online; the seconds it took. (Killed less than the cluster's offline threshold
+    ago, it was never marked offline; its daemon answers `waitready` before it serves, "Server
+    isn't ready yet".)"""
     t0 = time.monotonic()
     start_member(m)
     deadline = t0 + timeout
-    while cluster_members().get(m.name) != "Online":
+    while (_incus(m, "list", "--all-projects", "--format", "json", check=False).returncode
+           or cluster_members().get(m.name) != "Online"):
         if time.monotonic() > deadline:
             raise HalabError(f"{m.name} is not Online {timeout:.0f}s after its incusd started",
                              f"see {m.directory / 'incusd.log'}; `incus cluster list {REMOTE}:`")
