@@ -25,7 +25,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    providers.cluster_sim().down()
+    providers.cluster_sim().down(force=args.force)
     return 0
 
 
@@ -60,7 +60,10 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     verbs.add_parser("up", help="create it (idempotent)").set_defaults(func=_up)
-    verbs.add_parser("down", help="remove every part of it").set_defaults(func=_down)
+    d = verbs.add_parser("down", help="remove every part of it (refused while labs are on it)")
+    d.add_argument("--force", action="store_true",
+                   help="remove it with the labs still on it (their .halab/<lab> stays)")
+    d.set_defaults(func=_down)
     verbs.add_parser("status", help="each member and its state").set_defaults(func=_status)
     for verb, func, what in (("kill", _kill, "lose a member: kill its incusd and containers"),
                              ("revive", _revive, "start a killed member's incusd again")):

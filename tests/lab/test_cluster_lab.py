@@ -42,7 +42,7 @@ def lab_up():  # noqa: ANN201
     yield proc
     if (labs_dir() / LAB).exists():  # the last test takes it down itself
         halab("down", LAB, "--yes")
-    halab("cluster-sim", "down")
+    halab("cluster-sim", "down", "--force")
 
 
 def placed() -> dict[str, str]:
@@ -115,6 +115,9 @@ def test_the_member_comes_back_and_verify_passes(lab_up) -> None:  # noqa: ANN00
 
 
 def test_down_leaves_nothing_on_any_member(lab_up) -> None:  # noqa: ANN001
+    early = halab("cluster-sim", "down")
+    assert early.returncode == 1 and "labs are still on the simulated cluster: zones" in \
+        early.stderr, early.stdout + early.stderr
     assert halab("down", LAB, "--yes").returncode == 0
     assert incus("list", f"{REMOTE}:", "--all-projects") == []
     assert f"halab-{LAB}" not in {p["name"] for p in incus("project", "list", f"{REMOTE}:")}

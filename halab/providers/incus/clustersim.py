@@ -22,7 +22,7 @@ from pathlib import Path
 from halab import home, ui
 from halab.build.command import run_captured
 from halab.errors import HalabError
-from halab.providers.incus import client
+from halab.providers.incus import client, names
 
 REMOTE = "halab-sim"
 UNDERLAY = "eth0"  # each member's link to the others, inside its namespace
@@ -300,9 +300,26 @@ def _descendants(roots: set[str]) -> set[str]:
     return out
 
 
-def down(on_line=ui.info) -> None:
+def labs_on_it() -> list[str]:
+    """The labs whose project is on the simulated cluster (asked of a member that answers)."""
+    for m in members():
+        if running(m):
+            proc = _incus(m, "project", "list", "--format", "json", check=False)
+            if proc.returncode == 0:
+                return sorted(p["config"][names.LAB_KEY] for p in json.loads(proc.stdout)
+                              if (p.get("config") or {}).get(names.LAB_KEY))
+    return []
+
+
+def down(on_line=ui.info, force: bool = False) -> None:
     """Remove every part of the simulation: daemons and their containers, namespaces, veths,
-    the bridge, the remote and the members' directories (their pools' loop files too)."""
+    the bridge, the remote and the members' directories (their pools' loop files too). Refused
+    while labs are on it (their state would be left pointing at nothing), unless `force`."""
+    labs = labs_on_it()
+    if labs and not force:
+        raise HalabError(f"labs are still on the simulated cluster: {', '.join(labs)}",
+                         f"`halab down {labs[0]} --yes` first (each of them), or "
+                         "`halab cluster-sim down --force` to remove them with it")
     for m in members():
         n = kill_member(m)
         if n:
