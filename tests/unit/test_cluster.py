@@ -134,3 +134,14 @@ def test_the_live_diagram_groups_hosts_by_member() -> None:
     assert "master-b" in block and "minion-b1" in block and "master-a" not in block
     assert "cluster_zone_b_member2" in block
     assert "cluster_member" not in diagram.build(p).source
+
+
+def test_a_cluster_labs_hosts_bind_the_members_sysctl_copies(tmp_path) -> None:  # noqa: ANN001
+    from halab.providers.incus.provider import Incus
+
+    on = Incus(tmp_path, plan.build(topology("zones"), provider="container", remote="r"))
+    assert on._sysctl_copies() == config.MEMBER_SYSCTL_DIR
+    assert not (tmp_path / "incus-sysctl").exists()
+    profile = config.profile("zones", "hlc1", "v1", str(config.MEMBER_SYSCTL_DIR))
+    assert profile["devices"]["sysctl-kernel_panic"]["source"] == \
+        "/var/lib/halab-sysctl/kernel_panic"

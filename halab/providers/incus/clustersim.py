@@ -22,7 +22,7 @@ from pathlib import Path
 from halab import home, ui
 from halab.build.command import run_captured
 from halab.errors import HalabError
-from halab.providers.incus import client, names
+from halab.providers.incus import client, config, names
 
 REMOTE = "halab-sim"
 UNDERLAY = "eth0"  # each member's link to the others, inside its namespace
@@ -215,7 +215,20 @@ def up(on_line=ui.info) -> None:
                stdin=json.dumps(_preseed_join(m, first, token, cert)))
         on_line(f"{m.name}: joined at {m.address}:{PORT}")
     _ensure_remote(first)
+    _sysctl_copies()
     on_line(f"cluster {REMOTE}: {len(MEMBERS)} members up in {time.monotonic() - t0:.1f}s")
+
+
+def _sysctl_copies() -> None:
+    """What each real member is given by hand (docs/cluster.md): the copies of the sysctls
+    kubelet writes, bound over /proc/sys/... in its lab hosts. The members share this
+    machine's filesystem, so once for all."""
+    d = config.MEMBER_SYSCTL_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    for s in config.SYSCTLS:
+        f = d / config.sysctl_file(s)
+        if not f.exists():
+            f.write_text(Path(f"/proc/sys/{s}").read_text())
 
 
 def _ensure_remote(first: Member) -> None:
@@ -333,8 +346,9 @@ def down(on_line=ui.info, force: bool = False) -> None:
     if REMOTE in _remotes():
         client.run("remote", "remove", REMOTE)
     _release_loops()
-    if root().exists():
-        shutil.rmtree(root())
+    for d in (root(), config.MEMBER_SYSCTL_DIR):
+        if d.exists():
+            shutil.rmtree(d)
     on_line("cluster simulation removed")
 
 
@@ -355,8 +369,7 @@ def leftovers() -> list[str]:
     out += [f"incusd of {m.name} (pid {_pid(m)})" for m in members() if running(m)]
     if REMOTE in _remotes():
         out.append(f"incus remote {REMOTE}")
-    if root().exists():
-        out.append(f"directory {root()}")
+    out += [f"directory {d}" for d in (root(), config.MEMBER_SYSCTL_DIR) if d.exists()]
     return out
 
 

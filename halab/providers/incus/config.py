@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
 
 from halab.providers.incus import names
 
 # kubelet writes these three; a host's own values must never change, so each container gets a
 # file of its own bound over each (its source is a copy the provider writes).
 SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+# On each member of a cluster: the copies its lab hosts' profile binds (made once per member).
+MEMBER_SYSCTL_DIR = Path("/var/lib/halab-sysctl")
 
 # The guest's systemd mounts cpu,cpuacct together; a v1/hybrid host has them apart, so that
 # mount fails and runc cannot place a nested container. LXC then mounts every host hierarchy

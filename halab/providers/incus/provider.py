@@ -258,7 +258,11 @@ class Incus:
 
     def _sysctl_copies(self) -> Path:
         """The lab's own copies of the sysctls kubelet writes, with the host's values now;
-        bound over /proc/sys/... in each host by the profile."""
+        bound over /proc/sys/... in each host by the profile. On a cluster, the member's own
+        copies, which each member holds at the same path (docs/cluster.md; the simulation's
+        members share this machine's)."""
+        if self.remote:
+            return config.MEMBER_SYSCTL_DIR
         d = (self.lab_dir / "incus-sysctl").resolve()
         d.mkdir(parents=True, exist_ok=True)
         for s in config.SYSCTLS:
