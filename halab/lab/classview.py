@@ -32,6 +32,9 @@ from halab.workshop.classpage.model import HostCell, LabPage, LabRow, scenario_o
 PROBE_TIMEOUT = 4
 
 
+CLOSE_WAIT = 2.0  # s: for a round in progress to let go of the labs, when the page stops
+
+
 class Watcher:
     """The class page's `Source` on this host: one open `Lab` per lab known here."""
 
@@ -99,14 +102,18 @@ class Watcher:
             lab.close()
 
     def close(self) -> None:
-        with self._lock:
-            for lab in self._labs.values():
-                lab.close()
-            self._labs.clear()
-        with self._quick_lock:
-            for lab in self._quick.values():
-                lab.close()
-            self._quick.clear()
+        """Close the labs' connections, unless a round still holds them: then the process's
+        exit does (a round asking a halted host over SSH can take a minute, and waiting for it
+        held `class serve` past its stop)."""
+        for lock, labs in ((self._lock, self._labs), (self._quick_lock, self._quick)):
+            if not lock.acquire(timeout=CLOSE_WAIT):
+                continue
+            try:
+                for lab in labs.values():
+                    lab.close()
+                labs.clear()
+            finally:
+                lock.release()
 
     def _open(self, name: str) -> Lab:
         lab = self._labs.get(name)

@@ -169,3 +169,19 @@ def test_the_feed_shows_a_halt_while_a_round_of_rows_is_stuck():
     finally:
         source.release.set()
         feed.stop()
+
+
+def test_the_watcher_closes_without_waiting_for_a_round_in_progress() -> None:
+    """A round asking a halted host holds the labs for up to a minute: `class serve` must stop
+    anyway (a CI run saw it pass 60 s after SIGTERM)."""
+    from halab.lab import classview
+
+    w = classview.Watcher()
+    w._lock.acquire()  # a round in progress
+    try:
+        t0 = time.monotonic()
+        w.close()
+        assert time.monotonic() - t0 < classview.CLOSE_WAIT + 1
+    finally:
+        w._lock.release()
+    w.close()  # and with nothing in progress, it closes at once
