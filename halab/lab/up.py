@@ -17,7 +17,7 @@ from pathlib import Path
 
 from halab import home, tiers, ui
 from halab.artifacts import binaries
-from halab.config import owned, plan, preflight
+from halab.config import owned, placement, plan, preflight
 from halab.errors import HalabError
 from halab.lab import kubeconfig
 from halab.providers import hostfacts, sshconfig
@@ -149,7 +149,7 @@ def preflight_step(lab: Lab) -> tuple[set[str], preflight.HostFacts]:
             found += [cluster.problem] if cluster.placed is None else []
             found += [f"{r.member} of {cluster.remote} is {r.status}: the lab's network spans "
                       "every member; bring it back first" for r in cluster.rooms
-                      if r.status != "Online"]
+                      if r.status != placement.ONLINE]
         if found:
             listing = "\n".join(f"  - {x}" for x in found)
             raise HalabError(f"this host cannot run the lab:\n{listing}")

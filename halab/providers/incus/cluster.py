@@ -14,7 +14,7 @@ import json
 from urllib.parse import urlsplit
 
 from halab.build.command import run_captured
-from halab.config.placement import Room
+from halab.config.placement import ONLINE, Room
 from halab.errors import HalabError
 from halab.providers.incus import client, config, names
 
@@ -24,17 +24,13 @@ MIB = 1 << 20
 
 def vni(lab: str) -> int:
     """The lab's VXLAN id, from its name (1 … 2^24-2)."""
-    return int(_digest(lab)[8:14], 16) % ((1 << 24) - 2) + 1
+    return int(names.cluster_digest(lab)[8:14], 16) % ((1 << 24) - 2) + 1
 
 
 def group(lab: str) -> str:
     """The lab's multicast group, in the administratively scoped 239.0.0.0/8."""
-    d = bytes.fromhex(_digest(lab)[14:20])
+    d = bytes.fromhex(names.cluster_digest(lab)[14:20])
     return f"239.{d[0]}.{d[1]}.{d[2] or 1}"
-
-
-def _digest(lab: str) -> str:
-    return names.cluster_digest(lab)
 
 
 def members(remote: str) -> dict[str, tuple[str, str]]:
@@ -52,7 +48,7 @@ def rooms(remote: str) -> list[Room]:
     out = []
     for name, (status, _) in sorted(members(remote).items()):
         free = 0
-        if status == "Online":
+        if status == ONLINE:
             mem = client.api(names.at(remote, f"/1.0/resources?target={name}"))["memory"]
             free = (mem["total"] - max(mem["used"], promised.get(name, 0))) // MIB
         out.append(Room(name, status, free))
@@ -78,7 +74,7 @@ def ensure_network(lab: str, subnet: str, remote: str, interface: str | None) ->
     if br in existing and existing[br].get("status") == "Created":
         return
     for member, (status, _) in members(remote).items():
-        if status != "Online":
+        if status != ONLINE:
             raise HalabError(f"member {member} of {remote} is {status}: the lab's network "
                              "spans every member", "bring it back first (`incus cluster list`)")
         client.run("network", "create", names.at(remote, br), "--target", member, check=False)
@@ -93,8 +89,10 @@ def _route_dev(address: str) -> str:
     return json.loads(proc.stdout)[0]["dev"]
 
 
-def link_exists(link: str) -> bool:
-    return run_captured(["ip", "link", "show", link], timeout=10, check=False).returncode == 0
+def link_exists(link: str, netns: str | None = None) -> bool:
+    """An interface of this machine (or of the network namespace `netns`) by that name."""
+    cmd = ["ip", *(["-n", netns] if netns else []), "link", "show", link]
+    return run_captured(cmd, timeout=10, check=False).returncode == 0
 
 
 def gateway_up(lab: str, subnet: str, remote: str) -> str | None:

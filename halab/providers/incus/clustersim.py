@@ -22,7 +22,8 @@ from pathlib import Path
 from halab import home, ui
 from halab.build.command import run_captured
 from halab.errors import HalabError
-from halab.providers.incus import client, config, names
+from halab.providers.incus import client, config, names, sysctls
+from halab.providers.incus.cluster import link_exists
 
 REMOTE = "halab-sim"
 UNDERLAY = "eth0"  # each member's link to the others, inside its namespace
@@ -84,11 +85,6 @@ def _incus(m: Member, *args: str, stdin: str | None = None,
     return client.run(*args, stdin=stdin, check=check, incus_dir=str(m.directory))
 
 
-def _link_exists(name: str, netns: str | None = None) -> bool:
-    cmd = ["ip", *(["-n", netns] if netns else []), "link", "show", name]
-    return _sh(*cmd, check=False).returncode == 0
-
-
 def _netns_exists(name: str) -> bool:
     return name in _sh("ip", "netns", "list", check=False).stdout.split()
 
@@ -97,10 +93,9 @@ def _pid(m: Member) -> int | None:
     """The member's incusd, when it runs."""
     try:
         pid = int((m.directory / "incusd.pid").read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if _alive(pid) else None
 
 
 def running(m: Member) -> bool:
@@ -109,13 +104,13 @@ def running(m: Member) -> bool:
 
 def _network(m: Member) -> None:
     """The member's namespace, wired to the simulation's bridge by a veth (eth0 inside)."""
-    if not _link_exists(BRIDGE):
+    if not link_exists(BRIDGE):
         _sh("ip", "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
         _sh("ip", "addr", "add", f"{SUBNET_PREFIX}.1/24", "dev", BRIDGE)
         _sh("ip", "link", "set", BRIDGE, "up")
     if not _netns_exists(m.netns):
         _sh("ip", "netns", "add", m.netns)
-    if not _link_exists("eth0", m.netns):
+    if not link_exists("eth0", m.netns):
         _sh("ip", "link", "add", m.veth, "type", "veth", "peer", "name", "eth0", "netns",
             m.netns)
         _sh("ip", "link", "set", m.veth, "master", BRIDGE, "up")
@@ -223,12 +218,7 @@ def _sysctl_copies() -> None:
     """What each real member is given by hand (docs/cluster.md): the copies of the sysctls
     kubelet writes, bound over /proc/sys/... in its lab hosts. The members share this
     machine's filesystem, so once for all."""
-    d = config.MEMBER_SYSCTL_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    for s in config.SYSCTLS:
-        f = d / config.sysctl_file(s)
-        if not f.exists():
-            f.write_text(Path(f"/proc/sys/{s}").read_text())
+    sysctls.copies(config.MEMBER_SYSCTL_DIR)
 
 
 def _ensure_remote(first: Member) -> None:
@@ -279,31 +269,23 @@ def _member_processes(m: Member) -> list[int]:
 
 def _container_processes(m: Member) -> set[str]:
     """Processes whose command line names the member's directory (lxc monitors), and their
-    descendants (each container's init and everything it runs)."""
+    descendants (each container's init and everything it runs), from one read of /proc."""
     marker = str(m.directory)
-    roots = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            if marker in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                roots.append(d.name)
-        except OSError:
-            continue
-    return roots and _descendants(set(roots)) or set()
-
-
-def _descendants(roots: set[str]) -> set[str]:
     children: dict[str, list[str]] = {}
+    roots = set()
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ")
         except (OSError, IndexError):
             continue
         children.setdefault(ppid, []).append(d.name)
-    out, todo = set(), list(roots)
+        if marker in cmdline.decode(errors="replace"):
+            roots.add(d.name)
+    out: set[str] = set()
+    todo = list(roots)
     while todo:
         p = todo.pop()
         if p in out:
@@ -339,9 +321,9 @@ def down(on_line=ui.info, force: bool = False) -> None:
             on_line(f"{m.name}: killed {n} processes")
         if _netns_exists(m.netns):
             _sh("ip", "netns", "del", m.netns)
-        if _link_exists(m.veth):
+        if link_exists(m.veth):
             _sh("ip", "link", "del", m.veth)
-    if _link_exists(BRIDGE):
+    if link_exists(BRIDGE):
         _sh("ip", "link", "del", BRIDGE)
     if REMOTE in _remotes():
         client.run("remote", "remove", REMOTE)
@@ -365,7 +347,7 @@ def leftovers() -> list[str]:
     """What of the simulation exists on this machine, in words (for the tests and `status`)."""
     out = [f"network namespace {m.netns}" for m in members() if _netns_exists(m.netns)]
     out += [f"interface {i}" for i in [BRIDGE, *(m.veth for m in members())]
-            if _link_exists(i)]
+            if link_exists(i)]
     out += [f"incusd of {m.name} (pid {_pid(m)})" for m in members() if running(m)]
     if REMOTE in _remotes():
         out.append(f"incus remote {REMOTE}")

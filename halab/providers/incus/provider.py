@@ -33,6 +33,7 @@ from halab.providers.incus import (
     image,
     names,
     objects,
+    sysctls,
     veths,
 )
 from halab.providers.protocol import OnLine
@@ -164,25 +165,25 @@ class Incus:
         here = alias if alias and client.exists("image", "show",
                                                 names.at(self.remote, alias)) else None
         have = objects.instances(self.project, self.remote)
-        guests = [placement.Guest(h.name, h.zone, h.memory) for h in plan.hosts
-                  if h.domain not in have]
         try:
-            placed = placement.place(guests, dict(plan.cluster.zones if plan.cluster else ()),
-                                     rooms)
+            placed = self._place([h for h in plan.hosts if h.domain not in have], rooms)
         except placement.PlacementError as exc:
             return placement.ClusterFacts(self.remote, rooms, here, None, exc.message)
         return placement.ClusterFacts(self.remote, rooms, here, placed)
 
+    def _place(self, hosts: list[HostPlan], rooms: list[placement.Room]) -> placement.Placement:
+        """Where these hosts would go on the cluster's members now (placement.place)."""
+        zones = dict(self.plan.cluster.zones if self.plan.cluster else ())
+        return placement.place([placement.Guest(h.name, h.zone, h.memory) for h in hosts],
+                               zones, rooms)
+
     def _placement(self, targets: list[HostPlan], have: dict[str, str]) -> dict[str, str]:
         """Each host to create on a cluster: its member, decided for all of them before any is
         created, and said."""
-        p = self.plan
         new = [h for h in targets if h.domain not in have]
         if not self.remote or not new:
             return {}
-        where = placement.place([placement.Guest(h.name, h.zone, h.memory) for h in new],
-                                dict(p.cluster.zones if p.cluster else ()),
-                                cluster.rooms(self.remote))
+        where = self._place(new, cluster.rooms(self.remote))
         for line in where.lines():
             ui.info(f"placed {line}")
         return where.where
@@ -263,13 +264,7 @@ class Incus:
         members share this machine's)."""
         if self.remote:
             return config.MEMBER_SYSCTL_DIR
-        d = (self.lab_dir / "incus-sysctl").resolve()
-        d.mkdir(parents=True, exist_ok=True)
-        for s in config.SYSCTLS:
-            f = d / config.sysctl_file(s)
-            if not f.exists():
-                f.write_text(Path(f"/proc/sys/{s}").read_text())
-        return d
+        return sysctls.copies((self.lab_dir / "incus-sysctl").resolve())
 
     def halt(self, h: HostPlan, hard: bool) -> None:
         """Returns once Incus says the host is off (a power cut, or a clean shutdown of up to
